@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test demo lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## the service on the embedded local stack, until Ctrl-C
+	$(BIN)/python -m streams local
+
+demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
+	$(BIN)/python -m streams demo
+
+test: $(STAMP)  ## the whole suite: unit, integration and end-to-end
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .local-stack .state .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""structlog to stdout: readable on a terminal, one JSON object per line otherwise.
+
+faust, aiokafka and botocore log through the standard library; their records go through the same
+processors, so every line of a worker's output has one format.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import sys
+from typing import Any, Literal
+
+import structlog
+
+LogFormat = Literal["auto", "json", "console"]
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
+
+
+def _renderer(log_format: LogFormat) -> Any:
+    use_console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
+    if use_console:
+        return structlog.dev.ConsoleRenderer()
+    return structlog.processors.JSONRenderer()
+
+
+def logging_dict_config(level: str = "INFO", log_format: LogFormat = "auto") -> dict[str, Any]:
+    """A `logging.config.dictConfig` that renders standard-library records with structlog."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": _SHARED,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    _renderer(log_format),
+                ],
+            }
+        },
+        "handlers": {
+            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "structlog"}
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            # Chatty at INFO and never about a decision of ours.
+            "aiokafka": {"level": "WARNING"},
+            "botocore": {"level": "WARNING"},
+            "faust": {"level": "WARNING" if level == "INFO" else level},
+            "mode": {"level": "WARNING" if level == "INFO" else level},
+        },
+    }
+
+
+def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> None:
+    logging.config.dictConfig(logging_dict_config(level, log_format))
+    structlog.configure(
+        processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,103 @@
+"""Settings, read once at start-up from the environment (names are part of the contract)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+
+
+def _iso_duration(value: object) -> object:
+    # pydantic would also take a bare number as seconds; the contract says ISO 8601, so say so.
+    if isinstance(value, str) and not _ISO_DURATION.match(value):
+        raise ValueError("must be an ISO 8601 duration such as P7D, PT24H or PT30S")
+    return value
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_iso_duration)]
+
+
+class TopicNames(BaseModel):
+    alarm_events: str = "alarm-events"
+    police_holds: str = "police-holds"
+    contract_events: str = "contract-events"
+    audit: str = "retention-audit"
+    deadletter: str = "retention-deadletter"
+    # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).
+    internal: str = "retention-internal"
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names it, on one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str
+    # Half of this is how long a consumer group takes to form on Tansu; Kafka's own default is 45 s.
+    kafka_session_timeout: Duration = timedelta(seconds=10)
+    kafka_replication_factor: int = Field(default=1, ge=1)  # for the topics the service creates
+
+    s3_endpoint_url: str | None = None  # None: AWS itself
+    aws_access_key_id: SecretStr | None = None  # None: boto3's usual chain (instance role, profile)
+    aws_secret_access_key: SecretStr | None = None
+    aws_region: str = "us-east-1"
+    s3_max_workers: int = Field(default=16, ge=1, le=256)
+    delete_batch_size: int = Field(default=1000, ge=1, le=1000)  # S3 DeleteObjects takes at most 1000
+
+    media_buckets: Annotated[frozenset[str], NoDecode, BeforeValidator(_comma_separated)]
+    media_retention: Duration = timedelta(days=7)
+    hold_retention: Duration = timedelta(days=30)
+    hold_expiry_warning: Duration = timedelta(hours=24)
+    max_clock_skew: Duration = timedelta(minutes=5)
+
+    topics: TopicNames = TopicNames()
+    app_id: str = "alarm-media-retention"
+    state_dir: str = ".state"  # faust's working folder; the tables themselves live in Kafka
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if not self.media_buckets:
+            raise ValueError("MEDIA_BUCKETS must name at least one bucket")
+        for name in ("media_retention", "hold_retention", "hold_expiry_warning"):
+            if getattr(self, name) <= timedelta(0):
+                raise ValueError(f"{name.upper()} must be longer than zero")
+        if self.hold_retention < self.media_retention:
+            raise ValueError("HOLD_RETENTION must be at least MEDIA_RETENTION")
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set together or not at all")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, or raise SettingsError with one line that names what is wrong."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+
+
+def _one_line(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        name = "__".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if name else message)
+    return "invalid settings: " + "; ".join(problems)

@@ -1,0 +1,69 @@
+"""The audit trail: one record per decision and per outcome, published on `retention-audit`.
+
+Audit ids are derived from what caused the record, so a redelivered event produces the same ids and a
+reader can drop the duplicates that at-least-once delivery brings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+
+_AUDIT_NAMESPACE = uuid.UUID("5b0c7f64-8f0e-4c53-9d7e-2f0b7b0c9a11")
+
+
+class AuditType(str, Enum):
+    DELETION_SCHEDULED = "media.deletion_scheduled"
+    DELETED = "media.deleted"
+    CONFLICTING_EVENT = "alarm.conflicting_event"
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: AuditType
+    audit_id: str
+    occurred_at: datetime
+    alarm_id: str
+    customer_id: str | None
+    bucket: str | None = None
+    key: str | None = None
+    deadline: datetime | None = None
+    rule: str | None = None
+    caused_by: str  # event_id of the event (or internal command) that led to this record
+    details: dict[str, str] = {}
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def audit_record(
+    type: AuditType,
+    *,
+    occurred_at: datetime,
+    alarm_id: str,
+    customer_id: str | None,
+    caused_by: str,
+    bucket: str | None = None,
+    key: str | None = None,
+    deadline: datetime | None = None,
+    rule: str | None = None,
+    details: dict[str, str] | None = None,
+) -> AuditRecord:
+    identity = "|".join([type.value, caused_by, alarm_id, bucket or "", key or ""])
+    return AuditRecord(
+        type=type,
+        audit_id=str(uuid.uuid5(_AUDIT_NAMESPACE, identity)),
+        occurred_at=occurred_at,
+        alarm_id=alarm_id,
+        customer_id=customer_id,
+        bucket=bucket,
+        key=key,
+        deadline=deadline,
+        rule=rule,
+        caused_by=caused_by,
+        details=details or {},
+    )

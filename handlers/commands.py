@@ -1,0 +1,48 @@
+"""Messages the service sends itself on its internal topic, partition by partition.
+
+Deciding to delete, and recording that a deletion happened, must pass through the same ordered stream
+as the holds: a hold that arrives first wins, and one that arrives after the deletion began is answered
+truthfully. Both messages carry many alarms of one partition, so a burst of due media costs a handful of
+stream events rather than one per alarm.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class _Internal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+
+
+class DeadlinesReached(_Internal):
+    """The scheduler's clock passed these alarms' deadlines."""
+
+    type: Literal["deadlines.reached"] = "deadlines.reached"
+    alarm_ids: tuple[str, ...]
+    checked_at: datetime
+
+
+class DeletedObject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alarm_id: str
+    bucket: str
+    key: str
+
+
+class ObjectsDeleted(_Internal):
+    """The object store confirmed that every version of these objects is gone."""
+
+    type: Literal["objects.deleted"] = "objects.deleted"
+    objects: tuple[DeletedObject, ...]
+    deleted_at: datetime
+
+
+InternalMessage = Annotated[DeadlinesReached | ObjectsDeleted, Field(discriminator="type")]
+INTERNAL_MESSAGE: TypeAdapter[DeadlinesReached | ObjectsDeleted] = TypeAdapter(InternalMessage)

@@ -1,0 +1,116 @@
+"""Bytes from a topic to a validated event, or a reason a person can act on.
+
+The reasons never quote field values: an event can carry personal data, and reasons end up in logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from enum import Enum
+
+from pydantic import BaseModel, ValidationError
+
+from handlers.events import (
+    AlarmTriggered,
+    ContractEnded,
+    HoldPlaced,
+    HoldReleased,
+    InputEvent,
+    MediaStored,
+    routing_key,
+)
+
+MAX_EVENT_BYTES = 1_000_000
+
+
+class InputTopic(Enum):
+    """What an input topic carries; the topic names themselves are settings."""
+
+    ALARMS = "alarm-events"
+    HOLDS = "police-holds"
+    CONTRACTS = "contract-events"
+
+
+EVENT_TYPES: dict[InputTopic, dict[str, type[BaseModel]]] = {
+    InputTopic.ALARMS: {"alarm.triggered": AlarmTriggered, "media.stored": MediaStored},
+    InputTopic.HOLDS: {"hold.placed": HoldPlaced, "hold.released": HoldReleased},
+    InputTopic.CONTRACTS: {"contract.ended": ContractEnded},
+}
+
+
+class InvalidEvent(ValueError):
+    """The record breaks the contract; `reason` says how, without quoting its content."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode_event(
+    value: bytes | None,
+    key: bytes | None,
+    topic: InputTopic,
+    allowed_buckets: Collection[str],
+) -> InputEvent:
+    """Parse one record of an input topic; raise InvalidEvent with the reason when it is not valid."""
+    if value is None:
+        raise InvalidEvent("empty record (no value)")
+    if len(value) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"record is {len(value)} bytes; the limit is {MAX_EVENT_BYTES}")
+    try:
+        document = json.loads(value.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"not UTF-8: invalid byte at position {exc.start}") from None
+    except RecursionError:
+        raise InvalidEvent("not accepted JSON: nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(document, dict):
+        raise InvalidEvent(f"the event must be a JSON object, not {type(document).__name__}")
+
+    event_type = document.get("type")
+    models = EVENT_TYPES[topic]
+    if not isinstance(event_type, str):
+        raise InvalidEvent("missing or non-string field 'type'")
+    if event_type not in models:
+        expected = ", ".join(sorted(models))
+        raise InvalidEvent(f"unknown type {event_type[:40]!r} on this topic; expected one of: {expected}")
+
+    try:
+        event: InputEvent = models[event_type].model_validate(document)  # type: ignore[assignment]
+    except ValidationError as exc:
+        raise InvalidEvent(f"schema violation: {_describe(exc)}") from None
+    except RecursionError:
+        raise InvalidEvent("not accepted JSON: nested too deeply") from None
+
+    _check_key(event, key)
+    _check_buckets(event, allowed_buckets)
+    return event
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:5]:
+        where = ".".join(str(part) for part in item["loc"]) or "event"
+        parts.append(f"{where}: {item['msg']}")
+    more = error.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _check_key(event: InputEvent, key: bytes | None) -> None:
+    # Partitioning decides which worker holds an alarm's state: a hold keyed differently from its
+    # alarm would be applied to an empty state elsewhere, and the evidence deleted on time.
+    expected = routing_key(event)
+    field = "customer_id" if isinstance(event, ContractEnded) else "alarm_id"
+    if key is None:
+        raise InvalidEvent(f"record has no key; it must be keyed by {field}")
+    if key != expected.encode("utf-8"):
+        raise InvalidEvent(f"record key does not match the event's {field}; it must be keyed by {field}")
+
+
+def _check_buckets(event: InputEvent, allowed_buckets: Collection[str]) -> None:
+    if isinstance(event, AlarmTriggered | MediaStored):
+        outside = sorted({m.bucket for m in event.media if m.bucket not in allowed_buckets})
+        if outside:
+            raise InvalidEvent(f"bucket(s) {', '.join(outside)} not in MEDIA_BUCKETS")

@@ -1,0 +1,70 @@
+"""`python -m streams worker`: the retention worker, configured by environment variables.
+
+Also `python -m streams local` (the worker on the embedded local stack, what `make run` calls) and
+`python -m streams demo` (a sample alarm on the local stack, to watch its media be deleted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+
+def worker() -> int:
+    import faust
+
+    from config.logging import configure_logging, logging_dict_config
+    from config.settings import SettingsError, load_settings
+    from streams.app import build_app
+    from streams.clock import SystemClock
+    from streams.object_store import S3ObjectStore
+    from streams.s3_client import make_s3_client
+    from streams.topology import TopologyError, prepare_topics
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        partitions = asyncio.run(prepare_topics(settings))
+    except TopologyError as exc:
+        print(f"topic error: {exc}", file=sys.stderr)
+        return 2
+    executor = ThreadPoolExecutor(settings.s3_max_workers, thread_name_prefix="s3")
+    store = S3ObjectStore(make_s3_client(settings), executor)
+    retention = build_app(settings, partitions, store, SystemClock())
+    faust.Worker(
+        retention.app,
+        loglevel=settings.log_level,
+        logging_config=logging_dict_config(settings.log_level, settings.log_format),
+        quiet=True,
+        redirect_stdouts=False,
+    ).execute_from_commandline()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m streams", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="run the retention worker against KAFKA_BOOTSTRAP_SERVERS and S3")
+    commands.add_parser("local", help="start Tansu and SeaweedFS locally and run the worker on them")
+    demo = commands.add_parser("demo", help="store a sample alarm's media on the local stack and watch it go")
+    demo.add_argument("--objects", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        return worker()
+    if args.command == "local":
+        from streams.local_stack import run_local
+
+        return run_local()
+    from streams.demo import run_demo
+
+    return run_demo(args.objects)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The alarms table: alarm state by alarm_id, kept by faust in memory and in a changelog topic."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from handlers.state import AlarmState, decode_state, encode_state
+from streams.partitioning import partition_for
+
+
+class AlarmTable:
+    def __init__(self, table: Any, partitions: int) -> None:
+        self._table = table
+        self.partitions = partitions
+
+    def get(self, alarm_id: str) -> AlarmState | None:
+        raw = self._table.get(alarm_id.encode("utf-8"))
+        return decode_state(raw) if raw is not None else None
+
+    def put(self, state: AlarmState) -> None:
+        """Only from inside stream processing: the write goes to the current event's partition."""
+        self._table[state.alarm_id.encode("utf-8")] = encode_state(state)
+
+    def partition_of(self, alarm_id: str) -> int:
+        return partition_for(alarm_id, self.partitions)
+
+    def alarm_ids_in(self, partitions: Collection[int]) -> list[str]:
+        # faust's memory store may still hold keys of partitions this worker gave away, so filter by
+        # the key's partition rather than trusting what is in memory.
+        wanted = set(partitions)
+        ids = (key.decode("utf-8") for key in list(self._table.data.keys()))
+        return [alarm_id for alarm_id in ids if self.partition_of(alarm_id) in wanted]
+
+    def states(self, alarm_ids: Collection[str]) -> Iterator[AlarmState]:
+        for alarm_id in alarm_ids:
+            state = self.get(alarm_id)
+            if state is not None:
+                yield state

@@ -1,0 +1,89 @@
+"""`make demo`: a sample alarm on the local stack, and its media watched until it is deleted.
+
+Uploads a few images to the media bucket, sends `alarm.triggered` the way the alarm platform would,
+then prints the audit trail of that alarm and counts the objects down until none is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.local_stack import MEDIA_BUCKET, LocalStack
+
+WATCH_LIMIT_SECONDS = 15 * 60
+
+
+def run_demo(objects: int) -> int:
+    stack = LocalStack(Path(".local-stack"))  # the ports `make run` uses
+    return asyncio.run(_demo(stack, objects))
+
+
+async def _demo(stack: LocalStack, count: int) -> int:
+    s3 = stack.s3_client()
+    alarm_id = f"demo-{uuid.uuid4().hex[:8]}"
+    keys = [f"demo/{alarm_id}/image-{i}.jpg" for i in range(count)]
+    for key in keys:
+        s3.put_object(Bucket=MEDIA_BUCKET, Key=key, Body=b"\xff\xd8\xff\xe0 sample image \xff\xd9")
+    event = {
+        "type": "alarm.triggered",
+        "event_id": str(uuid.uuid4()),
+        "alarm_id": alarm_id,
+        "customer_id": "demo-customer",
+        "triggered_at": datetime.now(UTC).isoformat(),
+        "media": [{"bucket": MEDIA_BUCKET, "key": key} for key in keys],
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("alarm-events", json.dumps(event).encode(), key=alarm_id.encode())
+    finally:
+        await producer.stop()
+    print(f"stored {count} objects in s3://{MEDIA_BUCKET}/demo/{alarm_id}/ and sent alarm.triggered")
+    return await _watch(stack, s3, alarm_id, keys)
+
+
+async def _watch(stack: LocalStack, s3: Any, alarm_id: str, keys: list[str]) -> int:
+    consumer = AIOKafkaConsumer(
+        "retention-audit", bootstrap_servers=stack.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    started = time.monotonic()
+    deadline: datetime | None = None
+    try:
+        while time.monotonic() - started < WATCH_LIMIT_SECONDS:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    audit = json.loads(record.value)
+                    if audit.get("alarm_id") != alarm_id:
+                        continue
+                    deadline = datetime.fromisoformat(audit["deadline"]) if audit.get("deadline") else deadline
+                    late = audit.get("details", {}).get("lateness_seconds")
+                    print(f"  audit {audit['type']:<26} {audit.get('key', '')}" + (f"  {late} s after the deadline" if late else ""))
+            left = [key for key in keys if _exists(s3, key)]
+            if not left:
+                print("every object is gone: deleted on time.")
+                return 0
+            if deadline is not None:
+                seconds = (deadline - datetime.now(UTC)).total_seconds()
+                print(f"{len(left)} object(s) left; deadline in {max(0.0, seconds):.0f} s", flush=True)
+        print("gave up watching; is `make run` running?")
+        return 1
+    finally:
+        await consumer.stop()
+
+
+def _exists(s3: Any, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=MEDIA_BUCKET, Key=key)
+        return True
+    except s3.exceptions.ClientError:
+        return False

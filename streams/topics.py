@@ -1,0 +1,46 @@
+"""The topics, defined in one place; agents import these, never the reverse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import TopicNames
+from handlers.decoding import InputTopic
+
+
+@dataclass(frozen=True)
+class Topics:
+    names: TopicNames
+    alarm_stream: Any  # alarm events, police holds and our internal messages: all keyed by alarm
+    contract_events: Any
+    audit: Any
+    deadletter: Any
+    internal: Any
+
+    def input_kind(self, topic: str) -> InputTopic | None:
+        return {
+            self.names.alarm_events: InputTopic.ALARMS,
+            self.names.police_holds: InputTopic.HOLDS,
+            self.names.contract_events: InputTopic.CONTRACTS,
+        }.get(topic)
+
+
+def define_topics(app: Any, names: TopicNames) -> Topics:
+    def raw(*topic_names: str) -> Any:
+        return app.topic(
+            *topic_names,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+
+    return Topics(
+        names=names,
+        alarm_stream=raw(names.alarm_events, names.police_holds, names.internal),
+        contract_events=raw(names.contract_events),
+        audit=raw(names.audit),
+        deadletter=raw(names.deadletter),
+        internal=raw(names.internal),
+    )

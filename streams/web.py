@@ -1,0 +1,19 @@
+"""HTTP pages served by the worker (faust's web server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.service import RetentionService
+
+
+def register_pages(app: Any, service: RetentionService) -> None:
+    @app.page("/health")  # type: ignore[misc]
+    async def health(web: Any, request: Any) -> Any:
+        body = {
+            "status": "ready" if service.ready else "starting",
+            "deadlines_tracked": len(service.scheduler.index),
+            "deletions_outstanding": service.deleter.outstanding,
+            "deletion_failures_total": service.deleter.failures_total,
+        }
+        return web.json(body, status=200 if service.ready else 503)
