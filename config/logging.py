@@ -47,7 +47,11 @@ def logging_dict_config(level: str = "INFO", log_format: LogFormat = "auto") -> 
             }
         },
         "handlers": {
-            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "structlog"}
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "structlog",
+            }
         },
         "root": {"handlers": ["stdout"], "level": level},
         "loggers": {

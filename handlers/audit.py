@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
 _AUDIT_NAMESPACE = uuid.UUID("5b0c7f64-8f0e-4c53-9d7e-2f0b7b0c9a11")
 
 
-class AuditType(str, Enum):
+class AuditType(StrEnum):
     DELETION_SCHEDULED = "media.deletion_scheduled"
     DELETED = "media.deleted"
     CONFLICTING_EVENT = "alarm.conflicting_event"

@@ -11,12 +11,17 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 # RFC 3339 section 5.6: date, "T" (or space), time, optional fraction, and a mandatory offset.
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 # S3 bucket naming rules (the subset every S3 implementation accepts).
 _BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 MAX_MEDIA_PER_EVENT = 1000
@@ -30,7 +35,7 @@ def _parse_rfc3339(value: object) -> datetime:
     if rest:
         digits = re.match(r"\d+", rest)
         assert digits is not None
-        value = f"{head}.{digits.group()[:6]}{rest[digits.end():]}"
+        value = f"{head}.{digits.group()[:6]}{rest[digits.end() :]}"
     return datetime.fromisoformat(value.replace("z", "Z")).astimezone(UTC)
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 STATE_FORMAT = 1
 
 
-class MediaStatus(str, Enum):
+class MediaStatus(StrEnum):
     PENDING = "pending"  # stored, waiting for its deadline
     DELETING = "deleting"  # the deadline passed and the deletion was handed to the object store
     DELETED = "deleted"  # the object store confirmed every version is gone
 
 
-class Rule(str, Enum):
+class Rule(StrEnum):
     """Which promise of the privacy statement set a deadline (see ../shared/seed/retention-rules.md)."""
 
     MEDIA_RETENTION = "R1"  # 7 days after the alarm

@@ -62,21 +62,23 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     register_pages(app, service)
 
     def owned_partitions() -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topics.internal}
+        return {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topics.internal
+        }
 
-    @table.on_recover  # type: ignore[misc]
+    @table.on_recover
     async def _rebuild_schedule() -> None:
         service.rebuild(owned_partitions())
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, revoked: set[Any], **_: Any) -> None:
         service.forget_partitions({tp.partition for tp in revoked if tp.topic == settings.topics.internal})
 
-    @app.task  # type: ignore[misc]
+    @app.task
     async def _scheduler() -> None:
         await service.scheduler.run()
 
-    @app.task  # type: ignore[misc]
+    @app.task
     async def _deleter() -> None:
         await service.deleter.run()
 

@@ -20,7 +20,12 @@ def deadletter_value(
 ) -> bytes:
     document = {
         "reason": reason,
-        "source": {"topic": topic, "partition": partition, "offset": offset, "timestamp": timestamp},
+        "source": {
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+            "timestamp": timestamp,
+        },
         "dead_lettered_at": now.isoformat(),
         # The original bytes, unchanged, so the record can be fixed and replayed.
         "key_base64": base64.b64encode(key).decode("ascii") if key is not None else None,

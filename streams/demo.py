@@ -65,9 +65,14 @@ async def _watch(stack: LocalStack, s3: Any, alarm_id: str, keys: list[str]) -> 
                     audit = json.loads(record.value)
                     if audit.get("alarm_id") != alarm_id:
                         continue
-                    deadline = datetime.fromisoformat(audit["deadline"]) if audit.get("deadline") else deadline
+                    deadline = (
+                        datetime.fromisoformat(audit["deadline"]) if audit.get("deadline") else deadline
+                    )
                     late = audit.get("details", {}).get("lateness_seconds")
-                    print(f"  audit {audit['type']:<26} {audit.get('key', '')}" + (f"  {late} s after the deadline" if late else ""))
+                    print(
+                        f"  audit {audit['type']:<26} {audit.get('key', '')}"
+                        + (f"  {late} s after the deadline" if late else "")
+                    )
             left = [key for key in keys if _exists(s3, key)]
             if not left:
                 print("every object is gone: deleted on time.")

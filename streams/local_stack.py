@@ -140,21 +140,24 @@ class LocalStack:
         self._processes.clear()
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.root / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.root,
-            start_new_session=True,  # Ctrl-C reaches us, and we stop the servers in order
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, safe before exec
-        )
+        with (self.root / f"{name}.log").open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop the servers in order
+                preexec_fn=_die_with_parent,
+            )
         self._processes.append(process)
         return process
 
     def _start_kafka(self) -> None:
         url = f"tcp://127.0.0.1:{self.ports.kafka}"
-        self._spawn("tansu", [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url])
+        self._spawn(
+            "tansu",
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        )
 
     def _start_s3(self) -> None:
         data = self.root / "seaweedfs"
@@ -267,7 +270,10 @@ def run_local() -> int:
     if busy:
         print(f"ports {busy} are in use: is another `make run` still running?", file=sys.stderr)
         return 1
-    print(f"starting Tansu on {stack.kafka_bootstrap} and SeaweedFS S3 on {stack.s3_endpoint} ...", flush=True)
+    print(
+        f"starting Tansu on {stack.kafka_bootstrap} and SeaweedFS S3 on {stack.s3_endpoint} ...",
+        flush=True,
+    )
     stack.start()
     worker: subprocess.Popen[bytes] | None = None
     try:
@@ -285,7 +291,7 @@ def run_local() -> int:
             [sys.executable, "-m", "streams", "worker"],
             env={**os.environ, **environment},
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,
         )
         return _wait_for_interrupt(worker)
     finally:

@@ -104,7 +104,9 @@ class S3ObjectStore:
             else:
                 targets.extend((key, version) for version in listing)
         chunks = [targets[i : i + _MAX_KEYS_PER_DELETE] for i in range(0, len(targets), _MAX_KEYS_PER_DELETE)]
-        for answer in await asyncio.gather(*(self._call(self._delete_version_chunk, bucket, c) for c in chunks)):
+        for answer in await asyncio.gather(
+            *(self._call(self._delete_version_chunk, bucket, c) for c in chunks)
+        ):
             failed.update(answer)
         return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
 

@@ -7,6 +7,7 @@ lost at any time. Finding due work costs O(log n) per due alarm, not a scan of e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
@@ -141,8 +142,6 @@ class Scheduler:
         if timeout == 0.0:
             await asyncio.sleep(0)  # due work is waiting: yield, then go again
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except TimeoutError:
-            pass
         self._wakeup.clear()

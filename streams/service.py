@@ -231,7 +231,9 @@ class RetentionService:
         await self._send_internal(partition, command.model_dump_json().encode("utf-8"))
 
     async def _send_internal(self, partition: int, value: bytes) -> None:
-        await self.topics.internal.send(key=f"partition-{partition}".encode(), value=value, partition=partition)
+        await self.topics.internal.send(
+            key=f"partition-{partition}".encode(), value=value, partition=partition
+        )
 
     # --- after a rebalance --------------------------------------------------------------------------
 
@@ -253,4 +255,9 @@ class RetentionService:
                 self.deleter.submit(partition, state.alarm_id, (m.ref for m in state.deleting))
                 resumed += len(state.deleting)
         self.ready = True
-        log.info("schedule.rebuilt", partitions=sorted(partitions), alarms_tracked=tracked, deletions_resumed=resumed)
+        log.info(
+            "schedule.rebuilt",
+            partitions=sorted(partitions),
+            alarms_tracked=tracked,
+            deletions_resumed=resumed,
+        )

@@ -44,7 +44,9 @@ async def _connect(settings: Settings, retry_forever: bool) -> AIOKafkaAdminClie
         except KafkaConnectionError as exc:
             await admin.close()
             if not retry_forever:
-                raise TopologyError(f"KAFKA_BOOTSTRAP_SERVERS: cannot reach {settings.kafka_bootstrap_servers}") from exc
+                raise TopologyError(
+                    f"KAFKA_BOOTSTRAP_SERVERS: cannot reach {settings.kafka_bootstrap_servers}"
+                ) from exc
             log.warning(
                 "broker.unreachable",
                 bootstrap_servers=settings.kafka_bootstrap_servers,

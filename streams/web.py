@@ -8,7 +8,7 @@ from streams.service import RetentionService
 
 
 def register_pages(app: Any, service: RetentionService) -> None:
-    @app.page("/health")  # type: ignore[misc]
+    @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         body = {
             "status": "ready" if service.ready else "starting",

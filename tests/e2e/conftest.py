@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.local_stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, LocalStack
+from tests.worker_process import WorkerProcess
+
+RETENTION_SECONDS = 12
+
+
+@pytest.fixture(scope="session")
+def media_stack(stack: LocalStack) -> LocalStack:
+    stack.create_topics(INPUT_TOPICS, partitions=4)
+    stack.create_bucket(MEDIA_BUCKET)
+    stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def worker(media_stack: LocalStack, artifacts: Path) -> Iterator[WorkerProcess]:
+    """One worker for the end-to-end tests, with a retention short enough to watch."""
+    process = WorkerProcess(
+        media_stack,
+        artifacts / "e2e-worker.log",
+        MEDIA_RETENTION=f"PT{RETENTION_SECONDS}S",
+        HOLD_RETENTION="PT60S",
+        APP_ID="e2e-retention",
+    ).start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def s3(media_stack: LocalStack) -> Any:
+    return media_stack.s3_client()
+
+
+def exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+        return True
+    except s3.exceptions.ClientError:
+        return False
+
+
+def version_count(s3: Any, bucket: str, key: str) -> int:
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    entries = listing.get("Versions", []) + listing.get("DeleteMarkers", [])
+    return sum(1 for e in entries if e["Key"] == key)
+
+
+async def sleep_until(moment: datetime) -> None:
+    await asyncio.sleep(max(0.0, moment.timestamp() - time.time()))

@@ -1,0 +1,158 @@
+"""The worker as an operator meets it: it refuses bad settings, and it survives a restart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.local_stack import MEDIA_BUCKET, LocalStack
+from tests.builders import alarm_json
+from tests.e2e.conftest import exists, sleep_until
+from tests.kafka_helpers import produce, wait_for_records
+from tests.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_worker(environment: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MEDIA_", "AWS_", "S3_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "streams", "worker"],
+        env={**clean, **environment},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+class TestStartUpRefusesWhatCannotWork:
+    def test_a_missing_setting_stops_it_with_one_line_naming_it(self) -> None:
+        result = run_worker({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+        assert result.returncode == 2
+        assert result.stderr.strip() == "invalid settings: MEDIA_BUCKETS: Field required"
+
+    def test_a_wrong_duration_stops_it_with_one_line_naming_it(self) -> None:
+        result = run_worker(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+                "MEDIA_BUCKETS": "m",
+                "MEDIA_RETENTION": "7 days",
+            }
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            "invalid settings: MEDIA_RETENTION: must be an ISO 8601 duration such as P7D, PT24H or PT30S"
+        ]
+
+    def test_missing_input_topics_stop_it_with_a_clear_error(self, stack: LocalStack) -> None:
+        environment = {
+            **stack.worker_environment(),
+            "TOPICS__ALARM_EVENTS": f"absent-{uuid.uuid4().hex[:6]}",
+        }
+        result = run_worker(environment)
+        assert result.returncode == 2
+        assert "do not exist" in result.stderr
+        assert "create them, all with the same number of partitions" in result.stderr
+
+    def test_input_topics_that_disagree_on_partitions_stop_it(self, stack: LocalStack) -> None:
+        prefix = f"mismatch-{uuid.uuid4().hex[:6]}"
+        stack.create_topics([f"{prefix}-alarms", f"{prefix}-contracts"], partitions=4)
+        stack.create_topics([f"{prefix}-holds"], partitions=2)
+        result = run_worker(
+            {
+                **stack.worker_environment(),
+                "TOPICS__ALARM_EVENTS": f"{prefix}-alarms",
+                "TOPICS__POLICE_HOLDS": f"{prefix}-holds",
+                "TOPICS__CONTRACT_EVENTS": f"{prefix}-contracts",
+            }
+        )
+        assert result.returncode == 2
+        assert "must have the same number of partitions" in result.stderr
+
+
+class TestRestart:
+    def test_deadlines_survive_a_killed_worker(self, stack: LocalStack, artifacts: Path) -> None:
+        """A worker killed with SIGKILL loses nothing: its successor rebuilds the schedule from the
+        changelog and deletes on time."""
+        import asyncio
+
+        prefix = f"restart-{uuid.uuid4().hex[:6]}"
+        topics = {
+            "TOPICS__ALARM_EVENTS": f"{prefix}-alarm-events",
+            "TOPICS__POLICE_HOLDS": f"{prefix}-police-holds",
+            "TOPICS__CONTRACT_EVENTS": f"{prefix}-contract-events",
+            "TOPICS__AUDIT": f"{prefix}-audit",
+            "TOPICS__DEADLETTER": f"{prefix}-deadletter",
+            "TOPICS__INTERNAL": f"{prefix}-internal",
+        }
+        stack.create_topics(
+            [topics[n] for n in ("TOPICS__ALARM_EVENTS", "TOPICS__POLICE_HOLDS", "TOPICS__CONTRACT_EVENTS")],
+            4,
+        )
+        stack.create_bucket(MEDIA_BUCKET)
+        settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": "PT40S"}
+        s3: Any = stack.s3_client()
+
+        first = WorkerProcess(stack, artifacts / f"{prefix}-first.log", **settings).start()
+        second = WorkerProcess(stack, artifacts / f"{prefix}-second.log", **settings)
+        try:
+            first.wait_ready()
+            alarm_ids = [f"{prefix}-alarm-{i}" for i in range(8)]  # spread over the partitions
+            triggered_at = datetime.now(UTC)
+            for alarm_id in alarm_ids:
+                s3.put_object(Bucket=MEDIA_BUCKET, Key=f"{alarm_id}/a.jpg", Body=b"x")
+
+            async def send_and_confirm() -> None:
+                await produce(
+                    stack.kafka_bootstrap,
+                    topics["TOPICS__ALARM_EVENTS"],
+                    [
+                        (
+                            a.encode(),
+                            alarm_json(a, [f"{a}/a.jpg"], bucket=MEDIA_BUCKET, at=triggered_at),
+                        )
+                        for a in alarm_ids
+                    ],
+                )
+                await wait_for_records(
+                    stack.kafka_bootstrap,
+                    topics["TOPICS__AUDIT"],
+                    lambda r: r["type"] == "media.deletion_scheduled",
+                    count=len(alarm_ids),
+                )
+
+            asyncio.run(send_and_confirm())
+            first.kill()
+
+            second.start()
+            second.wait_ready()
+            deadline = triggered_at + timedelta(seconds=40)
+            assert datetime.now(UTC) < deadline - timedelta(seconds=2), "restart took too long to test"
+            asyncio.run(sleep_until(deadline - timedelta(seconds=1)))
+            assert all(exists(s3, MEDIA_BUCKET, f"{a}/a.jpg") for a in alarm_ids)
+
+            async def all_deleted() -> list[dict[str, Any]]:
+                return await wait_for_records(
+                    stack.kafka_bootstrap,
+                    topics["TOPICS__AUDIT"],
+                    lambda r: r["type"] == "media.deleted",
+                    count=len(alarm_ids),
+                    timeout=15,
+                )
+
+            deleted = asyncio.run(all_deleted())
+            assert not any(exists(s3, MEDIA_BUCKET, f"{a}/a.jpg") for a in alarm_ids)
+            assert max(float(r["details"]["lateness_seconds"]) for r in deleted) < 5
+        finally:
+            first.kill()
+            second.stop()

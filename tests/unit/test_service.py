@@ -1,0 +1,197 @@
+"""The shell's glue: a record in, the right writes, sends and hand-overs out, nothing skipped."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from config.settings import TopicNames, load_settings
+from handlers.commands import DeadlinesReached, DeletedObject, ObjectsDeleted
+from streams.alarm_table import AlarmTable
+from streams.object_store import InMemoryObjectStore
+from streams.partitioning import partition_for
+from streams.service import RetentionService
+from streams.topics import Topics
+from tests.builders import T0, alarm_json
+from tests.fakes import FakeClock, FakeTable, FakeTopic
+
+PARTITIONS = 4
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float = 0.0
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def service(clock: FakeClock) -> RetentionService:
+    names = TopicNames()
+    topics = Topics(
+        names=names,
+        alarm_stream=None,
+        contract_events=None,
+        audit=FakeTopic(),
+        deadletter=FakeTopic(),
+        internal=FakeTopic(),
+    )
+    settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
+    return RetentionService(
+        settings=settings,
+        clock=clock,
+        store=InMemoryObjectStore(),
+        alarms=AlarmTable(FakeTable(), PARTITIONS),
+        topics=topics,
+    )
+
+
+def alarm_message(alarm_id: str, value: bytes, offset: int = 0) -> Message:
+    return Message("alarm-events", partition_for(alarm_id, PARTITIONS), offset, alarm_id.encode(), value)
+
+
+def sent(topic: Any) -> list[dict[str, Any]]:
+    return [json.loads(item["value"]) for item in topic.sent]
+
+
+class TestAlarmEvents:
+    async def test_an_alarm_is_stored_audited_and_scheduled(self, service: RetentionService) -> None:
+        await service.handle_alarm_stream(alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
+        state = service.alarms.get("alarm-1")
+        assert state is not None
+        assert state.deadline == T0 + timedelta(days=7)
+        assert [r["type"] for r in sent(service.topics.audit)] == ["media.deletion_scheduled"]
+        assert service.topics.audit.sent[0]["key"] == b"alarm-1"
+        assert len(service.scheduler.index) == 1
+
+
+class TestDeadLetters:
+    async def test_a_bad_record_goes_to_the_dead_letter_topic_whole(self, service: RetentionService) -> None:
+        message = Message("alarm-events", 2, 41, b"alarm-9", b"{oops")
+        await service.handle_alarm_stream(message)
+        (letter,) = sent(service.topics.deadletter)
+        assert letter["reason"].startswith("not valid JSON")
+        assert letter["source"] == {
+            "topic": "alarm-events",
+            "partition": 2,
+            "offset": 41,
+            "timestamp": 0.0,
+        }
+        assert base64.b64decode(letter["value_base64"]) == b"{oops"
+        assert base64.b64decode(letter["key_base64"]) == b"alarm-9"
+        assert service.topics.audit.sent == []
+
+    async def test_a_record_on_the_wrong_partition_is_refused(self, service: RetentionService) -> None:
+        right = partition_for("alarm-1", PARTITIONS)
+        message = Message(
+            "alarm-events",
+            (right + 1) % PARTITIONS,
+            0,
+            b"alarm-1",
+            alarm_json("alarm-1", ["a.jpg"], at=T0),
+        )
+        await service.handle_alarm_stream(message)
+        (letter,) = sent(service.topics.deadletter)
+        assert f"belongs on partition {right}" in letter["reason"]
+        assert service.alarms.get("alarm-1") is None
+
+    async def test_a_trigger_time_in_the_future_is_dead_lettered(self, service: RetentionService) -> None:
+        value = alarm_json("alarm-1", ["a.jpg"], at=T0 + timedelta(days=1))
+        await service.handle_alarm_stream(alarm_message("alarm-1", value))
+        (letter,) = sent(service.topics.deadletter)
+        assert "in the future" in letter["reason"]
+
+    async def test_an_unexpected_error_dead_letters_the_record_and_carries_on(
+        self, service: RetentionService, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(alarm_id: str) -> None:
+            raise KeyError("bug")
+
+        monkeypatch.setattr(service.alarms, "get", broken)
+        await service.handle_alarm_stream(alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
+        (letter,) = sent(service.topics.deadletter)
+        assert letter["reason"] == "internal error while processing: KeyError"
+
+
+class TestInternalMessages:
+    async def _scheduled(self, service: RetentionService) -> int:
+        await service.handle_alarm_stream(
+            alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg", "b.jpg"], at=T0))
+        )
+        return partition_for("alarm-1", PARTITIONS)
+
+    async def test_a_reached_deadline_hands_the_media_to_the_deleter(
+        self, service: RetentionService, clock: FakeClock
+    ) -> None:
+        partition = await self._scheduled(service)
+        clock.advance(timedelta(days=7))
+        command = DeadlinesReached(event_id="tick-1", alarm_ids=("alarm-1",), checked_at=clock.now())
+        await service.handle_alarm_stream(
+            Message("retention-internal", partition, 0, b"p", command.model_dump_json().encode())
+        )
+        assert service.deleter.outstanding == 2
+        assert len(service.scheduler.index) == 0
+
+    async def test_a_confirmed_deletion_is_audited(self, service: RetentionService, clock: FakeClock) -> None:
+        partition = await self._scheduled(service)
+        clock.advance(timedelta(days=7, seconds=1))
+        command = ObjectsDeleted(
+            event_id="done-1",
+            objects=(DeletedObject(alarm_id="alarm-1", bucket="media", key="a.jpg"),),
+            deleted_at=clock.now(),
+        )
+        await service.handle_alarm_stream(
+            Message("retention-internal", partition, 1, b"p", command.model_dump_json().encode())
+        )
+        deleted = [r for r in sent(service.topics.audit) if r["type"] == "media.deleted"]
+        assert [(r["key"], r["caused_by"]) for r in deleted] == [("a.jpg", "done-1")]
+
+    async def test_a_garbled_internal_message_is_dead_lettered(self, service: RetentionService) -> None:
+        await service.handle_alarm_stream(Message("retention-internal", 0, 0, b"p", b'{"type": "nonsense"}'))
+        (letter,) = sent(service.topics.deadletter)
+        assert letter["reason"].startswith("invalid internal message")
+
+    async def test_notifications_go_to_the_partition_of_the_alarms(self, service: RetentionService) -> None:
+        await service.notify_deadlines(3, ["alarm-1"], T0)
+        (item,) = service.topics.internal.sent
+        assert item["partition"] == 3
+        assert json.loads(item["value"])["alarm_ids"] == ["alarm-1"]
+
+
+class TestRebuild:
+    async def test_the_schedule_and_unfinished_deletions_come_back_from_the_table(
+        self, service: RetentionService, clock: FakeClock
+    ) -> None:
+        for i in range(6):
+            alarm_id = f"alarm-{i}"
+            await service.handle_alarm_stream(alarm_message(alarm_id, alarm_json(alarm_id, ["a.jpg"], at=T0)))
+        due = DeadlinesReached(event_id="t", alarm_ids=("alarm-0",), checked_at=T0 + timedelta(days=7))
+        clock.advance(timedelta(days=7))
+        await service.handle_alarm_stream(
+            Message(
+                "retention-internal",
+                partition_for("alarm-0", PARTITIONS),
+                0,
+                b"p",
+                due.model_dump_json().encode(),
+            )
+        )
+        service.scheduler.index.clear()
+        owned = {partition_for(f"alarm-{i}", PARTITIONS) for i in (1, 2)}
+        service.rebuild(owned)
+        expected = {f"alarm-{i}" for i in range(1, 6) if partition_for(f"alarm-{i}", PARTITIONS) in owned}
+        assert set(service.scheduler.index._current) == expected
+        assert service.ready
