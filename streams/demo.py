@@ -57,6 +57,8 @@ async def _watch(stack: LocalStack, s3: Any, alarm_id: str, keys: list[str]) -> 
     await consumer.start()
     started = time.monotonic()
     deadline: datetime | None = None
+    deleted_records = 0
+    gone = False
     try:
         while time.monotonic() - started < WATCH_LIMIT_SECONDS:
             batches = await consumer.getmany(timeout_ms=1000)
@@ -65,21 +67,22 @@ async def _watch(stack: LocalStack, s3: Any, alarm_id: str, keys: list[str]) -> 
                     audit = json.loads(record.value)
                     if audit.get("alarm_id") != alarm_id:
                         continue
-                    deadline = (
-                        datetime.fromisoformat(audit["deadline"]) if audit.get("deadline") else deadline
-                    )
+                    if audit.get("deadline"):
+                        deadline = datetime.fromisoformat(audit["deadline"])
                     late = audit.get("details", {}).get("lateness_seconds")
-                    print(
-                        f"  audit {audit['type']:<26} {audit.get('key', '')}"
-                        + (f"  {late} s after the deadline" if late else "")
-                    )
-            left = [key for key in keys if _exists(s3, key)]
-            if not left:
-                print("every object is gone: deleted on time.")
+                    deleted_records += audit["type"] == "media.deleted"
+                    suffix = f"  {late} s after the deadline" if late else ""
+                    print(f"  audit {audit['type']:<26} {audit.get('key', '')}{suffix}")
+            if deleted_records == len(keys):
+                print("every object is gone, on time; the audit trail above records when.")
                 return 0
-            if deadline is not None:
+            if gone:
+                continue  # the objects are gone; wait for their media.deleted records
+            gone = not any(_exists(s3, key) for key in keys)
+            if deadline is not None and not gone:
                 seconds = (deadline - datetime.now(UTC)).total_seconds()
-                print(f"{len(left)} object(s) left; deadline in {max(0.0, seconds):.0f} s", flush=True)
+                left = sum(_exists(s3, key) for key in keys)
+                print(f"{left} object(s) left; deadline in {max(0.0, seconds):.0f} s", flush=True)
         print("gave up watching; is `make run` running?")
         return 1
     finally:

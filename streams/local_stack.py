@@ -59,6 +59,8 @@ def _free_port() -> int:
 
 def _is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the servers do: a connection of a stopped run in TIME_WAIT does not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
