@@ -16,9 +16,25 @@ _AUDIT_NAMESPACE = uuid.UUID("5b0c7f64-8f0e-4c53-9d7e-2f0b7b0c9a11")
 
 
 class AuditType(StrEnum):
-    DELETION_SCHEDULED = "media.deletion_scheduled"
-    DELETED = "media.deleted"
+    # Per media object
+    DELETION_SCHEDULED = "media.deletion_scheduled"  # a deadline was set or moved (rule and cause named)
+    RETENTION_EXTENDED = "media.retention_extended"  # a police hold keeps it until the hold limit
+    DELETED = "media.deleted"  # every version is gone; names the deadline and the lateness
+    # Per alarm
     CONFLICTING_EVENT = "alarm.conflicting_event"
+    CONTRACT_ENDED = "alarm.contract_ended"  # the customer's contract end reached this alarm
+    # Per hold: every hold gets an answer (accepted, rejected or dropped)
+    HOLD_ACCEPTED = "hold.accepted"
+    HOLD_WAITING = "hold.waiting_for_alarm"
+    HOLD_REJECTED = "hold.rejected"
+    HOLD_DROPPED = "hold.dropped"
+    HOLD_RELEASED = "hold.released"
+    HOLD_RELEASE_UNMATCHED = "hold.release_unmatched"
+    HOLD_DUPLICATE = "hold.duplicate"
+    HOLD_EXPIRING = "hold.expiring"
+    HOLD_EXPIRED = "hold.expired"
+    # Per customer
+    CONTRACT_END_RECEIVED = "contract.end_received"
 
 
 class AuditRecord(BaseModel):
@@ -27,8 +43,9 @@ class AuditRecord(BaseModel):
     type: AuditType
     audit_id: str
     occurred_at: datetime
-    alarm_id: str
+    alarm_id: str | None  # None only for customer-level records
     customer_id: str | None
+    hold_id: str | None = None
     bucket: str | None = None
     key: str | None = None
     deadline: datetime | None = None
@@ -44,22 +61,24 @@ def audit_record(
     type: AuditType,
     *,
     occurred_at: datetime,
-    alarm_id: str,
+    alarm_id: str | None,
     customer_id: str | None,
     caused_by: str,
+    hold_id: str | None = None,
     bucket: str | None = None,
     key: str | None = None,
     deadline: datetime | None = None,
     rule: str | None = None,
     details: dict[str, str] | None = None,
 ) -> AuditRecord:
-    identity = "|".join([type.value, caused_by, alarm_id, bucket or "", key or ""])
+    identity = "|".join([type.value, caused_by, alarm_id or "", hold_id or "", bucket or "", key or ""])
     return AuditRecord(
         type=type,
         audit_id=str(uuid.uuid5(_AUDIT_NAMESPACE, identity)),
         occurred_at=occurred_at,
         alarm_id=alarm_id,
         customer_id=customer_id,
+        hold_id=hold_id,
         bucket=bucket,
         key=key,
         deadline=deadline,

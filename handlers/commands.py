@@ -21,7 +21,8 @@ class _Internal(BaseModel):
 
 
 class DeadlinesReached(_Internal):
-    """The scheduler's clock passed these alarms' deadlines."""
+    """The scheduler's clock passed a moment that matters for these alarms (a deadline, a hold's
+    warning or limit); the stream checks each alarm's state to see what is really due."""
 
     type: Literal["deadlines.reached"] = "deadlines.reached"
     alarm_ids: tuple[str, ...]
@@ -44,5 +45,19 @@ class ObjectsDeleted(_Internal):
     deleted_at: datetime
 
 
-InternalMessage = Annotated[DeadlinesReached | ObjectsDeleted, Field(discriminator="type")]
-INTERNAL_MESSAGE: TypeAdapter[DeadlinesReached | ObjectsDeleted] = TypeAdapter(InternalMessage)
+class ContractEndBroadcast(_Internal):
+    """A customer's contract ended. Sent to every partition, because the customer's alarms are spread
+    over all of them; each partition applies it to its own alarms and remembers it for later ones.
+    `event_id` is that of the original contract.ended event."""
+
+    type: Literal["contract.end_broadcast"] = "contract.end_broadcast"
+    customer_id: str
+    ended_at: datetime
+
+
+InternalMessage = Annotated[
+    DeadlinesReached | ObjectsDeleted | ContractEndBroadcast, Field(discriminator="type")
+]
+INTERNAL_MESSAGE: TypeAdapter[DeadlinesReached | ObjectsDeleted | ContractEndBroadcast] = TypeAdapter(
+    InternalMessage
+)

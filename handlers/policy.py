@@ -1,18 +1,18 @@
-"""The retention rules: a pure function of an alarm's state, one event, and the time.
+"""The retention policy's shared core: when an alarm's media must go, and settling a changed state.
 
-Nothing here reads a clock, a topic or a bucket. Each function returns an `Outcome`: the new state, the
-audit records to publish, and the objects the shell must delete now. The shell carries it out.
+Every handler (alarm events, holds, contract end, time passing, confirmed deletions) changes the state
+and then calls `settle`, which derives the consequences the same way each time: the deadline and the
+rule behind it, an audit record for every object whose deadline was set or moved, the objects due now,
+and the S3 legal holds to place or lift. Nothing here reads a clock, a topic or a bucket.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from handlers.audit import AuditRecord, AuditType, audit_record
-from handlers.events import AlarmTriggered, MediaStored
-from handlers.state import AlarmState, MediaObject, MediaStatus, Rule
+from handlers.state import AlarmState, Hold, MediaObject, MediaStatus, Rule
 
 
 @dataclass(frozen=True)
@@ -29,174 +29,147 @@ class RetentionPolicy:
 class Outcome:
     state: AlarmState
     audit: tuple[AuditRecord, ...] = ()
-    delete: tuple[MediaObject, ...] = ()  # hand these to the object store now
+    delete: tuple[MediaObject, ...] = ()  # hand to the deleter now (lift our legal hold first if set)
+    legal_hold_on: tuple[MediaObject, ...] = ()
+    legal_hold_off: tuple[MediaObject, ...] = ()
     rejection: str | None = None  # the event was refused; dead-letter it with this reason
+
+
+@dataclass
+class Change:
+    """What a handler did to the state, and the records it wants to add, before settling."""
+
+    previous: AlarmState | None
+    state: AlarmState
+    cause: str
+    audit: list[AuditRecord] = field(default_factory=list)
+
+
+def hold_limit(state: AlarmState, policy: RetentionPolicy) -> datetime | None:
+    """R2: the latest moment any of the alarm's media may exist."""
+    return state.triggered_at + policy.hold_retention if state.triggered_at else None
 
 
 def deadline_for(state: AlarmState, policy: RetentionPolicy) -> tuple[datetime | None, Rule | None]:
     """When the alarm's pending media must go, and which rule says so."""
-    if state.triggered_at is None or not state.pending:
+    limit = hold_limit(state, policy)
+    if limit is None or state.triggered_at is None or not state.pending:
         return None, None
-    limit = state.triggered_at + policy.hold_retention
     if state.active_holds:
         return limit, Rule.HOLD_LIMIT
     deadline, rule = state.triggered_at + policy.media_retention, Rule.MEDIA_RETENTION
     if state.contract_ended_at is not None and state.contract_ended_at < deadline:
         deadline, rule = state.contract_ended_at, Rule.CONTRACT_END
-    if limit < deadline:  # only if MEDIA_RETENTION were set above HOLD_RETENTION
+    # Media a hold kept past its normal deadline is due the moment the last hold ended.
+    hold_ends = [h.ended_at for h in state.holds if h.accepted and h.ended_at is not None]
+    if hold_ends:
+        deadline = max(deadline, min(max(hold_ends), limit))
+    if deadline >= limit:
         return limit, Rule.HOLD_LIMIT
     return deadline, rule
 
 
-def on_alarm_event(
-    state: AlarmState | None,
-    event: AlarmTriggered | MediaStored,
+def next_check_at(state: AlarmState, policy: RetentionPolicy) -> datetime | None:
+    """The next moment time alone changes something for this alarm: the scheduler wakes then."""
+    moments: list[datetime] = []
+    if state.deadline is not None:
+        moments.append(state.deadline)
+    limit = hold_limit(state, policy)
+    if limit is None:
+        # Holds for an alarm not seen yet wait at most the hold limit, counted from their placement.
+        moments.extend(h.placed_at + policy.hold_retention for h in state.active_holds if h.placed_at)
+    elif state.active_holds:
+        moments.append(limit)
+        if not state.hold_warning_sent:
+            moments.append(limit - policy.hold_expiry_warning)
+    return min(moments) if moments else None
+
+
+def in_the_future(moment: datetime, now: datetime, policy: RetentionPolicy) -> bool:
+    return moment > now + policy.max_clock_skew
+
+
+def settle(change: Change, now: datetime, policy: RetentionPolicy) -> Outcome:
+    state = change.state
+    before = change.previous
+    old_deadline = before.deadline if before else None
+    old_pending = {m.ref for m in before.pending} if before else set()
+
+    deadline, rule = deadline_for(state, policy)
+    if (deadline, rule) != (state.deadline, state.deadline_rule):
+        state = replace(state, deadline=deadline, deadline_rule=rule, deadline_cause=change.cause)
+    audit = list(change.audit)
+    if deadline is not None and rule is not None:
+        for media in state.pending:
+            if media.ref not in old_pending or deadline != old_deadline:
+                audit.append(_deadline_record(state, media, deadline, rule, old_deadline, change, now))
+
+    delete: tuple[MediaObject, ...] = ()
+    if deadline is not None and deadline <= now:
+        state, delete = _start_deletion(state, deadline, rule, now)
+    state, on, off = _sync_legal_holds(state)
+    return Outcome(state, tuple(audit), delete, on, off)
+
+
+def _deadline_record(
+    state: AlarmState,
+    media: MediaObject,
+    deadline: datetime,
+    rule: Rule,
+    old_deadline: datetime | None,
+    change: Change,
     now: datetime,
-    policy: RetentionPolicy,
-) -> Outcome:
-    """An alarm went off, or more of its media was stored."""
-    current = state or AlarmState(alarm_id=event.alarm_id)
-    if event.triggered_at > now + policy.max_clock_skew:
-        return Outcome(
-            current,
-            rejection=f"triggered_at lies more than {policy.max_clock_skew} in the future",
-        )
-
-    audit: list[AuditRecord] = []
-    if current.triggered_at is None:
-        current = replace(current, customer_id=event.customer_id, triggered_at=event.triggered_at)
-    else:
-        conflicts = _conflicting_fields(current, event)
-        if conflicts:
-            # The first account of the alarm stands; the media of this one is still kept track of,
-            # so that it is deleted rather than forgotten.
-            audit.append(
-                _record(
-                    AuditType.CONFLICTING_EVENT,
-                    current,
-                    now,
-                    event.event_id,
-                    details={"fields": ",".join(conflicts), "kept": "first recorded values"},
-                )
-            )
-
-    known = {m.ref for m in current.media}
-    new_media: list[MediaObject] = []
-    for ref in event.media:
-        if (ref.bucket, ref.key) not in known:
-            known.add((ref.bucket, ref.key))
-            new_media.append(MediaObject(bucket=ref.bucket, key=ref.key, added_by=event.event_id))
-    current = _with_deadline(replace(current, media=current.media + tuple(new_media)), policy, event.event_id)
-
-    audit.extend(
-        _record(
-            AuditType.DELETION_SCHEDULED,
-            current,
-            now,
-            event.event_id,
-            media=media,
-            deadline=current.deadline,
-            rule=current.deadline_rule,
-        )
-        for media in new_media
+) -> AuditRecord:
+    is_new = change.previous is None or change.previous.find_media(*media.ref) is None
+    extended = rule is Rule.HOLD_LIMIT and not is_new and (old_deadline is None or deadline > old_deadline)
+    details = {} if is_new or old_deadline is None else {"previous_deadline": old_deadline.isoformat()}
+    return record(
+        AuditType.RETENTION_EXTENDED if extended else AuditType.DELETION_SCHEDULED,
+        state,
+        now,
+        change.cause,
+        media=media,
+        deadline=deadline,
+        rule=rule,
+        details=details,
     )
-    return _delete_if_due(current, now, tuple(audit))
 
 
-def on_deadline_reached(state: AlarmState | None, now: datetime) -> Outcome | None:
-    """The scheduler says the alarm's deadline has come; the state decides whether it really has."""
-    if state is None:
-        return None
-    return _delete_if_due(state, now, ())
-
-
-def on_objects_deleted(
-    state: AlarmState | None,
-    deleted: Iterable[tuple[str, str]],
-    deleted_at: datetime,
-    cause: str,
-    policy: RetentionPolicy,
-) -> Outcome | None:
-    """The object store confirmed that every version of these objects is gone."""
-    if state is None:
-        return None
-    audit: list[AuditRecord] = []
-    updated: dict[tuple[str, str], MediaObject] = {}
-    for bucket, key in deleted:
-        media = state.find_media(bucket, key)
-        if media is None or media.status is MediaStatus.DELETED or (bucket, key) in updated:
-            continue  # a redelivered confirmation changes nothing
-        done = replace(media, status=MediaStatus.DELETED, deleted_at=deleted_at)
-        updated[(bucket, key)] = done
-        audit.append(
-            _record(
-                AuditType.DELETED,
-                state,
-                deleted_at,
-                cause,
-                media=done,
-                deadline=media.due_at,
-                rule=media.due_rule,
-                details=_lateness(media.due_at, deleted_at),
-            )
-        )
-    if not updated:
-        return Outcome(state)
-    return Outcome(_with_deadline(state.with_media(updated), policy, cause), tuple(audit))
-
-
-def _delete_if_due(state: AlarmState, now: datetime, audit: tuple[AuditRecord, ...]) -> Outcome:
-    if state.deadline is None or state.deadline > now:
-        return Outcome(state, audit)
+def _start_deletion(
+    state: AlarmState, deadline: datetime, rule: Rule | None, now: datetime
+) -> tuple[AlarmState, tuple[MediaObject, ...]]:
     started = {
         m.ref: replace(
-            m,
-            status=MediaStatus.DELETING,
-            due_at=state.deadline,
-            due_rule=state.deadline_rule,
-            deletion_started_at=now,
+            m, status=MediaStatus.DELETING, due_at=deadline, due_rule=rule, deletion_started_at=now
         )
         for m in state.pending
     }
     # Nothing is pending any more, so there is no deadline left; each object keeps its own.
     after = replace(state.with_media(started), deadline=None, deadline_rule=None, deadline_cause=None)
-    return Outcome(after, audit, delete=tuple(started.values()))
+    return after, tuple(started.values())
 
 
-def _with_deadline(state: AlarmState, policy: RetentionPolicy, cause: str) -> AlarmState:
-    deadline, rule = deadline_for(state, policy)
-    if (deadline, rule) == (state.deadline, state.deadline_rule):
-        return state
-    return replace(
-        state,
-        deadline=deadline,
-        deadline_rule=rule,
-        deadline_cause=cause if deadline is not None else None,
-    )
+def _sync_legal_holds(
+    state: AlarmState,
+) -> tuple[AlarmState, tuple[MediaObject, ...], tuple[MediaObject, ...]]:
+    """Pending media carries an S3 legal hold exactly while a police hold is active. Media being
+    deleted keeps its flag, so the deleter knows to lift our hold first."""
+    wanted = bool(state.active_holds)
+    changed = {m.ref: replace(m, legal_hold=wanted) for m in state.pending if m.legal_hold != wanted}
+    if not changed:
+        return state, (), ()
+    objects = tuple(changed.values())
+    return state.with_media(changed), (objects if wanted else ()), (() if wanted else objects)
 
 
-def _conflicting_fields(state: AlarmState, event: AlarmTriggered | MediaStored) -> list[str]:
-    conflicts = []
-    if state.customer_id not in (None, event.customer_id):
-        conflicts.append("customer_id")
-    if state.triggered_at != event.triggered_at:
-        conflicts.append("triggered_at")
-    return conflicts
-
-
-def _lateness(due_at: datetime | None, deleted_at: datetime) -> dict[str, str]:
-    if due_at is None:
-        return {}
-    return {"lateness_seconds": f"{(deleted_at - due_at).total_seconds():.3f}"}
-
-
-def _record(
+def record(
     type: AuditType,
     state: AlarmState,
     occurred_at: datetime,
     cause: str,
     *,
     media: MediaObject | None = None,
+    hold: Hold | None = None,
     deadline: datetime | None = None,
     rule: Rule | None = None,
     details: dict[str, str] | None = None,
@@ -207,6 +180,7 @@ def _record(
         alarm_id=state.alarm_id,
         customer_id=state.customer_id,
         caused_by=cause,
+        hold_id=hold.hold_id if hold else None,
         bucket=media.bucket if media else None,
         key=media.key if media else None,
         deadline=deadline,

@@ -1,7 +1,7 @@
 """What the service knows about one alarm: its media, its holds, and when the media must go.
 
 Plain frozen dataclasses rather than pydantic models: a worker keeps hundreds of thousands of these in
-memory, and they are only ever built by this package or read back from our own changelog.
+memory. pydantic still reads and writes them for the changelog (a few microseconds each).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+
+from pydantic import TypeAdapter, ValidationError
 
 STATE_FORMAT = 1
 
@@ -34,6 +36,9 @@ class MediaObject:
     key: str
     status: MediaStatus = MediaStatus.PENDING
     added_by: str = ""  # event_id that told us about the object
+    # True while the service wants an S3 Object Lock legal hold on the object's versions (a police
+    # hold is active); buckets without Object Lock ignore it.
+    legal_hold: bool = False
     due_at: datetime | None = None  # the deadline that applied when its deletion began
     due_rule: Rule | None = None  # and the rule that set it
     deletion_started_at: datetime | None = None
@@ -46,8 +51,8 @@ class MediaObject:
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    """A police hold. A release can arrive before its placement (topics reorder); then the placement
-    fields are empty until it comes, and the hold never becomes active."""
+    """A police hold. A release can arrive before its placement (topics reorder): then the placement
+    fields stay empty until it comes, and the hold never becomes active."""
 
     hold_id: str
     case_reference: str | None = None
@@ -57,10 +62,27 @@ class Hold:
     released_at: datetime | None = None
     released_by: str | None = None
     released_event_id: str | None = None
+    expired_at: datetime | None = None  # the hold limit (R2) was reached while it was active
+    dropped_at: datetime | None = None  # its alarm never arrived within the hold limit
+    rejected_reason: str | None = None  # it came too late to keep anything
+
+    @property
+    def placed(self) -> bool:
+        return self.placed_at is not None
+
+    @property
+    def accepted(self) -> bool:
+        """It kept (or keeps, or would keep) the alarm's media at some point."""
+        return self.placed and self.rejected_reason is None and self.dropped_at is None
 
     @property
     def active(self) -> bool:
-        return self.placed_at is not None and self.released_at is None
+        return self.accepted and self.released_at is None and self.expired_at is None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """When an accepted hold stopped keeping the media."""
+        return self.released_at or self.expired_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +93,16 @@ class AlarmState:
     media: tuple[MediaObject, ...] = ()
     holds: tuple[Hold, ...] = ()
     contract_ended_at: datetime | None = None
+    contract_ended_by: str | None = None  # event_id of the contract.ended event
     deadline: datetime | None = None  # when the pending media must go; None when nothing is pending
     deadline_rule: Rule | None = None
     deadline_cause: str | None = None  # event_id of the event that set the deadline
     hold_warning_sent: bool = False
+
+    @property
+    def known(self) -> bool:
+        """An alarm event has arrived (not only holds)."""
+        return self.triggered_at is not None
 
     @property
     def pending(self) -> tuple[MediaObject, ...]:
@@ -94,99 +122,44 @@ class AlarmState:
                 return media
         return None
 
+    def find_hold(self, hold_id: str) -> Hold | None:
+        for hold in self.holds:
+            if hold.hold_id == hold_id:
+                return hold
+        return None
+
     def with_media(self, updated: dict[tuple[str, str], MediaObject]) -> AlarmState:
         return replace(self, media=tuple(updated.get(m.ref, m) for m in self.media))
+
+    def with_hold(self, hold: Hold) -> AlarmState:
+        others = tuple(h for h in self.holds if h.hold_id != hold.hold_id)
+        return replace(self, holds=(*others, hold))
 
 
 # --- the changelog format -------------------------------------------------------------------------
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    v: int
+    state: AlarmState
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
+_STORED = TypeAdapter(_Stored)
 
 
 def encode_state(state: AlarmState) -> bytes:
-    document = {
-        "v": STATE_FORMAT,
-        "alarm_id": state.alarm_id,
-        "customer_id": state.customer_id,
-        "triggered_at": _time(state.triggered_at),
-        "media": [
-            [
-                m.bucket,
-                m.key,
-                m.status.value,
-                m.added_by,
-                _time(m.due_at),
-                m.due_rule.value if m.due_rule else None,
-                _time(m.deletion_started_at),
-                _time(m.deleted_at),
-            ]
-            for m in state.media
-        ],
-        "holds": [
-            {
-                "hold_id": h.hold_id,
-                "case_reference": h.case_reference,
-                "placed_by": h.placed_by,
-                "placed_at": _time(h.placed_at),
-                "placed_event_id": h.placed_event_id,
-                "released_at": _time(h.released_at),
-                "released_by": h.released_by,
-                "released_event_id": h.released_event_id,
-            }
-            for h in state.holds
-        ],
-        "contract_ended_at": _time(state.contract_ended_at),
-        "deadline": _time(state.deadline),
-        "deadline_rule": state.deadline_rule.value if state.deadline_rule else None,
-        "deadline_cause": state.deadline_cause,
-        "hold_warning_sent": state.hold_warning_sent,
-    }
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _STORED.dump_json(_Stored(STATE_FORMAT, state))
 
 
 def decode_state(raw: bytes) -> AlarmState:
-    document = json.loads(raw)
-    if document.get("v") != STATE_FORMAT:
-        raise ValueError(f"unknown alarm state format {document.get('v')!r}")
-    return AlarmState(
-        alarm_id=document["alarm_id"],
-        customer_id=document["customer_id"],
-        triggered_at=_parse_time(document["triggered_at"]),
-        media=tuple(
-            MediaObject(
-                bucket=bucket,
-                key=key,
-                status=MediaStatus(status),
-                added_by=added_by,
-                due_at=_parse_time(due),
-                due_rule=Rule(rule) if rule else None,
-                deletion_started_at=_parse_time(started),
-                deleted_at=_parse_time(deleted),
-            )
-            for bucket, key, status, added_by, due, rule, started, deleted in document["media"]
-        ),
-        holds=tuple(
-            Hold(
-                hold_id=h["hold_id"],
-                case_reference=h["case_reference"],
-                placed_by=h["placed_by"],
-                placed_at=_parse_time(h["placed_at"]),
-                placed_event_id=h["placed_event_id"],
-                released_at=_parse_time(h["released_at"]),
-                released_by=h["released_by"],
-                released_event_id=h["released_event_id"],
-            )
-            for h in document["holds"]
-        ),
-        contract_ended_at=_parse_time(document["contract_ended_at"]),
-        deadline=_parse_time(document["deadline"]),
-        deadline_rule=Rule(document["deadline_rule"]) if document["deadline_rule"] else None,
-        deadline_cause=document["deadline_cause"],
-        hold_warning_sent=document["hold_warning_sent"],
-    )
+    try:
+        stored = _STORED.validate_json(raw)
+    except ValidationError:
+        version = json.loads(raw).get("v")
+        if version != STATE_FORMAT:
+            raise ValueError(f"unknown alarm state format {version!r}") from None
+        raise
+    if stored.v != STATE_FORMAT:
+        raise ValueError(f"unknown alarm state format {stored.v!r}")
+    return stored.state

@@ -17,3 +17,8 @@ def register_agents(app: Any, topics: Topics, service: RetentionService) -> None
     async def alarm_state(stream: Any) -> None:
         async for event in stream.events():
             await service.handle_alarm_stream(event.message)
+
+    @app.agent(topics.contract_events, name="contract-ends", concurrency=1)
+    async def contract_ends(stream: Any) -> None:
+        async for event in stream.events():
+            await service.handle_contract_event(event.message)

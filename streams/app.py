@@ -12,6 +12,7 @@ from config.settings import Settings
 from streams.agents import register_agents
 from streams.alarm_table import AlarmTable
 from streams.clock import Clock
+from streams.contract_ends import ContractEnds
 from streams.object_store import ObjectStore
 from streams.service import RetentionService
 from streams.topics import define_topics
@@ -51,11 +52,13 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     )
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
+    contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
     service = RetentionService(
         settings=settings,
         clock=clock,
         store=store,
         alarms=AlarmTable(table, partitions),
+        contract_ends=ContractEnds(contract_table),
         topics=topics,
     )
     register_agents(app, topics, service)
@@ -81,5 +84,9 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     @app.task
     async def _deleter() -> None:
         await service.deleter.run()
+
+    @app.task
+    async def _legal_holds() -> None:
+        await service.legal_holds.run()
 
     return RetentionApp(app=app, service=service)

@@ -30,6 +30,7 @@ Ref = tuple[str, str]  # (bucket, key)
 class _Job:
     owners: set[tuple[int, str]] = field(default_factory=set)  # (partition, alarm_id)
     attempts: int = 0
+    lift_legal_hold: bool = False  # we placed an S3 legal hold on it (R2 limit reached): lift it first
 
 
 class Deleter:
@@ -67,7 +68,9 @@ class Deleter:
         """Objects handed to us and not yet confirmed deleted (queued, in flight or retrying)."""
         return len(self._jobs)
 
-    def submit(self, partition: int, alarm_id: str, objects: Iterable[Ref]) -> None:
+    def submit(
+        self, partition: int, alarm_id: str, objects: Iterable[Ref], *, lift_legal_hold: bool = False
+    ) -> None:
         for bucket, key in objects:
             if bucket not in self._allowed:
                 # Decoding refuses such events; this is the last line of defence, not a path.
@@ -78,6 +81,7 @@ class Deleter:
                 job = self._jobs[(bucket, key)] = _Job()
                 self._ready.setdefault(bucket, {})[key] = None
             job.owners.add((partition, alarm_id))
+            job.lift_legal_hold |= lift_legal_hold
         self._wakeup.set()
 
     async def run(self) -> None:
@@ -109,13 +113,23 @@ class Deleter:
     async def _delete(self, bucket: str, keys: list[str]) -> None:
         try:
             try:
-                report = await self._store.delete_all_versions(bucket, keys)
+                report = await self._lift_then_delete(bucket, keys)
             except Exception as exc:
                 report = DeletionReport(frozenset(), {key: f"{type(exc).__name__}: {exc}" for key in keys})
             deleted_at = self._clock.now()
             await self._settle(bucket, report, deleted_at)
         finally:
             self._slots.release()
+
+    async def _lift_then_delete(self, bucket: str, keys: list[str]) -> DeletionReport:
+        to_lift = [key for key in keys if (job := self._jobs.get((bucket, key))) and job.lift_legal_hold]
+        lifted = await self._store.set_legal_hold(bucket, to_lift, on=False) if to_lift else None
+        if lifted is None or not lifted.failed:
+            return await self._store.delete_all_versions(bucket, keys)
+        # Deleting a version still under our legal hold would only fail: try those again later.
+        rest = [key for key in keys if key not in lifted.failed]
+        report = await self._store.delete_all_versions(bucket, rest)
+        return DeletionReport(report.deleted, {**report.failed, **lifted.failed})
 
     async def _settle(self, bucket: str, report: DeletionReport, deleted_at: datetime) -> None:
         by_partition: dict[int, list[DeletedObject]] = {}

@@ -30,15 +30,21 @@ class ObjectStore(Protocol):
         """Delete every version (and delete marker) of each key. Raises when the store is unreachable."""
         ...
 
+    async def set_legal_hold(self, bucket: str, keys: Sequence[str], on: bool) -> DeletionReport:
+        """Place or lift an Object Lock legal hold on every version of each key. A bucket without
+        Object Lock, or a key with no version left, counts as done. Raises when unreachable."""
+        ...
+
 
 class S3ObjectStore:
     """boto3 is synchronous: every call runs on a thread of `executor`, never on the event loop."""
 
-    def __init__(self, client: Any, executor: Executor, versioning_ttl: float = 60.0) -> None:
+    def __init__(self, client: Any, executor: Executor, bucket_config_ttl: float = 60.0) -> None:
         self._client = client
         self._executor = executor
-        self._versioning_ttl = versioning_ttl
+        self._bucket_config_ttl = bucket_config_ttl
         self._versioned: dict[str, tuple[bool, float]] = {}
+        self._object_lock: dict[str, tuple[bool, float]] = {}
 
     async def delete_all_versions(self, bucket: str, keys: Sequence[str]) -> DeletionReport:
         if not keys:
@@ -64,12 +70,46 @@ class S3ObjectStore:
 
     async def _is_versioned(self, bucket: str) -> bool:
         cached = self._versioned.get(bucket)
-        if cached is not None and time.monotonic() - cached[1] < self._versioning_ttl:
+        if cached is not None and time.monotonic() - cached[1] < self._bucket_config_ttl:
             return cached[0]
         answer = await self._call(partial(self._client.get_bucket_versioning, Bucket=bucket))
         versioned = answer.get("Status") in ("Enabled", "Suspended")
         self._versioned[bucket] = (versioned, time.monotonic())
         return versioned
+
+    async def has_object_lock(self, bucket: str) -> bool:
+        cached = self._object_lock.get(bucket)
+        if cached is not None and time.monotonic() - cached[1] < self._bucket_config_ttl:
+            return cached[0]
+        try:
+            answer = await self._call(partial(self._client.get_object_lock_configuration, Bucket=bucket))
+            enabled = bool(answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled")
+        except self._client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                raise
+            enabled = False
+        self._object_lock[bucket] = (enabled, time.monotonic())
+        return enabled
+
+    async def set_legal_hold(self, bucket: str, keys: Sequence[str], on: bool) -> DeletionReport:
+        if not keys or not await self.has_object_lock(bucket):
+            return DeletionReport(frozenset(keys))
+        results = await asyncio.gather(
+            *(self._call(self._set_legal_hold_sync, bucket, key, on) for key in keys), return_exceptions=True
+        )
+        failed = {
+            key: f"{type(result).__name__}: {result}"
+            for key, result in zip(keys, results, strict=True)
+            if isinstance(result, BaseException)
+        }
+        return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
+
+    def _set_legal_hold_sync(self, bucket: str, key: str, on: bool) -> None:
+        status = "ON" if on else "OFF"
+        for version in self._versions_of(bucket, key, include_delete_markers=False):
+            self._client.put_object_legal_hold(
+                Bucket=bucket, Key=key, VersionId=version, LegalHold={"Status": status}
+            )
 
     def _delete_current(self, bucket: str, keys: Sequence[str]) -> tuple[DeletionReport, list[str]]:
         deleted: set[str] = set()
@@ -110,12 +150,13 @@ class S3ObjectStore:
             failed.update(answer)
         return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
 
-    def _versions_of(self, bucket: str, key: str) -> list[str]:
-        """Every version id and delete-marker id of exactly `key`."""
+    def _versions_of(self, bucket: str, key: str, include_delete_markers: bool = True) -> list[str]:
+        """Every version id (and delete-marker id) of exactly `key`."""
         found: list[str] = []
         paginator = self._client.get_paginator("list_object_versions")
         for page in paginator.paginate(Bucket=bucket, Prefix=key):
-            entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
+            markers = page.get("DeleteMarkers", []) if include_delete_markers else []
+            entries = page.get("Versions", []) + markers
             found.extend(entry["VersionId"] for entry in entries if entry["Key"] == key)
             # Listing is in key order and `key` sorts before every longer key it prefixes.
             if any(entry["Key"] != key for entry in entries):
@@ -137,9 +178,11 @@ class S3ObjectStore:
 class InMemoryObjectStore:
     """Buckets as dictionaries of version lists; `available = False` makes every call fail."""
 
-    def __init__(self, versioned_buckets: Sequence[str] = ()) -> None:
+    def __init__(self, versioned_buckets: Sequence[str] = (), locked_buckets: Sequence[str] = ()) -> None:
         self.objects: dict[str, dict[str, list[bytes]]] = {}
-        self.versioned = set(versioned_buckets)
+        self.versioned = set(versioned_buckets) | set(locked_buckets)
+        self.locked = set(locked_buckets)
+        self.legal_holds: set[tuple[str, str]] = set()
         self.available = True
         self.calls = 0
 
@@ -157,6 +200,20 @@ class InMemoryObjectStore:
         self.calls += 1
         if not self.available:
             raise ConnectionError("object store unavailable")
+        failed = {key: "AccessDenied: legal hold" for key in keys if (bucket, key) in self.legal_holds}
         for key in keys:
-            self.objects.get(bucket, {}).pop(key, None)
+            if key not in failed:
+                self.objects.get(bucket, {}).pop(key, None)
+        return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
+
+    async def set_legal_hold(self, bucket: str, keys: Sequence[str], on: bool) -> DeletionReport:
+        self.calls += 1
+        if not self.available:
+            raise ConnectionError("object store unavailable")
+        if bucket in self.locked:
+            for key in keys:
+                if on and self.exists(bucket, key):
+                    self.legal_holds.add((bucket, key))
+                elif not on:
+                    self.legal_holds.discard((bucket, key))
         return DeletionReport(frozenset(keys))

@@ -1,8 +1,8 @@
 """The shell around the rules: reads a record, asks `handlers` what to do, and does it.
 
 Doing it means: write the alarm's new state to the table, publish the audit records, hand due objects
-to the deleter, and tell the scheduler the alarm's next deadline. Every record ends either applied or
-in the dead-letter topic; none is skipped.
+to the deleter and legal-hold changes to the keeper, and tell the scheduler when time next matters for
+the alarm. Every record ends either applied or in the dead-letter topic; none is skipped.
 """
 
 from __future__ import annotations
@@ -16,21 +16,29 @@ import structlog
 from pydantic import ValidationError
 
 from config.settings import Settings
-from handlers.commands import INTERNAL_MESSAGE, DeadlinesReached, DeletedObject, ObjectsDeleted
-from handlers.decoding import InputTopic, InvalidEvent, decode_event
-from handlers.events import AlarmTriggered, InputEvent, MediaStored
-from handlers.policy import (
-    Outcome,
-    RetentionPolicy,
-    on_alarm_event,
-    on_deadline_reached,
-    on_objects_deleted,
+from handlers.alarm_events import on_alarm_event
+from handlers.audit import AuditRecord
+from handlers.commands import (
+    INTERNAL_MESSAGE,
+    ContractEndBroadcast,
+    DeadlinesReached,
+    DeletedObject,
+    ObjectsDeleted,
 )
+from handlers.contract_end import on_contract_ended, receive_contract_end
+from handlers.decoding import InputTopic, InvalidEvent, decode_event
+from handlers.deletions import on_objects_deleted
+from handlers.events import AlarmTriggered, ContractEnded, HoldPlaced, InputEvent, MediaStored
+from handlers.holds import on_hold_placed, on_hold_released
+from handlers.policy import Outcome, RetentionPolicy, next_check_at
 from handlers.state import AlarmState
+from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
 from streams.clock import Clock
+from streams.contract_ends import ContractEnds
 from streams.deadletter import deadletter_value
 from streams.deleter import Deleter
+from streams.legal_holds import LegalHoldKeeper
 from streams.object_store import ObjectStore
 from streams.scheduler import DeadlineIndex, Scheduler
 from streams.topics import Topics
@@ -55,12 +63,14 @@ class RetentionService:
         clock: Clock,
         store: ObjectStore,
         alarms: AlarmTable,
+        contract_ends: ContractEnds,
         topics: Topics,
     ) -> None:
         self.settings = settings
         self.policy = policy_from(settings)
         self.clock = clock
         self.alarms = alarms
+        self.contract_ends = contract_ends
         self.topics = topics
         self.scheduler = Scheduler(DeadlineIndex(), clock, self.notify_deadlines)
         self.deleter = Deleter(
@@ -71,19 +81,25 @@ class RetentionService:
             batch_size=settings.delete_batch_size,
             concurrency=max(1, settings.s3_max_workers // 4),
         )
+        self.legal_holds = LegalHoldKeeper(store)
+        # Derived, like the schedule: which alarms of each customer this worker has seen.
+        self.customer_alarms: dict[str, set[str]] = {}
         self.ready = False  # True once the table has been recovered after the first assignment
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
     async def handle_alarm_stream(self, message: Any) -> None:
+        await self._guarded(message, self._route_alarm_stream)
+
+    async def handle_contract_event(self, message: Any) -> None:
+        await self._guarded(message, self._on_contract_record)
+
+    async def _guarded(self, message: Any, handler: Any) -> None:
         structlog.contextvars.bind_contextvars(
             topic=message.topic, partition=message.partition, offset=message.offset
         )
         try:
-            if message.topic == self.topics.names.internal:
-                await self._handle_internal(message)
-            else:
-                await self._handle_input(message)
+            await handler(message)
         except Exception as exc:
             # A bug must neither stop the stream nor lose the record: it waits in the dead-letter topic.
             log.exception("record.failed", error=type(exc).__name__)
@@ -91,22 +107,28 @@ class RetentionService:
         finally:
             structlog.contextvars.clear_contextvars()
 
-    async def _handle_input(self, message: Any) -> None:
+    async def _route_alarm_stream(self, message: Any) -> None:
+        if message.topic == self.topics.names.internal:
+            await self._handle_internal(message)
+            return
         kind = self.topics.input_kind(message.topic)
-        if kind is None:
+        if kind not in (InputTopic.ALARMS, InputTopic.HOLDS):
             raise RuntimeError(f"no handler for topic {message.topic}")
         event = self._decode(message, kind)
         if event is None:
             return
+        assert not isinstance(event, ContractEnded)
+        structlog.contextvars.bind_contextvars(alarm_id=event.alarm_id)
+        previous = self.alarms.get(event.alarm_id)
+        now = self.clock.now()
         if isinstance(event, AlarmTriggered | MediaStored):
-            structlog.contextvars.bind_contextvars(alarm_id=event.alarm_id)
-            previous = self.alarms.get(event.alarm_id)
-            outcome = on_alarm_event(previous, event, self.clock.now(), self.policy)
-            await self._apply(previous, outcome, message, event_type=event.type)
+            ended = self.contract_ends.get(event.customer_id)
+            outcome = on_alarm_event(previous, event, now, self.policy, contract_ended=ended)
+        elif isinstance(event, HoldPlaced):
+            outcome = on_hold_placed(previous, event, now, self.policy)
         else:
-            # Holds and contract ends are validated from version 1 of the contract on; acting on them
-            # is the next step of the product (issue 3).
-            log.info("event.validated_not_acted_on", event_type=event.type)
+            outcome = on_hold_released(previous, event, now, self.policy)
+        await self._apply(previous, outcome, message, event_type=event.type)
 
     def _decode(self, message: Any, kind: InputTopic) -> InputEvent | None:
         try:
@@ -130,46 +152,81 @@ class RetentionService:
         except ValidationError as exc:
             await self.dead_letter(message, f"invalid internal message: {exc.error_count()} error(s)")
             return
-        if isinstance(command, DeadlinesReached):
-            await self._on_deadlines_reached(command, message)
-        else:
-            await self._on_objects_deleted(command, message)
-
-    async def _on_deadlines_reached(self, command: DeadlinesReached, message: Any) -> None:
         now = self.clock.now()
-        for alarm_id in command.alarm_ids:
-            previous = self.alarms.get(alarm_id)
-            outcome = on_deadline_reached(previous, now)
-            if outcome is not None and previous is not None:
+        if isinstance(command, DeadlinesReached):
+            for alarm_id in command.alarm_ids:
+                previous = self.alarms.get(alarm_id)
+                outcome = on_time_passed(previous, now, command.event_id, self.policy)
                 await self._apply(previous, outcome, message, event_type=command.type)
+        elif isinstance(command, ObjectsDeleted):
+            by_alarm: dict[str, list[tuple[str, str]]] = {}
+            for item in command.objects:
+                by_alarm.setdefault(item.alarm_id, []).append((item.bucket, item.key))
+            for alarm_id, refs in by_alarm.items():
+                previous = self.alarms.get(alarm_id)
+                outcome = on_objects_deleted(
+                    previous, refs, command.deleted_at, command.event_id, self.policy
+                )
+                await self._apply(previous, outcome, message, event_type=command.type)
+        else:
+            await self._on_contract_end_broadcast(command, message, now)
 
-    async def _on_objects_deleted(self, command: ObjectsDeleted, message: Any) -> None:
-        by_alarm: dict[str, list[tuple[str, str]]] = {}
-        for item in command.objects:
-            by_alarm.setdefault(item.alarm_id, []).append((item.bucket, item.key))
-        for alarm_id, refs in by_alarm.items():
+    async def _on_contract_end_broadcast(
+        self, command: ContractEndBroadcast, message: Any, now: datetime
+    ) -> None:
+        self.contract_ends.record(command.customer_id, command.ended_at, command.event_id)
+        for alarm_id in sorted(self.customer_alarms.get(command.customer_id, ())):
+            if self.alarms.partition_of(alarm_id) != message.partition:
+                continue  # another partition's copy of the broadcast deals with it
             previous = self.alarms.get(alarm_id)
-            outcome = on_objects_deleted(previous, refs, command.deleted_at, command.event_id, self.policy)
-            if outcome is not None and previous is not None:
-                await self._apply(previous, outcome, message, event_type=command.type)
+            outcome = on_contract_ended(previous, command.ended_at, command.event_id, now, self.policy)
+            await self._apply(previous, outcome, message, event_type=command.type)
+
+    # --- contract events (keyed by customer) ------------------------------------------------------
+
+    async def _on_contract_record(self, message: Any) -> None:
+        event = self._decode(message, InputTopic.CONTRACTS)
+        if event is None:
+            return
+        assert isinstance(event, ContractEnded)
+        structlog.contextvars.bind_contextvars(event_type=event.type)
+        await self._publish_audit(receive_contract_end(event, self.clock.now()), key=event.customer_id)
+        broadcast = ContractEndBroadcast(
+            event_id=event.event_id, customer_id=event.customer_id, ended_at=event.ended_at
+        ).model_dump_json()
+        for partition in range(self.alarms.partitions):
+            self.topics.internal.send_soon(
+                key=f"contract-{event.customer_id}".encode(), value=broadcast.encode(), partition=partition
+            )
+        log.info("contract.end_received", partitions=self.alarms.partitions)
 
     # --- carrying out an outcome --------------------------------------------------------------------
 
     async def _apply(
-        self, previous: AlarmState | None, outcome: Outcome, message: Any, *, event_type: str
+        self, previous: AlarmState | None, outcome: Outcome | None, message: Any, *, event_type: str
     ) -> None:
-        state = outcome.state
+        if outcome is None:
+            return
         if outcome.rejection is not None:
             await self.dead_letter(message, outcome.rejection)
             return
+        state = outcome.state
+        partition = message.partition
         if state is not previous:
             self.alarms.put(state)
         for record in outcome.audit:
-            await self.topics.audit.send(key=state.alarm_id.encode("utf-8"), value=record.to_json())
+            await self._publish_audit(record, key=state.alarm_id)
         if outcome.delete:
-            self.deleter.submit(message.partition, state.alarm_id, (m.ref for m in outcome.delete))
-        self.scheduler.track(state.alarm_id, message.partition, state.deadline)
-        if state is not previous:
+            lift = [m.ref for m in outcome.delete if m.legal_hold]
+            plain = [m.ref for m in outcome.delete if not m.legal_hold]
+            self.deleter.submit(partition, state.alarm_id, plain)
+            self.deleter.submit(partition, state.alarm_id, lift, lift_legal_hold=True)
+        self.legal_holds.want([m.ref for m in outcome.legal_hold_on], on=True)
+        self.legal_holds.want([m.ref for m in outcome.legal_hold_off], on=False)
+        self.scheduler.track(state.alarm_id, partition, next_check_at(state, self.policy))
+        if state.customer_id is not None:
+            self.customer_alarms.setdefault(state.customer_id, set()).add(state.alarm_id)
+        if state is not previous or outcome.audit:
             # The canonical line: one per decision, never personal data.
             log.info(
                 "alarm.decision",
@@ -178,29 +235,20 @@ class RetentionService:
                 media=len(state.media),
                 pending=len(state.pending),
                 deleting=len(outcome.delete),
+                active_holds=len(state.active_holds),
                 audit=[r.type.value for r in outcome.audit],
                 deadline=state.deadline.isoformat() if state.deadline else None,
                 rule=state.deadline_rule.value if state.deadline_rule else None,
             )
 
+    async def _publish_audit(self, record: AuditRecord, *, key: str) -> None:
+        await self.topics.audit.send(key=key.encode("utf-8"), value=record.to_json())
+
     async def dead_letter(self, message: Any, reason: str) -> None:
-        log.warning("record.dead_lettered", reason=reason)
-        await self.topics.deadletter.send(
-            key=message.key,
-            value=deadletter_value(
-                reason=reason,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                timestamp=message.timestamp,
-                now=self.clock.now(),
-            ),
-        )
+        self._dead_letter_soon(message, reason)
 
     def _dead_letter_soon(self, message: Any, reason: str) -> None:
-        # Decoding is synchronous; the send is buffered by faust and flushed before the offset commits.
+        # Buffered by faust and flushed before the source offset is committed.
         log.warning("record.dead_lettered", reason=reason)
         self.topics.deadletter.send_soon(
             key=message.key,
@@ -241,19 +289,29 @@ class RetentionService:
         self.scheduler.index.drop_partitions(partitions)
 
     def rebuild(self, partitions: Collection[int]) -> None:
-        """Re-derive the schedule from the table for the partitions this worker now owns."""
-        index = self.scheduler.index
-        index.clear()
+        """Re-derive the schedule, the customer index and unfinished work for the partitions this
+        worker now owns."""
+        self.scheduler.index.clear()
+        self.customer_alarms.clear()
         tracked = resumed = 0
         for state in self.alarms.states(self.alarms.alarm_ids_in(partitions)):
             partition = self.alarms.partition_of(state.alarm_id)
-            if state.deadline is not None:
-                self.scheduler.track(state.alarm_id, partition, state.deadline)
+            check = next_check_at(state, self.policy)
+            if check is not None:
+                self.scheduler.track(state.alarm_id, partition, check)
                 tracked += 1
+            if state.customer_id is not None:
+                self.customer_alarms.setdefault(state.customer_id, set()).add(state.alarm_id)
             if state.deleting:
                 # The decision to delete was taken and recorded before the restart; finish it.
-                self.deleter.submit(partition, state.alarm_id, (m.ref for m in state.deleting))
-                resumed += len(state.deleting)
+                deleting = state.deleting
+                self.deleter.submit(partition, state.alarm_id, [m.ref for m in deleting if not m.legal_hold])
+                self.deleter.submit(
+                    partition, state.alarm_id, [m.ref for m in deleting if m.legal_hold], lift_legal_hold=True
+                )
+                resumed += len(deleting)
+            held = [m.ref for m in state.pending if m.legal_hold]
+            self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
         self.ready = True
         log.info(
             "schedule.rebuilt",

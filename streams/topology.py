@@ -21,8 +21,8 @@ class TopologyError(Exception):
     """The topics on the broker cannot work with this service; the message says what to change."""
 
 
-def changelog_topic(settings: Settings) -> str:
-    return f"{settings.app_id}-alarms-changelog"
+def changelog_topics(settings: Settings) -> list[str]:
+    return [f"{settings.app_id}-{table}-changelog" for table in ("alarms", "contract-ends")]
 
 
 async def prepare_topics(settings: Settings, *, retry_forever: bool = True) -> int:
@@ -73,7 +73,7 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
         raise TopologyError(f"input topics must have the same number of partitions ({described})")
     partitions = counts[names.alarm_events]
 
-    own = [names.internal, names.audit, names.deadletter, changelog_topic(settings)]
+    own = [names.internal, names.audit, names.deadletter, *changelog_topics(settings)]
     present = [topic for topic in own if topic in existing]
     for topic, count in (await _partition_counts(admin, present)).items():
         if count != partitions:
@@ -81,7 +81,8 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
                 f"topic {topic} has {count} partitions but the input topics have {partitions}: "
                 "they must match; delete it or give the inputs the same count"
             )
-    to_create = [topic for topic in own if topic not in existing and topic != changelog_topic(settings)]
+    # faust creates its changelog topics itself, with the app's partition count.
+    to_create = [topic for topic in own if topic not in existing and topic not in changelog_topics(settings)]
     if to_create:
         await admin.create_topics(
             [NewTopic(topic, partitions, settings.kafka_replication_factor) for topic in to_create]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.audit import AuditType
-from handlers.policy import on_alarm_event, on_deadline_reached, on_objects_deleted
+from handlers.alarm_events import on_alarm_event
+from handlers.deletions import on_objects_deleted
+from handlers.time_passed import on_time_passed
 from handlers.state import AlarmState, MediaStatus, Rule
 from tests.builders import POLICY, T0, stored, triggered
 
@@ -80,14 +82,14 @@ class TestAnAlarmSchedulesItsMedia:
 class TestTheDeadline:
     def test_nothing_is_deleted_before_it(self) -> None:
         state = on_alarm_event(None, triggered(), T0, POLICY).state
-        outcome = on_deadline_reached(state, T0 + WEEK - timedelta(microseconds=1))
+        outcome = on_time_passed(state, T0 + WEEK - timedelta(microseconds=1), "tick", POLICY)
         assert outcome is not None
         assert outcome.delete == ()
         assert outcome.state is state
 
     def test_at_the_deadline_every_pending_object_is_handed_over(self) -> None:
         state = on_alarm_event(None, triggered(keys=("a.jpg", "b.jpg")), T0, POLICY).state
-        outcome = on_deadline_reached(state, T0 + WEEK)
+        outcome = on_time_passed(state, T0 + WEEK, "tick", POLICY)
         assert outcome is not None
         assert [m.key for m in outcome.delete] == ["a.jpg", "b.jpg"]
         assert all(m.status is MediaStatus.DELETING for m in outcome.state.media)
@@ -96,14 +98,14 @@ class TestTheDeadline:
 
     def test_a_second_tick_does_not_hand_them_over_again(self) -> None:
         state = on_alarm_event(None, triggered(), T0, POLICY).state
-        first = on_deadline_reached(state, T0 + WEEK)
+        first = on_time_passed(state, T0 + WEEK, "tick", POLICY)
         assert first is not None
-        again = on_deadline_reached(first.state, T0 + WEEK + timedelta(seconds=30))
+        again = on_time_passed(first.state, T0 + WEEK + timedelta(seconds=30), "tick", POLICY)
         assert again is not None
         assert again.delete == ()
 
     def test_an_alarm_we_never_heard_of_needs_nothing(self) -> None:
-        assert on_deadline_reached(None, T0) is None
+        assert on_time_passed(None, T0, "tick", POLICY) is None
 
     def test_media_that_arrives_after_the_deadline_goes_at_once(self) -> None:
         state = on_alarm_event(None, triggered(keys=("a.jpg",)), T0, POLICY).state
@@ -119,7 +121,7 @@ class TestTheDeadline:
 class TestConfirmedDeletions:
     def _deleting(self) -> AlarmState:
         state = on_alarm_event(None, triggered(keys=("a.jpg", "b.jpg")), T0, POLICY).state
-        outcome = on_deadline_reached(state, T0 + WEEK)
+        outcome = on_time_passed(state, T0 + WEEK, "tick", POLICY)
         assert outcome is not None
         return outcome.state
 

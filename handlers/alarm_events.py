@@ -1,0 +1,103 @@
+"""An alarm went off, or more of its media was stored (rule R1, and the holds that were waiting)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from handlers.audit import AuditType
+from handlers.contract_end import apply_contract_end
+from handlers.events import AlarmTriggered, MediaStored
+from handlers.policy import Change, Outcome, RetentionPolicy, in_the_future, record, settle
+from handlers.state import AlarmState, MediaObject
+
+
+def on_alarm_event(
+    state: AlarmState | None,
+    event: AlarmTriggered | MediaStored,
+    now: datetime,
+    policy: RetentionPolicy,
+    contract_ended: tuple[datetime, str] | None = None,
+) -> Outcome:
+    """`contract_ended` is (ended_at, event_id) when the customer's contract has already ended."""
+    current = state or AlarmState(alarm_id=event.alarm_id)
+    if in_the_future(event.triggered_at, now, policy):
+        return Outcome(
+            current, rejection=f"triggered_at lies more than {policy.max_clock_skew} in the future"
+        )
+
+    change = Change(state, current, event.event_id)
+    if not current.known:
+        change.state = replace(current, customer_id=event.customer_id, triggered_at=event.triggered_at)
+        _answer_waiting_holds(change, now, policy)
+    else:
+        conflicts = _conflicting_fields(current, event)
+        if conflicts:
+            # The first account of the alarm stands; the media of this one is still kept track of,
+            # so that it is deleted rather than forgotten.
+            change.audit.append(
+                record(
+                    AuditType.CONFLICTING_EVENT,
+                    current,
+                    now,
+                    event.event_id,
+                    details={"fields": ",".join(conflicts), "kept": "first recorded values"},
+                )
+            )
+
+    known = {m.ref for m in change.state.media}
+    new_media = []
+    for ref in event.media:
+        if (ref.bucket, ref.key) not in known:
+            known.add((ref.bucket, ref.key))
+            new_media.append(MediaObject(bucket=ref.bucket, key=ref.key, added_by=event.event_id))
+    change.state = replace(change.state, media=change.state.media + tuple(new_media))
+
+    if contract_ended is not None and change.state.contract_ended_at is None:
+        # The contract ended before we heard of this alarm: its media goes now (unless held).
+        ended_at, ended_by = contract_ended
+        apply_contract_end(change, ended_at, ended_by, now, policy)
+    return settle(change, now, policy)
+
+
+def _answer_waiting_holds(change: Change, now: datetime, policy: RetentionPolicy) -> None:
+    """Holds that arrived before their alarm: accepted now, unless the hold limit has already passed."""
+    state = change.state
+    assert state.triggered_at is not None
+    limit = state.triggered_at + policy.hold_retention
+    for hold in state.active_holds:
+        if now >= limit:
+            hold = replace(hold, rejected_reason="retention_limit_passed")
+            change.audit.append(
+                record(
+                    AuditType.HOLD_REJECTED,
+                    state,
+                    now,
+                    change.cause,
+                    hold=hold,
+                    details={"reason": "retention_limit_passed", "limit": limit.isoformat()},
+                )
+            )
+        else:
+            change.audit.append(
+                record(
+                    AuditType.HOLD_ACCEPTED,
+                    state,
+                    now,
+                    change.cause,
+                    hold=hold,
+                    deadline=limit,
+                    details={"kept_until": limit.isoformat(), "waited_for_alarm": "true"},
+                )
+            )
+        state = state.with_hold(hold)
+    change.state = state
+
+
+def _conflicting_fields(state: AlarmState, event: AlarmTriggered | MediaStored) -> list[str]:
+    conflicts = []
+    if state.customer_id not in (None, event.customer_id):
+        conflicts.append("customer_id")
+    if state.triggered_at != event.triggered_at:
+        conflicts.append("triggered_at")
+    return conflicts

@@ -1,0 +1,53 @@
+"""The object store confirmed deletions: record them, once each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from handlers.audit import AuditType
+from handlers.policy import Change, Outcome, RetentionPolicy, record, settle
+from handlers.state import AlarmState, MediaObject, MediaStatus
+
+
+def on_objects_deleted(
+    state: AlarmState | None,
+    deleted: Iterable[tuple[str, str]],
+    deleted_at: datetime,
+    cause: str,
+    policy: RetentionPolicy,
+) -> Outcome | None:
+    """Every version of these objects is gone."""
+    if state is None:
+        return None
+    change = Change(state, state, cause)
+    updated: dict[tuple[str, str], MediaObject] = {}
+    for bucket, key in deleted:
+        media = state.find_media(bucket, key)
+        if media is None or media.status is MediaStatus.DELETED or (bucket, key) in updated:
+            continue  # a redelivered confirmation changes nothing
+        done = replace(media, status=MediaStatus.DELETED, deleted_at=deleted_at)
+        updated[(bucket, key)] = done
+        change.audit.append(
+            record(
+                AuditType.DELETED,
+                state,
+                deleted_at,
+                cause,
+                media=done,
+                deadline=media.due_at,
+                rule=media.due_rule,
+                details=_lateness(media.due_at, deleted_at),
+            )
+        )
+    if not updated:
+        return Outcome(state)
+    change.state = state.with_media(updated)
+    return settle(change, deleted_at, policy)
+
+
+def _lateness(due_at: datetime | None, deleted_at: datetime) -> dict[str, str]:
+    if due_at is None:
+        return {}
+    return {"lateness_seconds": f"{(deleted_at - due_at).total_seconds():.3f}"}

@@ -1,0 +1,180 @@
+"""Rule R2: police holds keep an alarm's media up to the hold limit, and every hold gets an answer.
+
+Answers: `hold.accepted`, `hold.rejected` (too late: the media is already being deleted, or the hold
+limit has passed) or, for a hold whose alarm never arrives, `hold.waiting_for_alarm` and then either
+`hold.accepted` or `hold.dropped`. Releases, duplicates and reorderings change nothing wrongly and are
+recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from handlers.audit import AuditRecord, AuditType
+from handlers.events import HoldPlaced, HoldReleased
+from handlers.policy import Change, Outcome, RetentionPolicy, hold_limit, in_the_future, record, settle
+from handlers.state import AlarmState, Hold, MediaStatus
+
+
+def on_hold_placed(
+    state: AlarmState | None, event: HoldPlaced, now: datetime, policy: RetentionPolicy
+) -> Outcome:
+    current = state or AlarmState(alarm_id=event.alarm_id)
+    if in_the_future(event.placed_at, now, policy):
+        return Outcome(current, rejection=f"placed_at lies more than {policy.max_clock_skew} in the future")
+    existing = current.find_hold(event.hold_id)
+    change = Change(state, current, event.event_id)
+
+    if existing is not None and existing.placed:
+        if existing.placed_event_id != event.event_id:  # the same event redelivered says nothing new
+            change.audit.append(_duplicate(current, existing, now, event.event_id, "placed"))
+        return settle(change, now, policy)
+
+    hold = replace(
+        existing or Hold(hold_id=event.hold_id),
+        case_reference=event.case_reference,
+        placed_by=event.placed_by,
+        placed_at=event.placed_at,
+        placed_event_id=event.event_id,
+    )
+    if hold.released_at is not None:
+        # Its release arrived first: the police already let go of it.
+        hold = replace(hold, rejected_reason="already_released")
+        change.audit.append(
+            _answer(AuditType.HOLD_REJECTED, current, hold, now, event.event_id, reason="already_released")
+        )
+    elif not current.known:
+        change.audit.append(
+            record(
+                AuditType.HOLD_WAITING,
+                current,
+                now,
+                event.event_id,
+                hold=hold,
+                details={"waits_until": (event.placed_at + policy.hold_retention).isoformat()},
+            )
+        )
+    else:
+        hold = _accept_or_reject(change, hold, now, policy)
+    change.state = change.state.with_hold(hold)
+    return settle(change, now, policy)
+
+
+def _accept_or_reject(change: Change, hold: Hold, now: datetime, policy: RetentionPolicy) -> Hold:
+    state = change.state
+    limit = hold_limit(state, policy)
+    assert limit is not None
+    cause = change.cause
+    if now >= limit:
+        change.audit.append(
+            _answer(
+                AuditType.HOLD_REJECTED, state, hold, now, cause, reason="retention_limit_passed", limit=limit
+            )
+        )
+        return replace(hold, rejected_reason="retention_limit_passed")
+    if state.media and not state.pending:
+        # Deletion already began (or finished): too late to keep anything. Say when.
+        gone = [
+            m.deleted_at or m.deletion_started_at for m in state.media if m.status is not MediaStatus.PENDING
+        ]
+        when = max(t for t in gone if t is not None)
+        change.audit.append(
+            _answer(
+                AuditType.HOLD_REJECTED,
+                state,
+                hold,
+                now,
+                cause,
+                reason="media_already_deleted",
+                deleted_at=when,
+            )
+        )
+        return replace(hold, rejected_reason="media_already_deleted")
+    details = {
+        "kept_until": limit.isoformat(),
+        "case_reference": hold.case_reference or "",
+        "placed_by": hold.placed_by or "",
+        "objects_kept": str(len(state.pending)),
+    }
+    if state.deleting:
+        details["objects_already_being_deleted"] = str(len(state.deleting))
+    change.audit.append(
+        record(AuditType.HOLD_ACCEPTED, state, now, cause, hold=hold, deadline=limit, details=details)
+    )
+    return hold
+
+
+def on_hold_released(
+    state: AlarmState | None, event: HoldReleased, now: datetime, policy: RetentionPolicy
+) -> Outcome:
+    current = state or AlarmState(alarm_id=event.alarm_id)
+    if in_the_future(event.released_at, now, policy):
+        return Outcome(current, rejection=f"released_at lies more than {policy.max_clock_skew} in the future")
+    existing = current.find_hold(event.hold_id)
+    change = Change(state, current, event.event_id)
+
+    if existing is not None and existing.released_at is not None:
+        if existing.released_event_id != event.event_id:
+            change.audit.append(_duplicate(current, existing, now, event.event_id, "released"))
+        return settle(change, now, policy)
+
+    hold = replace(
+        existing or Hold(hold_id=event.hold_id),
+        released_at=event.released_at,
+        released_by=event.released_by,
+        released_event_id=event.event_id,
+    )
+    if existing is None or not existing.placed:
+        # A release of a hold we have not seen placed: remembered, so a late placement stays inactive.
+        change.audit.append(
+            record(
+                AuditType.HOLD_RELEASE_UNMATCHED,
+                current,
+                now,
+                event.event_id,
+                hold=hold,
+                details={"released_by": event.released_by, "note": "no such hold placed yet; remembered"},
+            )
+        )
+    else:
+        details = {
+            "released_by": event.released_by,
+            "was_active": str(existing.active).lower(),
+            "holds_still_active": str(len(current.active_holds) - int(existing.active)),
+        }
+        change.audit.append(
+            record(AuditType.HOLD_RELEASED, current, now, event.event_id, hold=hold, details=details)
+        )
+    change.state = current.with_hold(hold)
+    return settle(change, now, policy)
+
+
+def _answer(
+    type: AuditType,
+    state: AlarmState,
+    hold: Hold,
+    now: datetime,
+    cause: str,
+    *,
+    reason: str,
+    deleted_at: datetime | None = None,
+    limit: datetime | None = None,
+) -> AuditRecord:
+    details = {"reason": reason}
+    if deleted_at is not None:
+        details["deleted_at"] = deleted_at.isoformat()
+    if limit is not None:
+        details["limit"] = limit.isoformat()
+    return record(type, state, now, cause, hold=hold, details=details)
+
+
+def _duplicate(state: AlarmState, hold: Hold, now: datetime, cause: str, what: str) -> AuditRecord:
+    return record(
+        AuditType.HOLD_DUPLICATE,
+        state,
+        now,
+        cause,
+        hold=hold,
+        details={"note": f"hold already {what} by another event; nothing changed"},
+    )
