@@ -125,7 +125,20 @@ def on_hold_released(
         released_by=event.released_by,
         released_event_id=event.event_id,
     )
-    if existing is None or not existing.placed:
+    if existing is not None and existing.active and not current.known:
+        # Released while still waiting for its alarm: it never kept anything, and now never will.
+        hold = replace(hold, dropped_at=now)
+        change.audit.append(
+            record(
+                AuditType.HOLD_DROPPED,
+                current,
+                now,
+                event.event_id,
+                hold=hold,
+                details={"reason": "released_before_alarm_seen", "released_by": event.released_by},
+            )
+        )
+    elif existing is None or not existing.placed:
         # A release of a hold we have not seen placed: remembered, so a late placement stays inactive.
         change.audit.append(
             record(

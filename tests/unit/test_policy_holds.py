@@ -18,7 +18,9 @@ WEEK = timedelta(days=7)
 LIMIT = T0 + timedelta(days=30)
 
 
-def placed(hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=1), event_id: str | None = None) -> HoldPlaced:
+def placed(
+    hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=1), event_id: str | None = None
+) -> HoldPlaced:
     return HoldPlaced(
         type="hold.placed",
         event_id=event_id or new_id(),
@@ -30,7 +32,9 @@ def placed(hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=1), event
     )
 
 
-def released(hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=2), event_id: str | None = None) -> HoldReleased:
+def released(
+    hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=2), event_id: str | None = None
+) -> HoldReleased:
     return HoldReleased(
         type="hold.released",
         event_id=event_id or new_id(),
@@ -103,7 +107,10 @@ class TestAHoldThatComesTooLate:
         assert due is not None
         outcome = on_hold_placed(due.state, placed(at=T0 + WEEK), T0 + WEEK + timedelta(seconds=1), POLICY)
         assert types(outcome) == [AuditType.HOLD_REJECTED]
-        assert outcome.audit[0].details == {"reason": "media_already_deleted", "deleted_at": (T0 + WEEK).isoformat()}
+        assert outcome.audit[0].details == {
+            "reason": "media_already_deleted",
+            "deleted_at": (T0 + WEEK).isoformat(),
+        }
         assert outcome.delete == ()
         assert outcome.legal_hold_on == ()
 
@@ -111,7 +118,9 @@ class TestAHoldThatComesTooLate:
         due = on_time_passed(alarm(), T0 + WEEK, "tick", POLICY)
         assert due is not None
         deleted_at = T0 + WEEK + timedelta(seconds=2)
-        gone = on_objects_deleted(due.state, [("media", "a.jpg"), ("media", "b.jpg")], deleted_at, "c", POLICY)
+        gone = on_objects_deleted(
+            due.state, [("media", "a.jpg"), ("media", "b.jpg")], deleted_at, "c", POLICY
+        )
         assert gone is not None
         outcome = on_hold_placed(gone.state, placed(at=T0 + WEEK), T0 + timedelta(days=8), POLICY)
         assert outcome.audit[0].details["deleted_at"] == deleted_at.isoformat()
@@ -128,7 +137,9 @@ class TestAHoldThatComesTooLate:
 
 class TestReleasingAHold:
     def test_the_normal_deadline_comes_back(self) -> None:
-        outcome = on_hold_released(held(), released(at=T0 + timedelta(days=2)), T0 + timedelta(days=2), POLICY)
+        outcome = on_hold_released(
+            held(), released(at=T0 + timedelta(days=2)), T0 + timedelta(days=2), POLICY
+        )
         assert outcome.state.deadline == T0 + WEEK
         assert outcome.state.deadline_rule is Rule.MEDIA_RETENTION
         assert types(outcome) == [AuditType.HOLD_RELEASED] + [AuditType.DELETION_SCHEDULED] * 2
@@ -145,7 +156,9 @@ class TestReleasingAHold:
 
     def test_one_of_two_holds_released_keeps_the_media(self) -> None:
         state = on_hold_placed(held(), placed("hold-2"), T0 + timedelta(days=1), POLICY).state
-        outcome = on_hold_released(state, released("hold-1", at=T0 + timedelta(days=10)), T0 + timedelta(days=10), POLICY)
+        outcome = on_hold_released(
+            state, released("hold-1", at=T0 + timedelta(days=10)), T0 + timedelta(days=10), POLICY
+        )
         assert outcome.delete == ()
         assert outcome.state.deadline == LIMIT
         assert outcome.audit[0].details["holds_still_active"] == "1"
@@ -199,7 +212,9 @@ class TestTheHoldLimit:
 
 class TestAHoldBeforeItsAlarm:
     def test_it_waits_and_is_accepted_when_the_alarm_comes(self) -> None:
-        waiting = on_hold_placed(None, placed(at=T0 + timedelta(minutes=1)), T0 + timedelta(minutes=1), POLICY)
+        waiting = on_hold_placed(
+            None, placed(at=T0 + timedelta(minutes=1)), T0 + timedelta(minutes=1), POLICY
+        )
         assert types(waiting) == [AuditType.HOLD_WAITING]
         outcome = on_alarm_event(waiting.state, triggered(), T0 + timedelta(minutes=2), POLICY)
         assert AuditType.HOLD_ACCEPTED in types(outcome)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.audit import AuditType
 from handlers.alarm_events import on_alarm_event
+from handlers.audit import AuditType
 from handlers.deletions import on_objects_deleted
-from handlers.time_passed import on_time_passed
 from handlers.state import AlarmState, MediaStatus, Rule
+from handlers.time_passed import on_time_passed
 from tests.builders import POLICY, T0, stored, triggered
 
 WEEK = timedelta(days=7)
