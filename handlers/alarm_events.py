@@ -8,6 +8,7 @@ from datetime import datetime
 from handlers.audit import AuditType
 from handlers.contract_end import apply_contract_end
 from handlers.events import AlarmTriggered, MediaStored
+from handlers.holds import accepted_record
 from handlers.policy import Change, Outcome, RetentionPolicy, in_the_future, record, settle
 from handlers.state import AlarmState, MediaObject
 
@@ -27,9 +28,9 @@ def on_alarm_event(
         )
 
     change = Change(state, current, event.event_id)
-    if not current.known:
+    first_account = not current.known
+    if first_account:
         change.state = replace(current, customer_id=event.customer_id, triggered_at=event.triggered_at)
-        _answer_waiting_holds(change, now, policy)
     else:
         conflicts = _conflicting_fields(current, event)
         if conflicts:
@@ -53,6 +54,8 @@ def on_alarm_event(
             new_media.append(MediaObject(bucket=ref.bucket, key=ref.key, added_by=event.event_id))
     change.state = replace(change.state, media=change.state.media + tuple(new_media))
 
+    if first_account:
+        _answer_waiting_holds(change, now, policy)
     if contract_ended is not None and change.state.contract_ended_at is None:
         # The contract ended before we heard of this alarm: its media goes now (unless held).
         ended_at, ended_by = contract_ended
@@ -79,17 +82,7 @@ def _answer_waiting_holds(change: Change, now: datetime, policy: RetentionPolicy
                 )
             )
         else:
-            change.audit.append(
-                record(
-                    AuditType.HOLD_ACCEPTED,
-                    state,
-                    now,
-                    change.cause,
-                    hold=hold,
-                    deadline=limit,
-                    details={"kept_until": limit.isoformat(), "waited_for_alarm": "true"},
-                )
-            )
+            change.audit.append(accepted_record(state, hold, limit, now, change.cause, waited=True))
         state = state.with_hold(hold)
     change.state = state
 

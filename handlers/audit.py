@@ -1,7 +1,8 @@
 """The audit trail: one record per decision and per outcome, published on `retention-audit`.
 
-Audit ids are derived from what caused the record, so a redelivered event produces the same ids and a
-reader can drop the duplicates that at-least-once delivery brings.
+Audit ids are derived from what caused the record (for `media.deleted`, from the object), so a
+redelivered event produces the same ids and a reader can drop the duplicates that at-least-once
+delivery brings.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def audit_record(
     rule: str | None = None,
     details: dict[str, str] | None = None,
 ) -> AuditRecord:
-    identity = "|".join([type.value, caused_by, alarm_id or "", hold_id or "", bucket or "", key or ""])
+    # An object is deleted once, however many confirmations a crash and a takeover produce: its
+    # deletion record has one id. Every other record is identified by what caused it.
+    cause = "" if type is AuditType.DELETED else caused_by
+    identity = "|".join([type.value, cause, alarm_id or "", hold_id or "", bucket or "", key or ""])
     return AuditRecord(
         type=type,
         audit_id=str(uuid.uuid5(_AUDIT_NAMESPACE, identity)),

@@ -91,6 +91,13 @@ def _accept_or_reject(change: Change, hold: Hold, now: datetime, policy: Retenti
             )
         )
         return replace(hold, rejected_reason="media_already_deleted")
+    change.audit.append(accepted_record(state, hold, limit, now, cause))
+    return hold
+
+
+def accepted_record(
+    state: AlarmState, hold: Hold, limit: datetime, now: datetime, cause: str, *, waited: bool = False
+) -> AuditRecord:
     details = {
         "kept_until": limit.isoformat(),
         "case_reference": hold.case_reference or "",
@@ -99,10 +106,9 @@ def _accept_or_reject(change: Change, hold: Hold, now: datetime, policy: Retenti
     }
     if state.deleting:
         details["objects_already_being_deleted"] = str(len(state.deleting))
-    change.audit.append(
-        record(AuditType.HOLD_ACCEPTED, state, now, cause, hold=hold, deadline=limit, details=details)
-    )
-    return hold
+    if waited:
+        details["waited_for_alarm"] = "true"
+    return record(AuditType.HOLD_ACCEPTED, state, now, cause, hold=hold, deadline=limit, details=details)
 
 
 def on_hold_released(

@@ -85,6 +85,7 @@ class RetentionService:
         # Derived, like the schedule: which alarms of each customer this worker has seen.
         self.customer_alarms: dict[str, set[str]] = {}
         self.ready = False  # True once the table has been recovered after the first assignment
+        self.partitions: list[int] = []  # the partitions this worker owns since the last rebalance
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
@@ -287,6 +288,7 @@ class RetentionService:
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         self.scheduler.index.drop_partitions(partitions)
+        self.partitions = [p for p in self.partitions if p not in set(partitions)]
 
     def rebuild(self, partitions: Collection[int]) -> None:
         """Re-derive the schedule, the customer index and unfinished work for the partitions this
@@ -313,6 +315,7 @@ class RetentionService:
             held = [m.ref for m in state.pending if m.legal_hold]
             self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
         self.ready = True
+        self.partitions = sorted(partitions)
         log.info(
             "schedule.rebuilt",
             partitions=sorted(partitions),

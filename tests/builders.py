@@ -75,3 +75,39 @@ def alarm_json(
         **extra,
     }
     return json.dumps(document).encode()
+
+
+def hold_placed_json(alarm_id: str, hold_id: str, *, at: datetime | None = None, **extra: Any) -> bytes:
+    document = {
+        "type": "hold.placed",
+        "event_id": new_id(),
+        "hold_id": hold_id,
+        "alarm_id": alarm_id,
+        "case_reference": "2026-POL-0001",
+        "placed_by": "liaison@police.example",
+        "placed_at": (at or datetime.now(UTC)).isoformat(),
+        **extra,
+    }
+    return json.dumps(document).encode()
+
+
+def hold_released_json(alarm_id: str, hold_id: str, *, at: datetime | None = None) -> bytes:
+    document = {
+        "type": "hold.released",
+        "event_id": new_id(),
+        "hold_id": hold_id,
+        "alarm_id": alarm_id,
+        "released_by": "liaison@police.example",
+        "released_at": (at or datetime.now(UTC)).isoformat(),
+    }
+    return json.dumps(document).encode()
+
+
+def contract_ended_json(customer_id: str, *, at: datetime | None = None) -> bytes:
+    document = {
+        "type": "contract.ended",
+        "event_id": new_id(),
+        "customer_id": customer_id,
+        "ended_at": (at or datetime.now(UTC)).isoformat(),
+    }
+    return json.dumps(document).encode()

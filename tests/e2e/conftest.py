@@ -13,6 +13,8 @@ from streams.local_stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, Loc
 from tests.worker_process import WorkerProcess
 
 RETENTION_SECONDS = 12
+HOLD_SECONDS = 40
+WARNING_SECONDS = 10
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +32,8 @@ def worker(media_stack: LocalStack, artifacts: Path) -> Iterator[WorkerProcess]:
         media_stack,
         artifacts / "e2e-worker.log",
         MEDIA_RETENTION=f"PT{RETENTION_SECONDS}S",
-        HOLD_RETENTION="PT60S",
+        HOLD_RETENTION=f"PT{HOLD_SECONDS}S",
+        HOLD_EXPIRY_WARNING=f"PT{WARNING_SECONDS}S",
         APP_ID="e2e-retention",
     ).start()
     try:
@@ -61,3 +64,29 @@ def version_count(s3: Any, bucket: str, key: str) -> int:
 
 async def sleep_until(moment: datetime) -> None:
     await asyncio.sleep(max(0.0, moment.timestamp() - time.time()))
+
+
+async def wait_until_gone(s3: Any, objects: list[tuple[str, str]], timeout: float) -> float:
+    """Seconds until no object is left; fails after `timeout`."""
+    started = time.monotonic()
+    while any(exists(s3, bucket, key) for bucket, key in objects):
+        if time.monotonic() - started > timeout:
+            left = [o for o in objects if exists(s3, *o)]
+            raise AssertionError(f"still there after {timeout} s: {left}")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+def legal_hold_status(s3: Any, bucket: str, key: str) -> list[str]:
+    """The legal-hold status of every version of `key`."""
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key)
+    statuses = []
+    for version in listing.get("Versions", []):
+        if version["Key"] != key:
+            continue
+        try:
+            answer = s3.get_object_legal_hold(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+            statuses.append(answer["LegalHold"]["Status"])
+        except s3.exceptions.ClientError:
+            statuses.append("OFF")
+    return statuses

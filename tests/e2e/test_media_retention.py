@@ -14,7 +14,7 @@ import pytest
 
 from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
 from tests.builders import alarm_json
-from tests.e2e.conftest import RETENTION_SECONDS, exists, sleep_until, version_count
+from tests.e2e.conftest import RETENTION_SECONDS, exists, sleep_until, version_count, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_records
 from tests.worker_process import WorkerProcess
 
@@ -23,17 +23,6 @@ pytestmark = pytest.mark.e2e
 
 def new_alarm() -> str:
     return f"alarm-{uuid.uuid4().hex[:10]}"
-
-
-async def wait_until_gone(s3: Any, objects: list[tuple[str, str]], timeout: float) -> float:
-    """Seconds until no object is left; fails after `timeout`."""
-    started = time.monotonic()
-    while any(exists(s3, bucket, key) for bucket, key in objects):
-        if time.monotonic() - started > timeout:
-            left = [o for o in objects if exists(s3, *o)]
-            raise AssertionError(f"still there after {timeout} s: {left}")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
 
 
 class TestMediaIsDeletedOnTime:

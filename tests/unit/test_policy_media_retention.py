@@ -144,6 +144,15 @@ class TestConfirmedDeletions:
         assert again.state is done.state
         assert again.audit == ()
 
+    def test_two_confirmations_of_one_deletion_share_the_audit_id(self) -> None:
+        # A worker killed after deleting but before committing: its successor confirms again.
+        state = self._deleting()
+        first = on_objects_deleted(state, [("media", "a.jpg")], T0 + WEEK, "cmd-1", POLICY)
+        second = on_objects_deleted(state, [("media", "a.jpg")], T0 + WEEK, "cmd-2", POLICY)
+        assert first is not None
+        assert second is not None
+        assert first.audit[0].audit_id == second.audit[0].audit_id
+
     def test_a_confirmation_for_unknown_objects_changes_nothing(self) -> None:
         state = self._deleting()
         outcome = on_objects_deleted(state, [("media", "other.jpg")], T0 + WEEK, "cmd-1", POLICY)

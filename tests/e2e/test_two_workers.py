@@ -1,0 +1,184 @@
+"""Two workers sharing four partitions reach the same state as one, and survive losing either."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.partitioning import partition_for
+from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
+from tests.e2e.conftest import exists, sleep_until, wait_until_gone
+from tests.kafka_helpers import produce, read_json, wait_for_records
+from tests.worker_process import WorkerProcess
+
+pytestmark = pytest.mark.e2e
+PARTITIONS = 4
+RETENTION = 30
+
+
+def wait_for_split(workers: list[WorkerProcess], timeout: float = 90) -> None:
+    """Until every worker is ready and the partitions are divided between them, each owning some."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = [w.health() or {} for w in workers]
+        owned = [set(h.get("partitions", [])) for h in health]
+        if (
+            all(h.get("status") == "ready" for h in health)
+            and all(owned)
+            and set().union(*owned) == set(range(PARTITIONS))
+            and sum(len(o) for o in owned) == PARTITIONS
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"partitions not split: {[w.health() for w in workers]}")
+
+
+def wait_for_owner_of_everything(worker: WorkerProcess, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = worker.health() or {}
+        if health.get("status") == "ready" and health.get("partitions") == list(range(PARTITIONS)):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the survivor did not take over: {worker.health()}")
+
+
+def spread(prefix: str, count: int) -> list[str]:
+    """Alarm ids that cover every partition."""
+    ids: list[str] = []
+    per_partition: Counter[int] = Counter()
+    while len(ids) < count:
+        candidate = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        partition = partition_for(candidate, PARTITIONS)
+        if per_partition[partition] < count // PARTITIONS:
+            per_partition[partition] += 1
+            ids.append(candidate)
+    return ids
+
+
+def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalStack, artifacts: Path) -> None:
+    prefix = f"pair-{uuid.uuid4().hex[:6]}"
+    topics = {
+        "TOPICS__ALARM_EVENTS": f"{prefix}-alarm-events",
+        "TOPICS__POLICE_HOLDS": f"{prefix}-police-holds",
+        "TOPICS__CONTRACT_EVENTS": f"{prefix}-contract-events",
+        "TOPICS__AUDIT": f"{prefix}-audit",
+        "TOPICS__DEADLETTER": f"{prefix}-deadletter",
+        "TOPICS__INTERNAL": f"{prefix}-internal",
+    }
+    inputs = [
+        topics["TOPICS__ALARM_EVENTS"],
+        topics["TOPICS__POLICE_HOLDS"],
+        topics["TOPICS__CONTRACT_EVENTS"],
+    ]
+    stack.create_topics(inputs, PARTITIONS)
+    stack.create_bucket(MEDIA_BUCKET)
+    settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": f"PT{RETENTION}S", "HOLD_RETENTION": "PT300S"}
+    s3: Any = stack.s3_client()
+    bootstrap = stack.kafka_bootstrap
+
+    first = WorkerProcess(stack, artifacts / f"{prefix}-a.log", **settings).start()
+    second = WorkerProcess(stack, artifacts / f"{prefix}-b.log", **settings).start()
+    replacement = WorkerProcess(stack, artifacts / f"{prefix}-a2.log", **settings)
+    try:
+        wait_for_split([first, second])
+
+        alarms = spread(prefix, 12)
+        held = alarms[:4]  # one per partition
+        ending_customer = f"{prefix}-leaving"
+        leaving = alarms[4:6]
+        objects = {a: (MEDIA_BUCKET, f"{a}/image.jpg") for a in alarms}
+        for bucket, key in objects.values():
+            s3.put_object(Bucket=bucket, Key=key, Body=b"jpeg")
+        triggered_at = datetime.now(UTC)
+
+        async def send_everything() -> None:
+            await produce(
+                bootstrap,
+                topics["TOPICS__ALARM_EVENTS"],
+                [
+                    (
+                        a.encode(),
+                        alarm_json(
+                            a,
+                            [objects[a][1]],
+                            bucket=MEDIA_BUCKET,
+                            at=triggered_at,
+                            customer_id=ending_customer if a in leaving else f"{prefix}-stays",
+                        ),
+                    )
+                    for a in alarms
+                ],
+            )
+            await wait_for_records(
+                bootstrap,
+                topics["TOPICS__AUDIT"],
+                lambda r: r["type"] == "media.deletion_scheduled",
+                len(alarms),
+            )
+            await produce(
+                bootstrap,
+                topics["TOPICS__POLICE_HOLDS"],
+                [(a.encode(), hold_placed_json(a, f"hold-{a}")) for a in held],
+            )
+            await produce(
+                bootstrap,
+                topics["TOPICS__CONTRACT_EVENTS"],
+                [(ending_customer.encode(), contract_ended_json(ending_customer))],
+            )
+            await wait_for_records(
+                bootstrap, topics["TOPICS__AUDIT"], lambda r: r["type"] == "hold.accepted", 4
+            )
+
+        asyncio.run(send_everything())
+        asyncio.run(wait_until_gone(s3, [objects[a] for a in leaving], timeout=10))
+
+        # Lose one worker for good: the other takes over its partitions and deadlines.
+        first.kill()
+        wait_for_owner_of_everything(second)
+        deadline = triggered_at + timedelta(seconds=RETENTION)
+        assert datetime.now(UTC) < deadline - timedelta(seconds=2), (
+            "take-over took too long to test the deadline"
+        )
+        asyncio.run(sleep_until(deadline - timedelta(seconds=1)))
+        normal = [a for a in alarms if a not in held and a not in leaving]
+        assert all(exists(s3, *objects[a]) for a in normal + held), "deleted before the deadline"
+        asyncio.run(wait_until_gone(s3, [objects[a] for a in normal], timeout=10))
+        assert all(exists(s3, *objects[a]) for a in held), "held media deleted at the normal deadline"
+
+        # A replacement joins; the held media stays held, and goes when released.
+        replacement.start()
+        wait_for_split([second, replacement])
+        assert all(exists(s3, *objects[a]) for a in held)
+        asyncio.run(
+            produce(
+                bootstrap,
+                topics["TOPICS__POLICE_HOLDS"],
+                [(a.encode(), hold_released_json(a, f"hold-{a}")) for a in held],
+            )
+        )
+        asyncio.run(wait_until_gone(s3, [objects[a] for a in held], timeout=15))
+
+        # Duplicates (the same audit_id twice) are allowed by at-least-once; a missing record is not.
+        give_up = time.monotonic() + 30
+        while True:
+            audit = asyncio.run(read_json(bootstrap, topics["TOPICS__AUDIT"]))
+            deletions = Counter(r["alarm_id"] for r in audit if r["type"] == "media.deleted")
+            if set(deletions) == set(alarms) or time.monotonic() > give_up:
+                break
+            time.sleep(0.5)
+        assert set(deletions) == set(alarms)
+        deleted_ids = {r["audit_id"] for r in audit if r["type"] == "media.deleted"}
+        assert len(deleted_ids) == len(alarms), "an object's deletion was recorded more than once"
+        assert asyncio.run(read_json(bootstrap, topics["TOPICS__DEADLETTER"])) == []
+    finally:
+        for worker in (first, second, replacement):
+            worker.kill()
