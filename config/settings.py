@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
@@ -38,6 +47,17 @@ class TopicNames(BaseModel):
     internal: str = "retention-internal"
 
 
+Role = Literal["police-liaison", "operator", "auditor"]
+
+
+class ApiToken(BaseModel):
+    """A bearer token, stored only as the SHA-256 of the token (tokens are random, not passwords)."""
+
+    name: str = Field(min_length=1, max_length=100)  # the identity recorded in events and the audit trail
+    role: Role
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class SettingsError(Exception):
     """A setting is missing or wrong; the message names it, on one line."""
 
@@ -67,7 +87,12 @@ class Settings(BaseSettings):
     app_id: str = "alarm-media-retention"
     state_dir: str = ".state"  # faust's working folder; the tables themselves live in Kafka
     web_host: str = "127.0.0.1"
-    web_port: int = Field(default=6066, ge=1, le=65535)
+    web_port: int = Field(default=6066, ge=1, le=65535)  # the HTTP API, dashboard, /metrics and /health
+    api_tokens: list[ApiToken] = []  # JSON, e.g. [{"name": "...", "role": "operator", "sha256": "..."}]
+    api_tokens_file: Path | None = None  # the same JSON in a file (a mounted secret); added to api_tokens
+    # An object is overdue once it is this far past its deadline and not yet deleted.
+    overdue_grace: Duration = timedelta(seconds=30)
+    hold_answer_wait: Duration = timedelta(seconds=3)  # how long POST /holds waits for the hold's answer
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -83,7 +108,21 @@ class Settings(BaseSettings):
             raise ValueError("HOLD_RETENTION must be at least MEDIA_RETENTION")
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set together or not at all")
+        if self.api_tokens_file is not None:
+            try:
+                self.all_api_tokens()
+            except (OSError, ValidationError) as exc:
+                problem = exc.strerror if isinstance(exc, OSError) else f"{exc.error_count()} invalid entries"
+                raise ValueError(f"API_TOKENS_FILE: cannot be used ({problem})") from None
         return self
+
+    def all_api_tokens(self) -> list[ApiToken]:
+        if self.api_tokens_file is None:
+            return list(self.api_tokens)
+        return [*self.api_tokens, *_TOKEN_LIST.validate_json(self.api_tokens_file.read_bytes())]
+
+
+_TOKEN_LIST = TypeAdapter(list[ApiToken])
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -98,6 +98,7 @@ class HoldPlaced(_Event):
     case_reference: Text
     placed_by: Text
     placed_at: Timestamp
+    requested_by: Text | None = None  # who asked the police liaison (optional; since contract 1.1)
 
 
 class HoldReleased(_Event):
@@ -108,6 +109,7 @@ class HoldReleased(_Event):
     alarm_id: Identifier
     released_by: Text
     released_at: Timestamp
+    requested_by: Text | None = None  # optional; since contract 1.1
 
 
 class ContractEnded(_Event):

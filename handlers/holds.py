@@ -35,6 +35,7 @@ def on_hold_placed(
         existing or Hold(hold_id=event.hold_id),
         case_reference=event.case_reference,
         placed_by=event.placed_by,
+        requested_by=event.requested_by,
         placed_at=event.placed_at,
         placed_event_id=event.event_id,
     )
@@ -104,6 +105,8 @@ def accepted_record(
         "placed_by": hold.placed_by or "",
         "objects_kept": str(len(state.pending)),
     }
+    if hold.requested_by:
+        details["requested_by"] = hold.requested_by
     if state.deleting:
         details["objects_already_being_deleted"] = str(len(state.deleting))
     if waited:
@@ -158,6 +161,7 @@ def on_hold_released(
         )
     else:
         details = {
+            **({"requested_by": event.requested_by} if event.requested_by else {}),
             "released_by": event.released_by,
             "was_active": str(existing.active).lower(),
             "holds_still_active": str(len(current.active_holds) - int(existing.active)),

@@ -57,6 +57,7 @@ class Hold:
     hold_id: str
     case_reference: str | None = None
     placed_by: str | None = None
+    requested_by: str | None = None
     placed_at: datetime | None = None
     placed_event_id: str | None = None
     released_at: datetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,20 +12,26 @@ import structlog
 from config.settings import Settings
 from streams.agents import register_agents
 from streams.alarm_table import AlarmTable
+from streams.api.routes import ApiContext
+from streams.api.server import build_web_app, serve
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
+from streams.metrics import Metrics, WorkerFigures
 from streams.object_store import ObjectStore
+from streams.projection import Projection, ProjectionFeed
 from streams.service import RetentionService
 from streams.topics import define_topics
-from streams.web import register_pages
+from streams.topology import changelog_topics
 
 log = structlog.get_logger(__name__)
+LAG_INTERVAL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
 class RetentionApp:
     app: Any  # faust.App
     service: RetentionService
+    projection: Projection
 
 
 def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Clock) -> RetentionApp:
@@ -42,17 +49,12 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         broker_session_timeout=session,
         broker_heartbeat_interval=min(3.0, session / 5),
         datadir=settings.state_dir,
-        web_enabled=True,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
-        web_tables_enabled=False,  # the tables hold personal data
-        web_stats_enabled=False,
-        web_graph_enabled=False,
+        web_enabled=False,  # our own server (streams/api) serves the API, dashboard and metrics
     )
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
     contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
+    metrics = Metrics()
     service = RetentionService(
         settings=settings,
         clock=clock,
@@ -60,9 +62,26 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         alarms=AlarmTable(table, partitions),
         contract_ends=ContractEnds(contract_table),
         topics=topics,
+        metrics=metrics,
     )
     register_agents(app, topics, service)
-    register_pages(app, service)
+    projection = Projection(partitions, settings.hold_retention)
+    feed = ProjectionFeed(
+        projection,
+        settings.kafka_bootstrap_servers,
+        changelog=changelog_topics(settings)[0],
+        audit=settings.topics.audit,
+        deadletter=settings.topics.deadletter,
+    )
+    lag: dict[tuple[str, int], int] = {}
+    metrics.watch(lambda: _figures(service, projection, clock, settings, lag))
+    api = ApiContext(
+        settings=settings,
+        projection=projection,
+        clock=clock,
+        publish_hold=service.publish_hold_event,
+        health=lambda: {**service.health(), "projection_caught_up": projection.caught_up},
+    )
 
     def owned_partitions() -> set[int]:
         return {
@@ -89,4 +108,49 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     async def _legal_holds() -> None:
         await service.legal_holds.run()
 
-    return RetentionApp(app=app, service=service)
+    @app.task
+    async def _projection() -> None:
+        await feed.run()
+
+    @app.task
+    async def _http() -> None:
+        await serve(build_web_app(api, metrics), settings.web_host, settings.web_port)
+
+    @app.task
+    async def _consumer_lag() -> None:
+        while True:
+            await asyncio.sleep(LAG_INTERVAL_SECONDS)
+            lag.clear()
+            for tp in app.consumer.assignment():
+                position = await app.consumer.position(tp)
+                if position is not None:
+                    lag[(tp.topic, tp.partition)] = max(0, app.consumer.highwater(tp) - position)
+
+    return RetentionApp(app=app, service=service, projection=projection)
+
+
+def _figures(
+    service: RetentionService,
+    projection: Projection,
+    clock: Clock,
+    settings: Settings,
+    lag: dict[tuple[str, int], int],
+) -> WorkerFigures:
+    now = clock.now()
+    owned = service.partitions
+    counts = projection.counts(now, settings.overdue_grace, owned)
+    holds = projection.active_holds(owned)
+    soon = now + settings.hold_expiry_warning
+    return WorkerFigures(
+        pending=counts["pending"],
+        deleting=counts["deleting"],
+        overdue=counts["overdue"],
+        active_holds=len(holds),
+        holds_expiring_soon=sum(1 for h in holds if h.expires_at <= soon),
+        s3_errors={"delete": service.deleter.errors_total, "legal_hold": service.legal_holds.errors_total},
+        s3_retries={
+            "delete": service.deleter.failures_total,
+            "legal_hold": service.legal_holds.failures_total,
+        },
+        lag=dict(lag),
+    )

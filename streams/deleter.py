@@ -61,7 +61,8 @@ class Deleter:
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.deleted_total = 0
-        self.failures_total = 0
+        self.failures_total = 0  # objects that failed and were scheduled again
+        self.errors_total = 0  # requests to the object store that failed as a whole
 
     @property
     def outstanding(self) -> int:
@@ -115,6 +116,7 @@ class Deleter:
             try:
                 report = await self._lift_then_delete(bucket, keys)
             except Exception as exc:
+                self.errors_total += 1
                 report = DeletionReport(frozenset(), {key: f"{type(exc).__name__}: {exc}" for key in keys})
             deleted_at = self._clock.now()
             await self._settle(bucket, report, deleted_at)

@@ -37,7 +37,8 @@ class LegalHoldKeeper:
         self._attempts: dict[Ref, int] = {}
         self._wakeup = asyncio.Event()
         self.applied_total = 0
-        self.failures_total = 0
+        self.failures_total = 0  # objects that failed and were scheduled again
+        self.errors_total = 0  # requests to the object store that failed as a whole
 
     @property
     def outstanding(self) -> int:
@@ -60,6 +61,7 @@ class LegalHoldKeeper:
                     try:
                         report = await self._store.set_legal_hold(bucket, keys, on)
                     except Exception as exc:
+                        self.errors_total += 1
                         report = DeletionReport(
                             frozenset(), {k: f"{type(exc).__name__}: {exc}" for k in keys}
                         )

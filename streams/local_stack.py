@@ -282,10 +282,26 @@ def run_local() -> int:
         stack.create_topics(INPUT_TOPICS, partitions=4)
         stack.create_bucket(MEDIA_BUCKET)
         stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
-        environment = {**stack.worker_environment(), **_user_overrides()}
+        tokens = local_tokens()
+        (root / "tokens.env").write_text(
+            "".join(
+                f"export RETENTION_{role.upper().replace('-', '_')}_TOKEN={token}\n"
+                for role, token in tokens.items()
+            )
+            + f"export RETENTION_API_TOKEN={tokens['operator']}\n"
+        )
+        environment = {
+            **stack.worker_environment(),
+            "API_TOKENS": api_tokens_setting(tokens),
+            **_user_overrides(),
+        }
+        port = environment.get("WEB_PORT", "6066")
         print(
             f"local stack ready (data and logs in {root}); buckets {MEDIA_BUCKET}, {EVIDENCE_BUCKET};\n"
-            f"MEDIA_RETENTION={os.environ.get('MEDIA_RETENTION', 'P7D')}. "
+            f"MEDIA_RETENTION={os.environ.get('MEDIA_RETENTION', 'P7D')}.\n"
+            f"dashboard: http://127.0.0.1:{port}/#token={tokens['operator']}\n"
+            f"CLI tokens: `source {root / 'tokens.env'}` (operator; RETENTION_POLICE_LIAISON_TOKEN and "
+            "RETENTION_AUDITOR_TOKEN for the other roles).\n"
             "In another terminal: `make demo`. Ctrl-C stops everything.",
             flush=True,
         )
@@ -307,9 +323,24 @@ def run_local() -> int:
         print("stopped the worker, Tansu and SeaweedFS", flush=True)
 
 
+def local_tokens() -> dict[str, str]:
+    """One fresh token per role, for the local stack only."""
+    from streams.api.auth import ROLES, new_token
+
+    return {role: new_token() for role in ROLES}
+
+
+def api_tokens_setting(tokens: dict[str, str]) -> str:
+    from streams.api.auth import hash_token
+
+    return json.dumps(
+        [{"name": f"local-{role}", "role": role, "sha256": hash_token(t)} for role, t in tokens.items()]
+    )
+
+
 def _user_overrides() -> dict[str, str]:
     # What the user set in the environment wins over the local defaults (MEDIA_RETENTION=PT30S, ...).
-    names = ("MEDIA_BUCKETS", "KAFKA_SESSION_TIMEOUT")
+    names = ("MEDIA_BUCKETS", "KAFKA_SESSION_TIMEOUT", "WEB_PORT")
     return {name: os.environ[name] for name in names if name in os.environ}
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from handlers.alarm_events import on_alarm_event
-from handlers.audit import AuditRecord
+from handlers.audit import AuditRecord, AuditType
 from handlers.commands import (
     INTERNAL_MESSAGE,
     ContractEndBroadcast,
@@ -39,6 +39,7 @@ from streams.contract_ends import ContractEnds
 from streams.deadletter import deadletter_value
 from streams.deleter import Deleter
 from streams.legal_holds import LegalHoldKeeper
+from streams.metrics import Metrics
 from streams.object_store import ObjectStore
 from streams.scheduler import DeadlineIndex, Scheduler
 from streams.topics import Topics
@@ -65,6 +66,7 @@ class RetentionService:
         alarms: AlarmTable,
         contract_ends: ContractEnds,
         topics: Topics,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.policy = policy_from(settings)
@@ -72,6 +74,7 @@ class RetentionService:
         self.alarms = alarms
         self.contract_ends = contract_ends
         self.topics = topics
+        self.metrics = metrics or Metrics()
         self.scheduler = Scheduler(DeadlineIndex(), clock, self.notify_deadlines)
         self.deleter = Deleter(
             store,
@@ -137,6 +140,7 @@ class RetentionService:
         except InvalidEvent as exc:
             self._dead_letter_soon(message, exc.reason)
             return None
+        self.metrics.events.labels(message.topic, event.type).inc()
         expected = self.alarms.partition_of(message.key.decode("utf-8"))
         if message.partition != expected:
             self._dead_letter_soon(
@@ -153,6 +157,7 @@ class RetentionService:
         except ValidationError as exc:
             await self.dead_letter(message, f"invalid internal message: {exc.error_count()} error(s)")
             return
+        self.metrics.events.labels(message.topic, command.type).inc()
         now = self.clock.now()
         if isinstance(command, DeadlinesReached):
             for alarm_id in command.alarm_ids:
@@ -217,6 +222,8 @@ class RetentionService:
             self.alarms.put(state)
         for record in outcome.audit:
             await self._publish_audit(record, key=state.alarm_id)
+            if record.type is AuditType.DELETED and record.deadline is not None:
+                self.metrics.lateness.observe((record.occurred_at - record.deadline).total_seconds())
         if outcome.delete:
             lift = [m.ref for m in outcome.delete if m.legal_hold]
             plain = [m.ref for m in outcome.delete if not m.legal_hold]
@@ -251,6 +258,7 @@ class RetentionService:
     def _dead_letter_soon(self, message: Any, reason: str) -> None:
         # Buffered by faust and flushed before the source offset is committed.
         log.warning("record.dead_lettered", reason=reason)
+        self.metrics.deadlettered.labels(message.topic).inc()
         self.topics.deadletter.send_soon(
             key=message.key,
             value=deadletter_value(
@@ -278,6 +286,21 @@ class RetentionService:
     ) -> None:
         command = ObjectsDeleted(event_id=str(uuid.uuid4()), objects=tuple(objects), deleted_at=deleted_at)
         await self._send_internal(partition, command.model_dump_json().encode("utf-8"))
+
+    async def publish_hold_event(self, alarm_id: str, value: bytes) -> None:
+        """For the API: one more producer of the police-holds contract, acknowledged before returning."""
+        pending = await self.topics.holds_out.send(key=alarm_id.encode("utf-8"), value=value)
+        await pending
+
+    def health(self) -> dict[str, object]:
+        return {
+            "status": "ready" if self.ready else "starting",
+            "partitions": self.partitions,
+            "deadlines_tracked": len(self.scheduler.index),
+            "deletions_outstanding": self.deleter.outstanding,
+            "deletion_failures_total": self.deleter.failures_total,
+            "legal_holds_outstanding": self.legal_holds.outstanding,
+        }
 
     async def _send_internal(self, partition: int, value: bytes) -> None:
         await self.topics.internal.send(

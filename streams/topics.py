@@ -17,6 +17,7 @@ class Topics:
     audit: Any
     deadletter: Any
     internal: Any
+    holds_out: Any  # the API produces hold events here, as any other producer of the contract
 
     def input_kind(self, topic: str) -> InputTopic | None:
         return {
@@ -43,4 +44,5 @@ def define_topics(app: Any, names: TopicNames) -> Topics:
         audit=raw(names.audit),
         deadletter=raw(names.deadletter),
         internal=raw(names.internal),
+        holds_out=raw(names.police_holds),
     )

@@ -12,7 +12,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from streams.local_stack import LocalStack, _free_port
+from streams.local_stack import LocalStack, _free_port, api_tokens_setting
+
+# Fixed tokens for the tests, one per role; the worker is given only their hashes.
+TOKENS = {
+    "operator": "rt_test-operator-token",
+    "police-liaison": "rt_test-liaison-token",
+    "auditor": "rt_test-auditor-token",
+}
 
 
 class WorkerProcess:
@@ -25,6 +32,7 @@ class WorkerProcess:
             "WEB_PORT": str(self.web_port),
             "LOG_FORMAT": "json",
             "STATE_DIR": str(log_path.parent / f"state-{self.web_port}"),
+            "API_TOKENS": api_tokens_setting(TOKENS),
             **settings,
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -39,6 +47,10 @@ class WorkerProcess:
                 cwd=Path(__file__).resolve().parents[1],
             )
         return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
 
     def health(self) -> dict[str, object] | None:
         try:

@@ -49,6 +49,7 @@ def service(clock: FakeClock) -> RetentionService:
         audit=FakeTopic(),
         deadletter=FakeTopic(),
         internal=FakeTopic(),
+        holds_out=FakeTopic(),
     )
     settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
     return RetentionService(

@@ -1,0 +1,81 @@
+"""The AsyncAPI 3.0 document of the topics and their payloads, generated from the pydantic models, so
+the alarm platform's developers have a machine-readable contract that cannot drift from the code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from config.settings import TopicNames
+from handlers.audit import AuditRecord
+from handlers.events import AlarmTriggered, ContractEnded, HoldPlaced, HoldReleased, MediaStored
+
+
+class DeadLetter(BaseModel):
+    """A record the service could not process: why, where it came from, and its original bytes."""
+
+    reason: str
+    source: dict[str, Any]
+    dead_lettered_at: str
+    key_base64: str | None
+    value_base64: str | None
+
+
+def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
+    channels_spec: list[tuple[str, str, str, str, list[type[BaseModel]]]] = [
+        ("alarmEvents", topics.alarm_events, "alarm_id", "receive", [AlarmTriggered, MediaStored]),
+        ("policeHolds", topics.police_holds, "alarm_id", "receive", [HoldPlaced, HoldReleased]),
+        ("contractEvents", topics.contract_events, "customer_id", "receive", [ContractEnded]),
+        (
+            "retentionAudit",
+            topics.audit,
+            "alarm_id (customer_id for customer records)",
+            "send",
+            [AuditRecord],
+        ),
+        ("retentionDeadletter", topics.deadletter, "the original key", "send", [DeadLetter]),
+    ]
+    models = sorted({m for *_, ms in channels_spec for m in ms}, key=lambda m: m.__name__)
+    refs, schemas = models_json_schema(
+        [(m, "serialization" if m in (AuditRecord, DeadLetter) else "validation") for m in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for channel_id, address, key, action, channel_models in channels_spec:
+        channel_messages = {}
+        for model in channel_models:
+            mode: JsonSchemaMode = "serialization" if model in (AuditRecord, DeadLetter) else "validation"
+            messages[model.__name__] = {
+                "name": model.__name__,
+                "title": (model.__doc__ or model.__name__).strip().splitlines()[0],
+                "contentType": "application/json",
+                "payload": refs[(model, mode)],
+                "bindings": {"kafka": {"key": {"type": "string", "description": f"the record key: {key}"}}},
+            }
+            channel_messages[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
+        channels[channel_id] = {
+            "address": address,
+            "description": f"Kafka topic, keyed by {key}, partitioned with the default (murmur2) partitioner",
+            "messages": channel_messages,
+        }
+        operations[f"{action}{channel_id[0].upper()}{channel_id[1:]}"] = {
+            "action": action,
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Alarm media retention: event contract",
+            "version": version,
+            "description": "JSON in UTF-8; every event has a type and a unique event_id; every timestamp "
+            "is RFC 3339 with an offset; unknown fields are refused. All input topics have the same "
+            "number of partitions.",
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas.get("$defs", {})},
+    }

@@ -1,0 +1,126 @@
+"""Request and response bodies of the HTTP API; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from handlers.events import Identifier, Text
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(_Body):
+    error: str
+    detail: str
+
+
+class PlaceHold(_Body):
+    alarm_id: Identifier
+    case_reference: Text
+    requested_by: Text | None = Field(default=None, description="who asked, e.g. the investigating officer")
+
+
+class ReleaseHold(_Body):
+    alarm_id: Identifier | None = Field(default=None, description="needed only if the hold is not known yet")
+    requested_by: Text | None = None
+
+
+class HoldSubmitted(_Body):
+    hold_id: str
+    alarm_id: str
+    event_id: str
+    status: Literal["accepted", "rejected", "waiting_for_alarm", "released", "submitted"]
+    kept_until: datetime | None = None
+    reason: str | None = None
+
+
+class HoldView(_Body):
+    hold_id: str
+    alarm_id: str
+    case_reference: str | None
+    placed_by: str | None
+    requested_by: str | None
+    placed_at: datetime | None
+    expires_at: datetime | None
+    seconds_left: float | None
+    expiring_soon: bool
+
+
+class HoldList(_Body):
+    holds: list[HoldView]
+
+
+class MediaView(_Body):
+    bucket: str
+    key: str
+    status: Literal["pending", "deleting", "deleted"]
+    deadline: datetime | None
+    rule: str | None
+    deleted_at: datetime | None
+    legal_hold: bool
+
+
+class HoldState(_Body):
+    hold_id: str
+    case_reference: str | None
+    placed_by: str | None
+    placed_at: datetime | None
+    released_at: datetime | None
+    released_by: str | None
+    state: Literal["active", "released", "expired", "rejected", "dropped", "release_only"]
+    reason: str | None
+
+
+class AlarmView(_Body):
+    alarm_id: str
+    customer_id: str | None = Field(description="only for operators")
+    triggered_at: datetime | None
+    deadline: datetime | None
+    rule: str | None
+    media: list[MediaView]
+    holds: list[HoldState]
+    contract_ended_at: datetime | None = Field(description="only for operators")
+
+
+class AuditTrail(_Body):
+    alarm_id: str
+    records: list[dict[str, object]]
+
+
+class CustomerMedia(_Body):
+    customer_id: str
+    alarms: list[AlarmView]
+
+
+class Summary(_Body):
+    now: datetime
+    pending: int
+    deleting: int
+    deleted: int
+    overdue: int
+    active_holds: int
+    holds_expiring_soon: int
+    due_per_hour: list[dict[str, object]]
+    upcoming: list[dict[str, object]]
+    holds: list[HoldView]
+    deadletters: list[dict[str, object]]
+    projection_caught_up: bool
+
+
+class DeadLetters(_Body):
+    deadletters: list[dict[str, object]]
+
+
+class Health(_Body):
+    status: Literal["ready", "starting"]
+    partitions: list[int]
+    deadlines_tracked: int
+    deletions_outstanding: int
+    deletion_failures_total: int
+    legal_holds_outstanding: int
+    projection_caught_up: bool

@@ -1,0 +1,330 @@
+"""The HTTP API's endpoints: one table says path, roles and bodies; the OpenAPI document is built from
+it, so the document cannot drift from the code."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from config.settings import Role, Settings
+from handlers.events import HoldPlaced, HoldReleased
+from handlers.state import AlarmState, Hold, Rule
+from streams.api.auth import Identity
+from streams.api.models import (
+    AlarmView,
+    AuditTrail,
+    CustomerMedia,
+    DeadLetters,
+    HoldList,
+    HoldState,
+    HoldSubmitted,
+    HoldView,
+    MediaView,
+    PlaceHold,
+    ReleaseHold,
+    Summary,
+)
+from streams.clock import Clock
+from streams.projection import ActiveHold, Projection
+
+PublishHold = Callable[[str, bytes], Awaitable[None]]
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    projection: Projection
+    clock: Clock
+    publish_hold: PublishHold
+    health: Callable[[], dict[str, Any]]
+
+
+Handler = Callable[[web.Request, Identity | None, ApiContext], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    roles: frozenset[Role] | None  # None: public
+    handler: Handler
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+def reply(model: BaseModel, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def read_body(request: web.Request, model: type[BaseModel], *, optional: bool = False) -> Any:
+    raw = await request.read()
+    if not raw and optional:
+        return model()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        raise ApiError(422, "invalid_body", problems) from None
+
+
+# --- views of the state --------------------------------------------------------------------------------
+
+
+def hold_state(hold: Hold) -> HoldState:
+    if hold.rejected_reason:
+        state, reason = "rejected", hold.rejected_reason
+    elif hold.dropped_at:
+        state, reason = "dropped", None
+    elif not hold.placed:
+        state, reason = "release_only", None
+    elif hold.released_at:
+        state, reason = "released", None
+    elif hold.expired_at:
+        state, reason = "expired", None
+    else:
+        state, reason = "active", None
+    return HoldState(
+        hold_id=hold.hold_id,
+        case_reference=hold.case_reference,
+        placed_by=hold.placed_by,
+        placed_at=hold.placed_at,
+        released_at=hold.released_at,
+        released_by=hold.released_by,
+        state=state,  # type: ignore[arg-type]
+        reason=reason,
+    )
+
+
+def alarm_view(state: AlarmState, role: Role) -> AlarmView:
+    operator = role == "operator"
+    return AlarmView(
+        alarm_id=state.alarm_id,
+        customer_id=state.customer_id if operator else None,
+        triggered_at=state.triggered_at,
+        deadline=state.deadline,
+        rule=state.deadline_rule.value if state.deadline_rule else None,
+        media=[
+            MediaView(
+                bucket=m.bucket,
+                key=m.key,
+                status=m.status.value,
+                deadline=m.due_at or state.deadline,
+                rule=_rule_of(m.due_rule or state.deadline_rule),
+                deleted_at=m.deleted_at,
+                legal_hold=m.legal_hold,
+            )
+            for m in state.media
+        ],
+        holds=[hold_state(h) for h in state.holds],
+        contract_ended_at=state.contract_ended_at if operator else None,
+    )
+
+
+def _rule_of(rule: Rule | None) -> str | None:
+    return rule.value if rule is not None else None
+
+
+def hold_view(active: ActiveHold, now: datetime, warning: timedelta) -> HoldView:
+    left = (active.expires_at - now).total_seconds()
+    return HoldView(
+        hold_id=active.hold.hold_id,
+        alarm_id=active.alarm_id,
+        case_reference=active.hold.case_reference,
+        placed_by=active.hold.placed_by,
+        requested_by=active.hold.requested_by,
+        placed_at=active.hold.placed_at,
+        expires_at=active.expires_at,
+        seconds_left=round(left, 1),
+        expiring_soon=left <= warning.total_seconds(),
+    )
+
+
+# --- handlers --------------------------------------------------------------------------------------------
+
+
+async def place_hold(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    assert identity is not None
+    body: PlaceHold = await read_body(request, PlaceHold)
+    hold_id = f"hold-{uuid.uuid4()}"
+    event = HoldPlaced(
+        type="hold.placed",
+        event_id=str(uuid.uuid4()),
+        hold_id=hold_id,
+        alarm_id=body.alarm_id,
+        case_reference=body.case_reference,
+        placed_by=identity.name,
+        placed_at=ctx.clock.now().isoformat(),  # type: ignore[arg-type]
+        requested_by=body.requested_by,
+    )
+    await ctx.publish_hold(body.alarm_id, event.model_dump_json(exclude_none=True).encode())
+    return await _answer(ctx, body.alarm_id, hold_id, event.event_id, released=False)
+
+
+async def release_hold(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    assert identity is not None
+    hold_id = request.match_info["hold_id"]
+    body: ReleaseHold = await read_body(request, ReleaseHold, optional=True)
+    alarm_id = ctx.projection.alarm_of_hold(hold_id) or body.alarm_id
+    if alarm_id is None:
+        raise ApiError(404, "unknown_hold", "no such hold is known; give alarm_id to release it anyway")
+    event = HoldReleased(
+        type="hold.released",
+        event_id=str(uuid.uuid4()),
+        hold_id=hold_id,
+        alarm_id=alarm_id,
+        released_by=identity.name,
+        released_at=ctx.clock.now().isoformat(),  # type: ignore[arg-type]
+        requested_by=body.requested_by,
+    )
+    await ctx.publish_hold(alarm_id, event.model_dump_json(exclude_none=True).encode())
+    return await _answer(ctx, alarm_id, hold_id, event.event_id, released=True)
+
+
+async def _answer(
+    ctx: ApiContext, alarm_id: str, hold_id: str, event_id: str, *, released: bool
+) -> web.Response:
+    """Wait briefly for the stream's answer, so the caller usually learns it at once."""
+    give_up = time.monotonic() + ctx.settings.hold_answer_wait.total_seconds()
+    while True:
+        state = ctx.projection.alarm(alarm_id)
+        hold = state.find_hold(hold_id) if state else None
+        answer = _hold_answer(state, hold, released, ctx.settings) if state and hold else None
+        if answer is not None:
+            status, kept_until, reason = answer
+            return reply(
+                HoldSubmitted(
+                    hold_id=hold_id,
+                    alarm_id=alarm_id,
+                    event_id=event_id,
+                    status=status,  # type: ignore[arg-type]
+                    kept_until=kept_until,
+                    reason=reason,
+                ),
+                201,
+            )
+        if time.monotonic() > give_up:
+            return reply(
+                HoldSubmitted(hold_id=hold_id, alarm_id=alarm_id, event_id=event_id, status="submitted"), 202
+            )
+        await asyncio.sleep(0.05)
+
+
+def _hold_answer(
+    state: AlarmState, hold: Hold, released: bool, settings: Settings
+) -> tuple[str, datetime | None, str | None] | None:
+    if released:
+        return ("released", None, None) if hold.released_at else None
+    if not hold.placed:
+        return None
+    if hold.rejected_reason:
+        return "rejected", None, hold.rejected_reason
+    if hold.dropped_at:
+        return "rejected", None, "dropped"
+    if state.triggered_at is None:
+        return "waiting_for_alarm", None, None
+    return "accepted", state.triggered_at + settings.hold_retention, None
+
+
+async def list_holds(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    now = ctx.clock.now()
+    views = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in ctx.projection.active_holds()]
+    if request.query.get("expiring") in ("1", "true", "yes"):
+        views = [v for v in views if v.expiring_soon]
+    return reply(HoldList(holds=views))
+
+
+def _alarm_or_404(ctx: ApiContext, alarm_id: str) -> AlarmState:
+    state = ctx.projection.alarm(alarm_id)
+    if state is None:
+        raise ApiError(404, "unknown_alarm", "no such alarm is known")
+    return state
+
+
+async def show_alarm(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    assert identity is not None
+    return reply(alarm_view(_alarm_or_404(ctx, request.match_info["alarm_id"]), identity.role))
+
+
+async def alarm_audit(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    alarm_id = request.match_info["alarm_id"]
+    records = ctx.projection.audit_of(alarm_id)
+    if not records and ctx.projection.alarm(alarm_id) is None:
+        raise ApiError(404, "unknown_alarm", "no such alarm is known")
+    return reply(AuditTrail(alarm_id=alarm_id, records=records))
+
+
+async def customer_media(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    customer_id = request.match_info["customer_id"]
+    states = ctx.projection.customer_alarms(customer_id)
+    if not states:
+        raise ApiError(404, "unknown_customer", "no media is known for this customer")
+    return reply(CustomerMedia(customer_id=customer_id, alarms=[alarm_view(s, "operator") for s in states]))
+
+
+async def summary(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    now = ctx.clock.now()
+    projection = ctx.projection
+    counts = projection.counts(now, ctx.settings.overdue_grace)
+    holds = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in projection.active_holds()]
+    return reply(
+        Summary(
+            now=now,
+            **counts,
+            active_holds=len(holds),
+            holds_expiring_soon=sum(1 for h in holds if h.expiring_soon),
+            due_per_hour=projection.due_per_hour(now),
+            upcoming=projection.upcoming(now),
+            holds=holds,
+            deadletters=list(projection.deadletters)[:10],
+            projection_caught_up=projection.caught_up,
+        )
+    )
+
+
+async def deadletters(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    return reply(DeadLetters(deadletters=list(ctx.projection.deadletters)))
+
+
+LIAISON: frozenset[Role] = frozenset({"police-liaison"})
+OPERATOR: frozenset[Role] = frozenset({"operator"})
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/api/v1/holds", "Place a police hold on an alarm's media", LIAISON, place_hold,
+             body=PlaceHold, response=HoldSubmitted, status=201),
+    Endpoint("POST", "/api/v1/holds/{hold_id}/release", "Release a police hold", LIAISON, release_hold,
+             body=ReleaseHold, response=HoldSubmitted, status=201),
+    Endpoint("GET", "/api/v1/holds", "Active holds with their expiry (?expiring=true: within the warning)",
+             frozenset({"police-liaison", "operator"}), list_holds, response=HoldList),
+    Endpoint("GET", "/api/v1/alarms/{alarm_id}", "An alarm's media, deadlines, holds and deletions",
+             frozenset({"police-liaison", "operator"}), show_alarm, response=AlarmView),
+    Endpoint("GET", "/api/v1/alarms/{alarm_id}/audit", "The audit trail of an alarm",
+             frozenset({"operator", "auditor"}), alarm_audit, response=AuditTrail),
+    Endpoint("GET", "/api/v1/customers/{customer_id}/media", "A customer's media and deadlines",
+             OPERATOR, customer_media, response=CustomerMedia),
+    Endpoint("GET", "/api/v1/summary", "Figures for the dashboard", OPERATOR, summary, response=Summary),
+    Endpoint("GET", "/api/v1/deadletters", "The last dead-lettered records (reason and source only)",
+             OPERATOR, deadletters, response=DeadLetters),
+)  # fmt: skip

@@ -1,0 +1,210 @@
+"""`retention`: the command line of the police liaison, the operators and the auditor.
+
+It talks to the HTTP API with the token in RETENTION_API_TOKEN, at RETENTION_API_URL. Readable tables
+by default; `--json` prints what the API answered, for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tabulate import tabulate
+
+from streams.api.auth import ROLES, hash_token, new_token
+
+DEFAULT_URL = "http://127.0.0.1:6066"
+
+
+class CliError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retention", description=__doc__)
+    parser.add_argument("--url", default=os.environ.get("RETENTION_API_URL", DEFAULT_URL))
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    holds = groups.add_parser("holds", help="police holds").add_subparsers(dest="command", required=True)
+    place = holds.add_parser("place", help="place a hold on an alarm's media")
+    place.add_argument("alarm_id")
+    place.add_argument("--case", required=True, dest="case_reference", help="the police case reference")
+    place.add_argument("--requested-by", help="who asked, e.g. the investigating officer")
+    release = holds.add_parser("release", help="release a hold")
+    release.add_argument("hold_id")
+    release.add_argument("--alarm", dest="alarm_id", help="needed only if the hold is not known yet")
+    listing = holds.add_parser("list", help="active holds and their expiry")
+    listing.add_argument("--expiring", action="store_true", help="only those within the warning window")
+
+    alarm = groups.add_parser("alarm", help="one alarm").add_subparsers(dest="command", required=True)
+    alarm.add_parser("show", help="its media, deadlines and holds").add_argument("alarm_id")
+    alarm.add_parser("audit", help="its audit trail").add_argument("alarm_id")
+
+    customer = groups.add_parser("customer", help="one customer").add_subparsers(
+        dest="command", required=True
+    )
+    customer.add_parser("media", help="its media and deadlines").add_argument("customer_id")
+
+    groups.add_parser("summary", help="the dashboard's figures")
+
+    token = groups.add_parser("token", help="tokens").add_subparsers(dest="command", required=True)
+    create = token.add_parser("new", help="make a token and the API_TOKENS entry that admits it")
+    create.add_argument("--name", required=True, help="the identity recorded in events and the audit trail")
+    create.add_argument("--role", required=True, choices=ROLES)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.group == "token":
+            return _new_token(args)
+        client = _client(args.url)
+        return _run(args, client)
+    except CliError as exc:
+        print(f"retention: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"retention: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _client(url: str) -> httpx.Client:
+    token = os.environ.get("RETENTION_API_TOKEN")
+    if not token:
+        raise CliError("set RETENTION_API_TOKEN to your token")
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+
+
+def _call(client: httpx.Client, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    answer = client.request(method, path, json=body)
+    if answer.status_code >= 400:
+        try:
+            problem = answer.json()
+            raise CliError(f"{answer.status_code} {problem['error']}: {problem['detail']}")
+        except (ValueError, KeyError):
+            raise CliError(f"{answer.status_code}: {answer.text[:200]}") from None
+    return answer.json()
+
+
+def _run(args: argparse.Namespace, client: httpx.Client) -> int:
+    group, command = args.group, getattr(args, "command", None)
+    if group == "holds" and command == "place":
+        body = {"alarm_id": args.alarm_id, "case_reference": args.case_reference}
+        if args.requested_by:
+            body["requested_by"] = args.requested_by
+        answer = _call(client, "POST", "/api/v1/holds", body)
+        return _show(args, answer, lambda a: _hold_answer(a))
+    if group == "holds" and command == "release":
+        answer = _call(client, "POST", f"/api/v1/holds/{args.hold_id}/release", {"alarm_id": args.alarm_id})
+        return _show(args, answer, lambda a: _hold_answer(a))
+    if group == "holds" and command == "list":
+        answer = _call(client, "GET", "/api/v1/holds" + ("?expiring=true" if args.expiring else ""))
+        return _show(args, answer, _holds_table)
+    if group == "alarm" and command == "show":
+        return _show(args, _call(client, "GET", f"/api/v1/alarms/{args.alarm_id}"), _alarm_text)
+    if group == "alarm" and command == "audit":
+        return _show(args, _call(client, "GET", f"/api/v1/alarms/{args.alarm_id}/audit"), _audit_table)
+    if group == "customer":
+        answer = _call(client, "GET", f"/api/v1/customers/{args.customer_id}/media")
+        return _show(args, answer, lambda a: "\n\n".join(_alarm_text(alarm) for alarm in a["alarms"]))
+    answer = _call(client, "GET", "/api/v1/summary")
+    return _show(args, answer, _summary_text)
+
+
+def _show(args: argparse.Namespace, answer: Any, render: Any) -> int:
+    print(json.dumps(answer, indent=2) if args.json else render(answer))
+    return 0
+
+
+def _hold_answer(answer: dict[str, Any]) -> str:
+    lines = [f"hold {answer['hold_id']} on alarm {answer['alarm_id']}: {answer['status']}"]
+    if answer.get("kept_until"):
+        lines.append(f"media kept until {answer['kept_until']} ({_left(answer['kept_until'])} left)")
+    if answer.get("reason"):
+        lines.append(f"reason: {answer['reason']}")
+    if answer["status"] == "submitted":
+        lines.append("the service has not answered yet; see `retention alarm show` shortly")
+    return "\n".join(lines)
+
+
+def _holds_table(answer: dict[str, Any]) -> str:
+    rows = [
+        [
+            h["hold_id"],
+            h["alarm_id"],
+            h["case_reference"],
+            h["placed_by"],
+            h["expires_at"],
+            _left(h["expires_at"]),
+        ]
+        for h in answer["holds"]
+    ]
+    return (
+        tabulate(rows, headers=["hold", "alarm", "case", "placed by", "expires", "left"])
+        if rows
+        else "no holds"
+    )
+
+
+def _alarm_text(alarm: dict[str, Any]) -> str:
+    head = [f"alarm {alarm['alarm_id']}", f"triggered {alarm['triggered_at']}"]
+    if alarm.get("customer_id"):
+        head.append(f"customer {alarm['customer_id']}")
+    media = [
+        [m["bucket"], m["key"], m["status"], m["deadline"] or "", m["rule"] or "", m["deleted_at"] or "",
+         "yes" if m["legal_hold"] else ""]
+        for m in alarm["media"]
+    ]  # fmt: skip
+    holds = [
+        [h["hold_id"], h["state"], h["case_reference"], h["placed_by"], h["reason"] or ""]
+        for h in alarm["holds"]
+    ]
+    parts = [
+        "  ".join(head),
+        tabulate(media, headers=["bucket", "key", "status", "deadline", "rule", "deleted", "legal hold"]),
+    ]
+    if holds:
+        parts.append(tabulate(holds, headers=["hold", "state", "case", "placed by", "reason"]))
+    return "\n\n".join(parts)
+
+
+def _audit_table(answer: dict[str, Any]) -> str:
+    rows = [
+        [r.get("occurred_at"), r.get("type"), r.get("key") or r.get("hold_id") or "", r.get("deadline") or "",
+         r.get("caused_by")]
+        for r in answer["records"]
+    ]  # fmt: skip
+    return tabulate(rows, headers=["when", "what", "object / hold", "deadline", "caused by"])
+
+
+def _summary_text(answer: dict[str, Any]) -> str:
+    keys = ["pending", "deleting", "deleted", "overdue", "active_holds", "holds_expiring_soon"]
+    return tabulate([[k.replace("_", " "), answer[k]] for k in keys])
+
+
+def _left(moment: str) -> str:
+    seconds = (datetime.fromisoformat(moment) - datetime.now(UTC)).total_seconds()
+    if seconds <= 0:
+        return "none"
+    days, rest = divmod(int(seconds), 86400)
+    return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+
+
+def _new_token(args: argparse.Namespace) -> int:
+    token = new_token()
+    entry = {"name": args.name, "role": args.role, "sha256": hash_token(token)}
+    print(f"token (give it to {args.name}; it is not stored anywhere): {token}")
+    print(f"API_TOKENS entry: {json.dumps(entry)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

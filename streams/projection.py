@@ -1,0 +1,280 @@
+"""A read model of every alarm, built by each worker from the topics themselves.
+
+The alarms table's changelog holds every alarm's latest state and the audit topic every decision; a
+consumer outside the consumer group reads all partitions of both (and of the dead-letter topic). So
+every worker answers API calls the same way whatever partitions it owns, and per-worker metrics are
+the same figures restricted to the partitions it owns (they add up across workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sortedcontainers import SortedList
+
+from handlers.state import AlarmState, Hold, MediaStatus, decode_state
+from streams.partitioning import partition_for
+
+log = structlog.get_logger(__name__)
+AUDIT_RECORDS_PER_ALARM = 500
+RECENT_DEADLETTERS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmSummary:
+    """What the counters need of one alarm, derived once when its state changes."""
+
+    partition: int
+    customer_id: str | None
+    pending: int
+    deleting: int
+    deleted: int
+    deadline: float | None  # of the pending media
+    oldest_deleting_due: float | None
+    active_holds: tuple[Hold, ...]
+
+
+@dataclass(frozen=True)
+class ActiveHold:
+    alarm_id: str
+    partition: int
+    hold: Hold
+    expires_at: datetime
+
+
+class Projection:
+    def __init__(self, partitions: int, hold_retention: timedelta) -> None:
+        self.partitions = partitions
+        self._hold_retention = hold_retention
+        self._raw: dict[str, bytes] = {}
+        self._summaries: dict[str, AlarmSummary] = {}
+        self._pending_by_deadline: SortedList = SortedList()  # (deadline, alarm_id)
+        self._deleting_by_due: SortedList = SortedList()  # (oldest due_at, alarm_id)
+        self._holds: dict[str, str] = {}  # hold_id -> alarm_id, every hold ever seen
+        self._held: set[str] = set()  # alarms with an active hold
+        self._customer_alarms: dict[str, set[str]] = {}
+        self._audit: dict[str, deque[bytes]] = {}  # alarm_id (or customer:<id>) -> records
+        self.deadletters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEADLETTERS)
+        self.caught_up = False
+
+    # --- feeding ------------------------------------------------------------------------------------
+
+    def apply_state(self, alarm_id: str, raw: bytes | None) -> None:
+        self._forget(alarm_id)
+        if raw is None:
+            return
+        state = decode_state(raw)
+        summary = _summarise(state, partition_for(alarm_id, self.partitions))
+        self._raw[alarm_id] = raw
+        self._summaries[alarm_id] = summary
+        if summary.deadline is not None:
+            self._pending_by_deadline.add((summary.deadline, alarm_id))
+        if summary.oldest_deleting_due is not None:
+            self._deleting_by_due.add((summary.oldest_deleting_due, alarm_id))
+        for hold in state.holds:
+            self._holds[hold.hold_id] = alarm_id
+        if summary.active_holds:
+            self._held.add(alarm_id)
+        if state.customer_id is not None:
+            self._customer_alarms.setdefault(state.customer_id, set()).add(alarm_id)
+
+    def _forget(self, alarm_id: str) -> None:
+        old = self._summaries.pop(alarm_id, None)
+        if old is None:
+            return
+        self._raw.pop(alarm_id, None)
+        self._held.discard(alarm_id)
+        if old.deadline is not None:
+            self._pending_by_deadline.discard((old.deadline, alarm_id))
+        if old.oldest_deleting_due is not None:
+            self._deleting_by_due.discard((old.oldest_deleting_due, alarm_id))
+
+    def apply_audit(self, raw: bytes) -> None:
+        record = json.loads(raw)
+        owner = record.get("alarm_id") or f"customer:{record.get('customer_id')}"
+        self._audit.setdefault(owner, deque(maxlen=AUDIT_RECORDS_PER_ALARM)).append(raw)
+
+    def apply_deadletter(self, raw: bytes) -> None:
+        letter = json.loads(raw)
+        # Only where it came from and why: the original bytes may carry personal data.
+        self.deadletters.appendleft(
+            {
+                "reason": letter.get("reason"),
+                "source": letter.get("source"),
+                "at": letter.get("dead_lettered_at"),
+            }
+        )
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def alarm(self, alarm_id: str) -> AlarmState | None:
+        raw = self._raw.get(alarm_id)
+        return decode_state(raw) if raw is not None else None
+
+    def alarm_of_hold(self, hold_id: str) -> str | None:
+        return self._holds.get(hold_id)
+
+    def customer_alarms(self, customer_id: str) -> list[AlarmState]:
+        states = (self.alarm(a) for a in sorted(self._customer_alarms.get(customer_id, ())))
+        return [s for s in states if s is not None]
+
+    def audit_of(self, alarm_id: str) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self._audit.get(alarm_id, ())]
+
+    def active_holds(self, partitions: Collection[int] | None = None) -> list[ActiveHold]:
+        found: list[ActiveHold] = []
+        for alarm_id in self._held:
+            summary = self._summaries[alarm_id]
+            if partitions is None or summary.partition in partitions:
+                state = self.alarm(alarm_id)
+                if state is None or state.triggered_at is None:
+                    continue  # waiting for its alarm: not keeping anything yet
+                expires = state.triggered_at + self._hold_retention
+                found.extend(
+                    ActiveHold(alarm_id, summary.partition, h, expires) for h in summary.active_holds
+                )
+        return sorted(found, key=lambda h: h.expires_at)
+
+    def counts(
+        self, now: datetime, grace: timedelta, partitions: Collection[int] | None = None
+    ) -> dict[str, int]:
+        """pending, deleting and overdue objects (past their deadline by more than `grace`)."""
+        wanted = set(range(self.partitions)) if partitions is None else set(partitions)
+        pending = deleting = deleted = 0
+        for summary in self._summaries.values():
+            if summary.partition in wanted:
+                pending += summary.pending
+                deleting += summary.deleting
+                deleted += summary.deleted
+        cutoff = (now - grace).timestamp()
+        overdue = sum(
+            self._summaries[a].pending for a in self._due_before(self._pending_by_deadline, cutoff, wanted)
+        )
+        overdue += sum(
+            self._summaries[a].deleting for a in self._due_before(self._deleting_by_due, cutoff, wanted)
+        )
+        return {"pending": pending, "deleting": deleting, "deleted": deleted, "overdue": overdue}
+
+    def _due_before(self, index: SortedList, cutoff: float, partitions: set[int]) -> Iterator[str]:
+        for moment, alarm_id in index:
+            if moment >= cutoff:
+                return
+            if self._summaries[alarm_id].partition in partitions:
+                yield alarm_id
+
+    def due_per_hour(self, now: datetime, hours: int = 168) -> list[dict[str, Any]]:
+        """Objects falling due in each of the next `hours` hours (the first bucket includes overdue)."""
+        start = now.replace(minute=0, second=0, microsecond=0)
+        buckets = [0] * hours
+        end = (start + timedelta(hours=hours)).timestamp()
+        for moment, alarm_id in self._pending_by_deadline.irange(maximum=(end, "")):
+            index = max(0, int((moment - start.timestamp()) // 3600))
+            if index < hours:
+                buckets[index] += self._summaries[alarm_id].pending
+        return [
+            {"hour": (start + timedelta(hours=i)).isoformat(), "objects": n} for i, n in enumerate(buckets)
+        ]
+
+    def upcoming(self, now: datetime, limit: int = 20) -> list[dict[str, Any]]:
+        """The alarms whose pending media goes next."""
+        rows = []
+        for moment, alarm_id in self._pending_by_deadline[:limit]:
+            summary = self._summaries[alarm_id]
+            rows.append(
+                {
+                    "alarm_id": alarm_id,
+                    "objects": summary.pending,
+                    "deadline": datetime.fromtimestamp(moment, now.tzinfo).isoformat(),
+                    "seconds_left": round(moment - now.timestamp(), 1),
+                    "held": bool(summary.active_holds),
+                }
+            )
+        return rows
+
+
+def _summarise(state: AlarmState, partition: int) -> AlarmSummary:
+    deleting_due = [
+        m.due_at.timestamp() for m in state.media if m.status is MediaStatus.DELETING and m.due_at
+    ]
+    return AlarmSummary(
+        partition=partition,
+        customer_id=state.customer_id,
+        pending=len(state.pending),
+        deleting=len(deleting_due),
+        deleted=sum(1 for m in state.media if m.status is MediaStatus.DELETED),
+        deadline=state.deadline.timestamp() if state.deadline and state.pending else None,
+        oldest_deleting_due=min(deleting_due) if deleting_due else None,
+        active_holds=state.active_holds,
+    )
+
+
+class ProjectionFeed:
+    """Reads the changelog, audit and dead-letter topics from the beginning, forever."""
+
+    def __init__(
+        self, projection: Projection, bootstrap: str, changelog: str, audit: str, deadletter: str
+    ) -> None:
+        self._projection = projection
+        self._bootstrap = bootstrap
+        self._changelog, self._audit, self._deadletter = changelog, audit, deadletter
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker went away: start over, the projection is idempotent
+                log.warning("projection.restarting", reason=str(exc))
+                await asyncio.sleep(2)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = await self._assign_all(consumer)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+                for tp, records in batches.items():
+                    self._feed(tp.topic, records)
+                if not self._projection.caught_up:
+                    positions = [await consumer.position(tp) for tp in tps]
+                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+                        self._projection.caught_up = True
+                        log.info("projection.caught_up", alarms=len(self._projection._summaries))
+        finally:
+            await consumer.stop()
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        tps: list[TopicPartition] = []
+        for topic in (self._changelog, self._audit, self._deadletter):
+            partitions = consumer.partitions_for_topic(topic)
+            while partitions is None:  # faust creates the changelog topic at its own start
+                await asyncio.sleep(1)
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic)
+            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
+        consumer.assign(tps)
+        return tps
+
+    def _feed(self, topic: str, records: Iterable[Any]) -> None:
+        for record in records:
+            try:
+                if topic == self._changelog:
+                    self._projection.apply_state(record.key.decode("utf-8"), record.value)
+                elif topic == self._audit:
+                    self._projection.apply_audit(record.value)
+                else:
+                    self._projection.apply_deadletter(record.value)
+            except Exception as exc:
+                log.warning("projection.record_skipped", topic=topic, offset=record.offset, reason=str(exc))
