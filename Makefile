@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo lint typecheck check clean
+.PHONY: run test demo lint typecheck check clean browser
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -19,8 +19,18 @@ run: $(STAMP)  ## the service on the embedded local stack, until Ctrl-C
 demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
 	$(BIN)/python -m streams demo
 
-test: $(STAMP)  ## the whole suite: unit, integration and end-to-end
+test: $(STAMP) browser  ## the whole suite: unit, integration and end-to-end
 	$(BIN)/python -m pytest
+
+# The dashboard test drives Debian's chromium; install it where we can.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the dashboard test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing and cannot be installed here: the dashboard test will be skipped"; \
+	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

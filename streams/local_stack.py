@@ -330,12 +330,14 @@ def local_tokens() -> dict[str, str]:
     return {role: new_token() for role in ROLES}
 
 
-def api_tokens_setting(tokens: dict[str, str]) -> str:
+def api_tokens_setting(tokens: dict[str, str], prefix: str = "local") -> str:
+    """API_TOKENS admitting these tokens, named after their role ("local-operator", ...)."""
     from streams.api.auth import hash_token
 
-    return json.dumps(
-        [{"name": f"local-{role}", "role": role, "sha256": hash_token(t)} for role, t in tokens.items()]
-    )
+    entries = [
+        {"name": f"{prefix}-{role}", "role": role, "sha256": hash_token(t)} for role, t in tokens.items()
+    ]
+    return json.dumps(entries)
 
 
 def _user_overrides() -> dict[str, str]:

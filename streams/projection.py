@@ -141,7 +141,7 @@ class Projection:
                 found.extend(
                     ActiveHold(alarm_id, summary.partition, h, expires) for h in summary.active_holds
                 )
-        return sorted(found, key=lambda h: h.expires_at)
+        return sorted(found, key=lambda h: (h.expires_at, h.alarm_id, h.hold.hold_id))
 
     def counts(
         self, now: datetime, grace: timedelta, partitions: Collection[int] | None = None

@@ -32,7 +32,7 @@ class WorkerProcess:
             "WEB_PORT": str(self.web_port),
             "LOG_FORMAT": "json",
             "STATE_DIR": str(log_path.parent / f"state-{self.web_port}"),
-            "API_TOKENS": api_tokens_setting(TOKENS),
+            "API_TOKENS": api_tokens_setting(TOKENS, prefix="test"),
             **settings,
         }
         self.process: subprocess.Popen[bytes] | None = None

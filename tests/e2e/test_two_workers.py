@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack
@@ -17,7 +18,7 @@ from streams.partitioning import partition_for
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
 from tests.e2e.conftest import exists, sleep_until, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_records
-from tests.worker_process import WorkerProcess
+from tests.worker_process import TOKENS, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 PARTITIONS = 4
@@ -49,6 +50,31 @@ def wait_for_owner_of_everything(worker: WorkerProcess, timeout: float = 90) -> 
             return
         time.sleep(0.5)
     raise TimeoutError(f"the survivor did not take over: {worker.health()}")
+
+
+def assert_same_answers(workers: list[WorkerProcess], paths: list[str]) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
+    deadline = time.monotonic() + 10  # each worker's read model may be a few milliseconds behind
+    while True:
+        answers = [
+            [_timeless(httpx.get(w.url + p, headers=headers, timeout=10).json()) for p in paths]
+            for w in workers
+        ]
+        if all(a == answers[0] for a in answers) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    differing = [(path, a, b) for path, a, b in zip(paths, answers[0], answers[1], strict=True) if a != b]
+    assert differing == []
+    assert all("error" not in answer for answer in answers[0])
+
+
+def _timeless(answer: Any) -> Any:
+    """Without the countdowns, which depend on the moment of asking."""
+    if isinstance(answer, dict):
+        return {k: _timeless(v) for k, v in answer.items() if k not in ("seconds_left", "expiring_soon")}
+    if isinstance(answer, list):
+        return [_timeless(v) for v in answer]
+    return answer
 
 
 def spread(prefix: str, count: int) -> list[str]:
@@ -158,6 +184,10 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
         replacement.start()
         wait_for_split([second, replacement])
         assert all(exists(s3, *objects[a]) for a in held)
+        # Whichever worker is asked, the answer is the same.
+        assert_same_answers(
+            [second, replacement], [f"/api/v1/alarms/{a}" for a in alarms] + ["/api/v1/holds"]
+        )
         asyncio.run(
             produce(
                 bootstrap,

@@ -87,7 +87,7 @@ function drawChart(buckets) {
   });
   const peak = document.createElementNS("http://www.w3.org/2000/svg", "text");
   peak.setAttribute("x", width - 4);
-  peak.setAttribute("y", 12);
+  peak.setAttribute("y", height - 4);
   peak.setAttribute("text-anchor", "end");
   peak.setAttribute("class", "axis");
   peak.textContent = `max ${max} / hour`;

@@ -1,0 +1,117 @@
+"""The `retention` command line through the real API of a running worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from streams.local_stack import MEDIA_BUCKET, LocalStack
+from tests.builders import alarm_json
+from tests.kafka_helpers import produce, wait_for_records
+from tests.worker_process import TOKENS, WorkerProcess
+
+pytestmark = pytest.mark.e2e
+
+
+def retention(worker: WorkerProcess, role: str, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "RETENTION_API_URL": worker.url, "RETENTION_API_TOKEN": TOKENS[role]}
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def alarm_id(worker: WorkerProcess, media_stack: LocalStack) -> str:
+    alarm_id = f"cli-{uuid.uuid4().hex[:8]}"
+    value = alarm_json(alarm_id, [f"{alarm_id}/a.jpg"], bucket=MEDIA_BUCKET)
+    asyncio.run(produce(media_stack.kafka_bootstrap, "alarm-events", [(alarm_id.encode(), value)]))
+    asyncio.run(
+        wait_for_records(
+            media_stack.kafka_bootstrap,
+            "retention-audit",
+            lambda r: r.get("alarm_id") == alarm_id and r["type"] == "media.deletion_scheduled",
+        )
+    )
+    return alarm_id
+
+
+class TestTheCommandLine:
+    def test_the_police_liaison_places_lists_and_releases_a_hold(
+        self, worker: WorkerProcess, media_stack: LocalStack, alarm_id: str
+    ) -> None:
+        placed = retention(worker, "police-liaison", "holds", "place", alarm_id, "--case", "2026-POL-9")
+        assert placed.returncode == 0, placed.stderr
+        assert f"on alarm {alarm_id}: accepted" in placed.stdout
+        assert "media kept until" in placed.stdout
+        hold_id = placed.stdout.split()[1]
+
+        listed = retention(worker, "police-liaison", "holds", "list")
+        assert hold_id in listed.stdout
+        assert "test-police-liaison" in listed.stdout
+
+        shown = retention(worker, "operator", "alarm", "show", alarm_id)
+        assert "R2" in shown.stdout
+        assert "active" in shown.stdout
+
+        released = retention(worker, "police-liaison", "holds", "release", hold_id)
+        assert released.returncode == 0, released.stderr
+        assert "released" in released.stdout
+
+    def test_json_output_is_the_api_answer(self, worker: WorkerProcess, alarm_id: str) -> None:
+        shown = retention(worker, "operator", "--json", "alarm", "show", alarm_id)
+        assert json.loads(shown.stdout)["alarm_id"] == alarm_id
+
+    def test_the_auditor_reads_the_audit_trail(self, worker: WorkerProcess, alarm_id: str) -> None:
+        audit = retention(worker, "auditor", "alarm", "audit", alarm_id)
+        assert audit.returncode == 0, audit.stderr
+        assert "media.deletion_scheduled" in audit.stdout
+
+    def test_a_forbidden_command_says_why_and_fails(self, worker: WorkerProcess, alarm_id: str) -> None:
+        result = retention(worker, "auditor", "holds", "place", alarm_id, "--case", "x")
+        assert result.returncode == 1
+        assert "403 forbidden" in result.stderr
+
+    def test_no_token_is_a_clear_error(self, worker: WorkerProcess) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "summary"],
+            env={k: v for k, v in os.environ.items() if k != "RETENTION_API_TOKEN"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert "RETENTION_API_TOKEN" in result.stderr
+
+    def test_a_new_token_prints_the_entry_that_admits_it(self) -> None:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "streams.cli",
+                "token",
+                "new",
+                "--name",
+                "liaison-bergen",
+                "--role",
+                "police-liaison",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        token = result.stdout.split("it is not stored anywhere): ")[1].split()[0]
+        entry = json.loads(result.stdout.split("API_TOKENS entry: ")[1])
+        from streams.api.auth import hash_token
+
+        assert entry == {"name": "liaison-bergen", "role": "police-liaison", "sha256": hash_token(token)}
