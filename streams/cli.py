@@ -179,10 +179,18 @@ def _alarm_text(alarm: dict[str, Any]) -> str:
 def _audit_table(answer: dict[str, Any]) -> str:
     rows = [
         [r.get("occurred_at"), r.get("type"), r.get("key") or r.get("hold_id") or "", r.get("deadline") or "",
-         r.get("caused_by")]
+         _who_or_why(r.get("details", {})), r.get("caused_by")]
         for r in answer["records"]
     ]  # fmt: skip
-    return tabulate(rows, headers=["when", "what", "object / hold", "deadline", "caused by"])
+    return tabulate(rows, headers=["when", "what", "object / hold", "deadline", "by / why", "caused by"])
+
+
+def _who_or_why(details: dict[str, str]) -> str:
+    for name in ("placed_by", "released_by", "reason", "lateness_seconds", "kept_for_holds"):
+        if details.get(name):
+            value = details[name]
+            return f"{value} s late" if name == "lateness_seconds" else value
+    return ""
 
 
 def _summary_text(answer: dict[str, Any]) -> str:

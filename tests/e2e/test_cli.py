@@ -76,6 +76,7 @@ class TestTheCommandLine:
         audit = retention(worker, "auditor", "alarm", "audit", alarm_id)
         assert audit.returncode == 0, audit.stderr
         assert "media.deletion_scheduled" in audit.stdout
+        assert "by / why" in audit.stdout
 
     def test_a_forbidden_command_says_why_and_fails(self, worker: WorkerProcess, alarm_id: str) -> None:
         result = retention(worker, "auditor", "holds", "place", alarm_id, "--case", "x")
