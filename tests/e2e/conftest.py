@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streams.local_stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, LocalStack
-from tests.worker_process import WorkerProcess
+from streams.worker_process import WorkerProcess
 
 RETENTION_SECONDS = 12
 HOLD_SECONDS = 40

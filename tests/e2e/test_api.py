@@ -14,9 +14,9 @@ import pytest
 
 from streams.api.routes import ENDPOINTS
 from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.kafka_helpers import produce, read_json, wait_for_records
-from tests.worker_process import TOKENS, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

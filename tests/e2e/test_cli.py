@@ -7,14 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
+import httpx
 import pytest
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
-from tests.kafka_helpers import produce, wait_for_records
-from tests.worker_process import TOKENS, WorkerProcess
+from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +38,14 @@ def alarm_id(worker: WorkerProcess, media_stack: LocalStack) -> str:
     alarm_id = f"cli-{uuid.uuid4().hex[:8]}"
     value = alarm_json(alarm_id, [f"{alarm_id}/a.jpg"], bucket=MEDIA_BUCKET)
     asyncio.run(produce(media_stack.kafka_bootstrap, "alarm-events", [(alarm_id.encode(), value)]))
-    asyncio.run(
-        wait_for_records(
-            media_stack.kafka_bootstrap,
-            "retention-audit",
-            lambda r: r.get("alarm_id") == alarm_id and r["type"] == "media.deletion_scheduled",
-        )
-    )
-    return alarm_id
+    # Known to the API means: in the worker's read model, state and audit trail both.
+    headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
+    for _ in range(200):
+        trail = httpx.get(f"{worker.url}/api/v1/alarms/{alarm_id}/audit", headers=headers, timeout=10)
+        if trail.status_code == 200 and trail.json()["records"]:
+            return alarm_id
+        time.sleep(0.1)
+    raise AssertionError("the alarm never reached the API")
 
 
 class TestTheCommandLine:

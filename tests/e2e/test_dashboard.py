@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.conftest import RETENTION_SECONDS
 from tests.kafka_helpers import produce
-from tests.worker_process import TOKENS, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

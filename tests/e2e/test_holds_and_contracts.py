@@ -14,6 +14,7 @@ import pytest
 
 from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
 from streams.partitioning import partition_for
+from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
 from tests.e2e.conftest import (
     HOLD_SECONDS,
@@ -26,7 +27,6 @@ from tests.e2e.conftest import (
     wait_until_gone,
 )
 from tests.kafka_helpers import produce, wait_for_records
-from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
+from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.conftest import RETENTION_SECONDS, exists, sleep_until, version_count, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_records
-from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.conftest import exists, sleep_until
 from tests.kafka_helpers import produce, wait_for_records
-from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

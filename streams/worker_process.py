@@ -1,4 +1,4 @@
-"""The retention worker as a separate process, the way it runs in production."""
+"""The retention worker as a separate process, the way it runs in production (for tests and benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from streams.local_stack import LocalStack, _free_port, api_tokens_setting
+from streams.local_stack import LocalStack, _die_with_parent, _free_port, api_tokens_setting
 
-# Fixed tokens for the tests, one per role; the worker is given only their hashes.
+# Fixed tokens for tests and benchmarks, one per role; the worker is given only their hashes.
 TOKENS = {
     "operator": "rt_test-operator-token",
     "police-liaison": "rt_test-liaison-token",
@@ -45,6 +45,7 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=Path(__file__).resolve().parents[1],
+                preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
             )
         return self
 
