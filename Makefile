@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo lint typecheck check clean browser
+.PHONY: run test demo lint typecheck check clean browser bench bench-full
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -31,6 +31,12 @@ browser:
 	  else \
 	    echo "chromium is missing and cannot be installed here: the dashboard test will be skipped"; \
 	  fi; }
+
+bench: $(STAMP)  ## quick benchmarks against their baselines (under 10 minutes)
+	$(BIN)/python -m bench
+
+bench-full: $(STAMP)  ## the full sizes: 100,000 objects due at once, 1,000,000 pending
+	$(BIN)/python -m bench --full
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

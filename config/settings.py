@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # Half of this is how long a consumer group takes to form on Tansu; Kafka's own default is 45 s.
     kafka_session_timeout: Duration = timedelta(seconds=10)
     kafka_replication_factor: int = Field(default=1, ge=1)  # for the topics the service creates
+    # How long a fetch may wait for data. Kafka answers as soon as data comes, Tansu only at the end of
+    # the wait: a short wait keeps each hop through a topic short (see streams/kafka_transport.py).
+    kafka_fetch_max_wait: Duration = timedelta(milliseconds=100)
 
     s3_endpoint_url: str | None = None  # None: AWS itself
     aws_access_key_id: SecretStr | None = None  # None: boto3's usual chain (instance role, profile)

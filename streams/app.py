@@ -10,6 +10,7 @@ import faust
 import structlog
 
 from config.settings import Settings
+from streams import kafka_transport
 from streams.agents import register_agents
 from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
@@ -36,9 +37,12 @@ class RetentionApp:
 
 def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Clock) -> RetentionApp:
     session = settings.kafka_session_timeout.total_seconds()
+    kafka_transport.register()
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")],
+        broker=[
+            f"{kafka_transport.SCHEME}://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
+        ],
         store="memory://",
         topic_partitions=partitions,
         processing_guarantee="at_least_once",  # Tansu has no transactions; every handler is idempotent
@@ -51,6 +55,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         datadir=settings.state_dir,
         web_enabled=False,  # our own server (streams/api) serves the API, dashboard and metrics
     )
+    app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)  # type: ignore[attr-defined]
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
     contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)

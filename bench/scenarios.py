@@ -1,0 +1,434 @@
+"""The five scenarios of `make bench`; each measures the service and its baseline in the same run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.harness import AuditTap, Bench, Figure, alarm_event, percentile, produce, upload
+from handlers.events import HoldPlaced
+from streams.local_stack import EVIDENCE_BUCKET
+from streams.scheduler import DeadlineIndex
+
+MEDIA_PER_ALARM = 5
+
+
+def _alarm_records(
+    count: int, bucket: str, triggered_at: datetime | list[datetime], prefix: str
+) -> list[tuple[bytes, bytes]]:
+    records = []
+    for i in range(count):
+        alarm_id = f"{prefix}-{i:07d}"
+        moment = triggered_at[i] if isinstance(triggered_at, list) else triggered_at
+        keys = [f"{alarm_id}/{n}.jpg" for n in range(MEDIA_PER_ALARM)]
+        records.append((alarm_id.encode(), alarm_event(alarm_id, keys, bucket, moment)))
+    return records
+
+
+def _decision_times(log: Path, event_type: str) -> list[float]:
+    times = []
+    with log.open() as lines:
+        for line in lines:
+            if '"alarm.decision"' in line and f'"event_type": "{event_type}"' in line:
+                times.append(datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp())
+    return times
+
+
+# --- 1. ingest -----------------------------------------------------------------------------------------
+
+
+async def ingest(bench: Bench) -> None:
+    events = 100_000 if bench.full else 20_000
+    print(f"ingest: {events:,} alarm.triggered events with {MEDIA_PER_ALARM} media each", flush=True)
+    topics = await bench.topics("ingest")
+    bootstrap = bench.stack.kafka_bootstrap
+    topic = topics["TOPICS__ALARM_EVENTS"]
+    await produce(bootstrap, topic, _alarm_records(events, "bench-media", datetime.now(UTC), "ingest"))
+
+    worker = await bench.worker("ingest-worker", MEDIA_BUCKETS="bench-media", **topics)
+    try:
+        deadline = time.monotonic() + 600
+        while len(times := _decision_times(worker.log_path, "alarm.triggered")) < events:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the worker decided {len(times)} of {events} in time")
+            await asyncio.sleep(1)
+    finally:
+        worker.stop()
+    service_rate = (events - 1) / (max(times) - min(times))
+
+    bare = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "bench.bare_agent",
+            bootstrap,
+            topic,
+            str(events),
+            f"bare-{uuid.uuid4().hex[:6]}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    # faust draws a spinner with terminal escapes on the same line: take the JSON object itself.
+    result = json.loads(bare.stdout[bare.stdout.rindex('{"first"') :].split("}")[0] + "}")
+    bare_rate = (events - 1) / (result["last"] - result["first"])
+
+    raw_rate = await _raw_consumer_rate(bootstrap, topic, events)
+    bench.record(
+        Figure(
+            "ingest",
+            "events/s through one worker",
+            service_rate,
+            "events/s",
+            baseline="bare faust agent decoding the same JSON",
+            baseline_value=bare_rate,
+            goal="ratio >= 0.8",
+            met=service_rate / bare_rate >= 0.8,
+        )
+    )
+    bench.record(
+        Figure("ingest", "events/s, raw aiokafka getmany + json.loads (client ceiling)", raw_rate, "events/s")
+    )
+
+
+async def _raw_consumer_rate(bootstrap: str, topic: str, events: int) -> float:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen, started = 0, 0.0
+        while seen < events:
+            for batch in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
+                if not started:
+                    started = time.time()
+                for record in batch:
+                    json.loads(record.value)
+                seen += len(batch)
+        return (seen - 1) / (time.time() - started)
+    finally:
+        await consumer.stop()
+
+
+# --- 2. deletion throughput ----------------------------------------------------------------------------
+
+
+async def deletion_throughput(bench: Bench) -> None:
+    objects = 100_000 if bench.full else 10_000
+    alarms = objects // MEDIA_PER_ALARM
+    print(f"deletion throughput: {objects:,} objects falling due at once", flush=True)
+    service_bucket, baseline_bucket = f"del-svc-{uuid.uuid4().hex[:6]}", f"del-base-{uuid.uuid4().hex[:6]}"
+    for bucket in (service_bucket, baseline_bucket):
+        bench.stack.create_bucket(bucket)
+    keys = [f"delete-{i:07d}/{n}.jpg" for i in range(alarms) for n in range(MEDIA_PER_ALARM)]
+    rate = await asyncio.to_thread(upload, bench.stack, service_bucket, keys)
+    await asyncio.to_thread(upload, bench.stack, baseline_bucket, keys)
+    print(f"  (uploaded {2 * objects:,} objects at {rate:,.0f}/s)", flush=True)
+
+    topics = await bench.topics("delete")
+    worker = await bench.worker(
+        "delete-worker", MEDIA_BUCKETS=service_bucket, MEDIA_RETENTION="PT60S", **topics
+    )
+    try:
+        async with AuditTap(bench.stack.kafka_bootstrap, topics["TOPICS__AUDIT"]) as audit:
+            due = datetime.now(UTC) + timedelta(seconds=40 if bench.full else 20)
+            await produce(
+                bench.stack.kafka_bootstrap,
+                topics["TOPICS__ALARM_EVENTS"],
+                _alarm_records(alarms, service_bucket, due - timedelta(seconds=60), "delete"),
+            )
+            scheduled = audit.matching(lambda r: r["type"] == "media.deletion_scheduled")
+            deleted = await audit.wait_for(lambda r: r["type"] == "media.deleted", objects, timeout=900)
+    finally:
+        worker.stop()
+    assert len(scheduled) <= objects
+    last = max(datetime.fromisoformat(r["occurred_at"]) for r in deleted)
+    service_rate = objects / (last - due).total_seconds()
+
+    baseline_rate = await asyncio.to_thread(_boto3_delete_loop, bench, baseline_bucket, keys)
+    bench.record(
+        Figure(
+            "deletion",
+            "objects/s deleted, all due at once",
+            service_rate,
+            "objects/s",
+            baseline="boto3 delete_objects loop, batches of 1,000, one thread",
+            baseline_value=baseline_rate,
+            goal="ratio >= 1.0",
+            met=service_rate >= baseline_rate,
+        )
+    )
+
+
+def _boto3_delete_loop(bench: Bench, bucket: str, keys: list[str]) -> float:
+    client = bench.stack.s3_client()
+    started = time.monotonic()
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+    return len(keys) / (time.monotonic() - started)
+
+
+# --- 3. deletion lateness ------------------------------------------------------------------------------
+
+
+async def lateness(bench: Bench) -> None:
+    objects = 50_000 if bench.full else 10_000
+    alarms = objects // MEDIA_PER_ALARM
+    print(f"deletion lateness: {objects:,} objects with deadlines spread over 60 s", flush=True)
+    bucket = f"late-{uuid.uuid4().hex[:6]}"
+    bench.stack.create_bucket(bucket)
+    keys = [f"late-{i:07d}/{n}.jpg" for i in range(alarms) for n in range(MEDIA_PER_ALARM)]
+    await asyncio.to_thread(upload, bench.stack, bucket, keys)
+
+    topics = await bench.topics("late")
+    worker = await bench.worker("lateness-worker", MEDIA_BUCKETS=bucket, MEDIA_RETENTION="PT60S", **topics)
+    try:
+        async with AuditTap(bench.stack.kafka_bootstrap, topics["TOPICS__AUDIT"]) as audit:
+            first = datetime.now(UTC) + timedelta(seconds=30 if bench.full else 15)
+            spread = [
+                first + timedelta(seconds=60 * i / alarms) - timedelta(seconds=60) for i in range(alarms)
+            ]
+            records = _alarm_records(alarms, bucket, spread, "late")
+            await produce(bench.stack.kafka_bootstrap, topics["TOPICS__ALARM_EVENTS"], records)
+            deleted = await audit.wait_for(lambda r: r["type"] == "media.deleted", objects, timeout=900)
+    finally:
+        worker.stop()
+    values = [float(r["details"]["lateness_seconds"]) for r in deleted]
+    p99, worst = percentile(values, 0.99), max(values)
+    bench.record(Figure("lateness", "p50 (deleted at - deadline)", percentile(values, 0.5), "s"))
+    bench.record(Figure("lateness", "p99", p99, "s", goal="<= 1 s", met=p99 <= 1.0))
+    bench.record(Figure("lateness", "max", worst, "s", goal="<= 5 s", met=worst <= 5.0))
+    bench.record(Figure("lateness", "min (never early)", min(values), "s", goal=">= 0", met=min(values) >= 0))
+
+
+# --- 4. scale ------------------------------------------------------------------------------------------
+
+
+async def scale(bench: Bench) -> None:
+    objects = 1_000_000 if bench.full else 100_000
+    alarms = objects // MEDIA_PER_ALARM
+    print(f"scale: {objects:,} pending objects in one worker", flush=True)
+    topics = await bench.topics("scale")
+    bootstrap = bench.stack.kafka_bootstrap
+    await produce(
+        bootstrap,
+        topics["TOPICS__ALARM_EVENTS"],
+        _alarm_records(alarms, "bench-media", datetime.now(UTC), "scale"),
+    )
+    worker = await bench.worker("scale-worker", MEDIA_BUCKETS="bench-media", LOG_LEVEL="WARNING", **topics)
+    try:
+        await _wait_tracked(worker, alarms, timeout=1800)
+        await asyncio.sleep(5)  # let the read model catch up and the heap settle
+        rss = _rss_megabytes(worker)
+        bench.record(
+            Figure(
+                "scale", f"resident memory, {objects:,} pending", rss, "MB", goal="< 1024 MB", met=rss < 1024
+            )
+        )
+
+        # Restart: a probe alarm falls due shortly after the worker is killed.
+        async with AuditTap(bootstrap, topics["TOPICS__AUDIT"]) as audit:
+            probe = f"probe-{uuid.uuid4().hex[:6]}"
+            due = datetime.now(UTC) + timedelta(seconds=75 if bench.full else 45)
+            record = alarm_event(probe, [f"{probe}/0.jpg"], "bench-media", due - timedelta(days=7))
+            await produce(bootstrap, topics["TOPICS__ALARM_EVENTS"], [(probe.encode(), record)])
+            await audit.wait_for(lambda r: r.get("alarm_id") == probe, 1, timeout=120)
+            worker.stop(signal.SIGKILL)
+            started = time.monotonic()
+            worker = await bench.worker(
+                "scale-worker-restarted", MEDIA_BUCKETS="bench-media", LOG_LEVEL="WARNING", **topics
+            )
+            ready = time.monotonic() - started
+            (deleted,) = await audit.wait_for(
+                lambda r: r.get("alarm_id") == probe and r["type"] == "media.deleted", 1, timeout=600
+            )
+        first_deletion = datetime.fromisoformat(deleted["occurred_at"])
+        late = (first_deletion - due).total_seconds()
+        bench.record(
+            Figure(
+                "scale",
+                "restart to ready (table recovered, schedule rebuilt)",
+                ready,
+                "s",
+                goal="< 60 s",
+                met=ready < 60,
+            )
+        )
+        bench.record(
+            Figure(
+                "scale",
+                "first deletion after restart, lateness",
+                late,
+                "s",
+                goal="<= 1 s",
+                met=0 <= late <= 1.0,
+            )
+        )
+    finally:
+        worker.stop()
+
+    small, large = _tick_cost(10_000), _tick_cost(objects)
+    bench.record(
+        Figure(
+            "scale",
+            f"scheduler tick, nothing due, {objects:,} pending",
+            large * 1e6,
+            "µs",
+            baseline="the same at 10,000 pending",
+            baseline_value=small * 1e6,
+            goal="ratio <= 1.5",
+            met=large / small <= 1.5,
+        )
+    )
+
+
+async def _wait_tracked(worker: object, alarms: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        health = worker.health() or {}  # type: ignore[attr-defined]
+        if int(health.get("deadlines_tracked", 0)) >= alarms:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {health.get('deadlines_tracked')} of {alarms} alarms tracked")
+        await asyncio.sleep(2)
+
+
+def _rss_megabytes(worker: object) -> float:
+    pid = worker.process.pid  # type: ignore[attr-defined]
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _tick_cost(pending: int) -> float:
+    """Median seconds of what the scheduler does when it wakes and nothing is due."""
+    index = DeadlineIndex()
+    start = datetime.now(UTC) + timedelta(days=1)
+    for i in range(pending):
+        index.set(f"alarm-{i}", i % 4, start + timedelta(seconds=i))
+    now = datetime.now(UTC)
+    samples = []
+    for _ in range(2000):
+        began = time.perf_counter()
+        index.pop_due(now)
+        index.next_deadline()
+        samples.append(time.perf_counter() - began)
+    return median(samples)
+
+
+# --- 5. hold latency -----------------------------------------------------------------------------------
+
+
+async def hold_latency(bench: Bench) -> None:
+    holds = 50 if bench.full else 10
+    per_alarm = 100
+    print(
+        f"hold latency: {holds} holds on alarms of {per_alarm} objects in an Object Lock bucket", flush=True
+    )
+    bench.stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
+    topics = await bench.topics("hold")
+    bootstrap = bench.stack.kafka_bootstrap
+    alarm_ids = [f"held-{uuid.uuid4().hex[:8]}" for _ in range(holds)]
+    alarm_keys = {a: [f"{a}/{n:03d}.jpg" for n in range(per_alarm)] for a in alarm_ids}
+    await asyncio.to_thread(
+        upload, bench.stack, EVIDENCE_BUCKET, [k for ks in alarm_keys.values() for k in ks]
+    )
+    worker = await bench.worker("hold-worker", MEDIA_BUCKETS=EVIDENCE_BUCKET, **topics)
+    extended_after: list[float] = []
+    held_after: list[float] = []
+    s3 = bench.stack.s3_client()
+    try:
+        async with AuditTap(bootstrap, topics["TOPICS__AUDIT"]) as audit:
+            now = datetime.now(UTC)
+            records = [(a.encode(), alarm_event(a, ks, EVIDENCE_BUCKET, now)) for a, ks in alarm_keys.items()]
+            await produce(bootstrap, topics["TOPICS__ALARM_EVENTS"], records)
+            await audit.wait_for(
+                lambda r: r["type"] == "media.deletion_scheduled", holds * per_alarm, timeout=300
+            )
+            for alarm_id, keys in alarm_keys.items():
+                placed = _hold_event(alarm_id)
+                started = time.time()
+                await produce(bootstrap, topics["TOPICS__POLICE_HOLDS"], [(alarm_id.encode(), placed)])
+                await audit.wait_for(_extended_of(alarm_id), per_alarm, timeout=60)
+                extended_after.append(time.time() - started)
+                await asyncio.to_thread(_wait_legally_held, s3, keys)
+                held_after.append(time.time() - started)
+    finally:
+        worker.stop()
+    for name, values in (("extended", extended_after), ("extended and legally held", held_after)):
+        bench.record(
+            Figure("holds", f"hold.placed to every object {name}, p50", percentile(values, 0.5), "s")
+        )
+        bench.record(
+            Figure("holds", f"hold.placed to every object {name}, p99", percentile(values, 0.99), "s")
+        )
+
+
+def _extended_of(alarm_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda r: r.get("alarm_id") == alarm_id and r["type"] == "media.retention_extended"
+
+
+def _hold_event(alarm_id: str) -> bytes:
+    return (
+        HoldPlaced(
+            type="hold.placed",
+            event_id=str(uuid.uuid4()),
+            hold_id=f"hold-{uuid.uuid4().hex[:8]}",
+            alarm_id=alarm_id,
+            case_reference="BENCH-1",
+            placed_by="bench",
+            placed_at=datetime.now(UTC).isoformat(),  # type: ignore[arg-type]
+        )
+        .model_dump_json(exclude_none=True)
+        .encode()
+    )
+
+
+def _wait_legally_held(s3: object, keys: list[str], timeout: float = 60) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def status(key: str) -> str:
+        try:
+            answer = s3.get_object_legal_hold(Bucket=EVIDENCE_BUCKET, Key=key)  # type: ignore[attr-defined]
+            return str(answer["LegalHold"]["Status"])
+        except Exception:
+            return "OFF"
+
+    deadline = time.monotonic() + timeout
+    waiting = list(keys)
+    with ThreadPoolExecutor(16) as pool:
+        while waiting:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(waiting)} objects never got their legal hold")
+            waiting = [k for k, s in zip(waiting, pool.map(status, waiting), strict=True) if s != "ON"]
+            if waiting:
+                time.sleep(0.05)
+
+
+SCENARIOS = {
+    "ingest": ingest,
+    "deletion": deletion_throughput,
+    "lateness": lateness,
+    "scale": scale,
+    "holds": hold_latency,
+}
