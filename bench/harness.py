@@ -140,6 +140,20 @@ class AuditTap:
     def matching(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
         return [r for _, r in self.records if predicate(r)]
 
+    async def wait_for_objects(
+        self, predicate: Callable[[dict[str, Any]], bool], objects: int, timeout: float
+    ) -> list[dict[str, Any]]:
+        """Until the matching records name `objects` objects in all (a record may name many)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.matching(predicate)
+            if sum(len(r.get("objects", [])) for r in found) >= objects:
+                return found
+            await asyncio.sleep(0.1)
+        raise TimeoutError(
+            f"fewer than {objects} objects in matching records on {self.topic} after {timeout} s"
+        )
+
     async def wait_for(
         self, predicate: Callable[[dict[str, Any]], bool], count: int, timeout: float
     ) -> list[dict[str, Any]]:

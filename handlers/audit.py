@@ -1,13 +1,15 @@
 """The audit trail: one record per decision and per outcome, published on `retention-audit`.
 
-Audit ids are derived from what caused the record (for `media.deleted`, from the object), so a
-redelivered event produces the same ids and a reader can drop the duplicates that at-least-once
-delivery brings.
+A decision about several objects of an alarm (scheduling the five images of an alarm, say) is one
+record listing them. Audit ids are derived from what caused the record (for `media.deleted`, from the
+alarm and the objects), so a redelivered event produces the same ids and a reader can drop the
+duplicates that at-least-once delivery brings.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -17,9 +19,9 @@ _AUDIT_NAMESPACE = uuid.UUID("5b0c7f64-8f0e-4c53-9d7e-2f0b7b0c9a11")
 
 
 class AuditType(StrEnum):
-    # Per media object
+    # About media objects (listed in `objects`)
     DELETION_SCHEDULED = "media.deletion_scheduled"  # a deadline was set or moved (rule and cause named)
-    RETENTION_EXTENDED = "media.retention_extended"  # a police hold keeps it until the hold limit
+    RETENTION_EXTENDED = "media.retention_extended"  # a police hold keeps them until the hold limit
     DELETED = "media.deleted"  # every version is gone; names the deadline and the lateness
     # Per alarm
     CONFLICTING_EVENT = "alarm.conflicting_event"
@@ -38,6 +40,13 @@ class AuditType(StrEnum):
     CONTRACT_END_RECEIVED = "contract.end_received"
 
 
+class ObjectRef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+
+
 class AuditRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -47,15 +56,17 @@ class AuditRecord(BaseModel):
     alarm_id: str | None  # None only for customer-level records
     customer_id: str | None
     hold_id: str | None = None
-    bucket: str | None = None
-    key: str | None = None
+    objects: tuple[ObjectRef, ...] = ()
     deadline: datetime | None = None
     rule: str | None = None
     caused_by: str  # event_id of the event (or internal command) that led to this record
     details: dict[str, str] = {}
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode("utf-8")
+        return self.model_dump_json(exclude_defaults=True).encode("utf-8")
+
+    def object_keys(self) -> list[str]:
+        return [o.key for o in self.objects]
 
 
 def audit_record(
@@ -66,16 +77,18 @@ def audit_record(
     customer_id: str | None,
     caused_by: str,
     hold_id: str | None = None,
-    bucket: str | None = None,
-    key: str | None = None,
+    objects: Iterable[tuple[str, str]] = (),
     deadline: datetime | None = None,
     rule: str | None = None,
     details: dict[str, str] | None = None,
 ) -> AuditRecord:
-    # An object is deleted once, however many confirmations a crash and a takeover produce: its
-    # deletion record has one id. Every other record is identified by what caused it.
+    refs = tuple(ObjectRef(bucket=bucket, key=key) for bucket, key in objects)
+    # Objects are deleted once, however many confirmations a crash and a takeover produce: their
+    # deletion record's id depends on the objects, not the confirmation. Every other record is
+    # identified by what caused it.
     cause = "" if type is AuditType.DELETED else caused_by
-    identity = "|".join([type.value, cause, alarm_id or "", hold_id or "", bucket or "", key or ""])
+    listed = ",".join(sorted(f"{r.bucket}/{r.key}" for r in refs))
+    identity = "|".join([type.value, cause, alarm_id or "", hold_id or "", listed])
     return AuditRecord(
         type=type,
         audit_id=str(uuid.uuid5(_AUDIT_NAMESPACE, identity)),
@@ -83,8 +96,7 @@ def audit_record(
         alarm_id=alarm_id,
         customer_id=customer_id,
         hold_id=hold_id,
-        bucket=bucket,
-        key=key,
+        objects=refs,
         deadline=deadline,
         rule=rule,
         caused_by=caused_by,

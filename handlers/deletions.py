@@ -8,7 +8,7 @@ from datetime import datetime
 
 from handlers.audit import AuditType
 from handlers.policy import Change, Outcome, RetentionPolicy, record, settle
-from handlers.state import AlarmState, MediaObject, MediaStatus
+from handlers.state import AlarmState, MediaObject, MediaStatus, Rule
 
 
 def on_objects_deleted(
@@ -27,22 +27,28 @@ def on_objects_deleted(
         media = state.find_media(bucket, key)
         if media is None or media.status is MediaStatus.DELETED or (bucket, key) in updated:
             continue  # a redelivered confirmation changes nothing
-        done = replace(media, status=MediaStatus.DELETED, deleted_at=deleted_at)
-        updated[(bucket, key)] = done
+        updated[(bucket, key)] = replace(media, status=MediaStatus.DELETED, deleted_at=deleted_at)
+    if not updated:
+        return Outcome(state)
+    # One record per deadline the objects had (almost always one: an alarm's media share it).
+    by_deadline: dict[tuple[datetime | None, Rule | None], list[MediaObject]] = {}
+    for ref in updated:
+        before = state.find_media(*ref)
+        assert before is not None
+        by_deadline.setdefault((before.due_at, before.due_rule), []).append(updated[ref])
+    for (due_at, due_rule), objects in by_deadline.items():
         change.audit.append(
             record(
                 AuditType.DELETED,
                 state,
                 deleted_at,
                 cause,
-                media=done,
-                deadline=media.due_at,
-                rule=media.due_rule,
-                details=_lateness(media.due_at, deleted_at),
+                media=objects,
+                deadline=due_at,
+                rule=due_rule,
+                details=_lateness(due_at, deleted_at),
             )
         )
-    if not updated:
-        return Outcome(state)
     change.state = state.with_media(updated)
     return settle(change, deleted_at, policy)
 

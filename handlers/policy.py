@@ -8,6 +8,7 @@ and the S3 legal holds to place or lift. Nothing here reads a clock, a topic or 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -100,9 +101,9 @@ def settle(change: Change, now: datetime, policy: RetentionPolicy) -> Outcome:
         state = replace(state, deadline=deadline, deadline_rule=rule, deadline_cause=change.cause)
     audit = list(change.audit)
     if deadline is not None and rule is not None:
-        for media in state.pending:
-            if media.ref not in old_pending or deadline != old_deadline:
-                audit.append(_deadline_record(state, media, deadline, rule, old_deadline, change, now))
+        new = [m for m in state.pending if m.ref not in old_pending]
+        moved = [m for m in state.pending if m.ref in old_pending] if deadline != old_deadline else []
+        audit.extend(_deadline_records(state, new, moved, deadline, rule, old_deadline, change.cause, now))
 
     delete: tuple[MediaObject, ...] = ()
     if deadline is not None and deadline <= now:
@@ -111,28 +112,30 @@ def settle(change: Change, now: datetime, policy: RetentionPolicy) -> Outcome:
     return Outcome(state, tuple(audit), delete, on, off)
 
 
-def _deadline_record(
+def _deadline_records(
     state: AlarmState,
-    media: MediaObject,
+    new: list[MediaObject],
+    moved: list[MediaObject],
     deadline: datetime,
     rule: Rule,
     old_deadline: datetime | None,
-    change: Change,
+    cause: str,
     now: datetime,
-) -> AuditRecord:
-    is_new = change.previous is None or change.previous.find_media(*media.ref) is None
-    extended = rule is Rule.HOLD_LIMIT and not is_new and (old_deadline is None or deadline > old_deadline)
-    details = {} if is_new or old_deadline is None else {"previous_deadline": old_deadline.isoformat()}
-    return record(
-        AuditType.RETENTION_EXTENDED if extended else AuditType.DELETION_SCHEDULED,
-        state,
-        now,
-        change.cause,
-        media=media,
-        deadline=deadline,
-        rule=rule,
-        details=details,
-    )
+) -> list[AuditRecord]:
+    """One record for the objects whose deadline was set, one for those whose deadline moved."""
+    records = []
+    if new:
+        records.append(
+            record(AuditType.DELETION_SCHEDULED, state, now, cause, media=new, deadline=deadline, rule=rule)
+        )
+    if moved:
+        extended = rule is Rule.HOLD_LIMIT and (old_deadline is None or deadline > old_deadline)
+        details = {"previous_deadline": old_deadline.isoformat()} if old_deadline else {}
+        kind = AuditType.RETENTION_EXTENDED if extended else AuditType.DELETION_SCHEDULED
+        records.append(
+            record(kind, state, now, cause, media=moved, deadline=deadline, rule=rule, details=details)
+        )
+    return records
 
 
 def _start_deletion(
@@ -168,7 +171,7 @@ def record(
     occurred_at: datetime,
     cause: str,
     *,
-    media: MediaObject | None = None,
+    media: Iterable[MediaObject] = (),
     hold: Hold | None = None,
     deadline: datetime | None = None,
     rule: Rule | None = None,
@@ -181,8 +184,7 @@ def record(
         customer_id=state.customer_id,
         caused_by=cause,
         hold_id=hold.hold_id if hold else None,
-        bucket=media.bucket if media else None,
-        key=media.key if media else None,
+        objects=[m.ref for m in media],
         deadline=deadline,
         rule=rule.value if rule else None,
         details=details,

@@ -178,11 +178,19 @@ def _alarm_text(alarm: dict[str, Any]) -> str:
 
 def _audit_table(answer: dict[str, Any]) -> str:
     rows = [
-        [r.get("occurred_at"), r.get("type"), r.get("key") or r.get("hold_id") or "", r.get("deadline") or "",
+        [r.get("occurred_at"), r.get("type"), _objects_or_hold(r), r.get("deadline") or "",
          _who_or_why(r.get("details", {})), r.get("caused_by")]
         for r in answer["records"]
     ]  # fmt: skip
     return tabulate(rows, headers=["when", "what", "object / hold", "deadline", "by / why", "caused by"])
+
+
+def _objects_or_hold(record: dict[str, Any]) -> str:
+    objects = record.get("objects", [])
+    if not objects:
+        return str(record.get("hold_id") or "")
+    first = objects[0]["key"]
+    return first if len(objects) == 1 else f"{first} and {len(objects) - 1} more"
 
 
 def _who_or_why(details: dict[str, str]) -> str:

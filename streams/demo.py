@@ -57,7 +57,7 @@ async def _watch(stack: LocalStack, s3: Any, alarm_id: str, keys: list[str]) -> 
     await consumer.start()
     started = time.monotonic()
     deadline: datetime | None = None
-    deleted_records = 0
+    deleted_objects = 0
     gone = False
     try:
         while time.monotonic() - started < WATCH_LIMIT_SECONDS:
@@ -70,10 +70,12 @@ async def _watch(stack: LocalStack, s3: Any, alarm_id: str, keys: list[str]) -> 
                     if audit.get("deadline"):
                         deadline = datetime.fromisoformat(audit["deadline"])
                     late = audit.get("details", {}).get("lateness_seconds")
-                    deleted_records += audit["type"] == "media.deleted"
+                    objects = [o["key"] for o in audit.get("objects", [])]
+                    if audit["type"] == "media.deleted":
+                        deleted_objects += len(objects)
                     suffix = f"  {late} s after the deadline" if late else ""
-                    print(f"  audit {audit['type']:<26} {audit.get('key', '')}{suffix}")
-            if deleted_records == len(keys):
+                    print(f"  audit {audit['type']:<26} {len(objects)} object(s){suffix}")
+            if deleted_objects == len(keys):
                 print("every object is gone, on time; the audit trail above records when.")
                 return 0
             if gone:

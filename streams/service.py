@@ -223,7 +223,9 @@ class RetentionService:
         for record in outcome.audit:
             await self._publish_audit(record, key=state.alarm_id)
             if record.type is AuditType.DELETED and record.deadline is not None:
-                self.metrics.lateness.observe((record.occurred_at - record.deadline).total_seconds())
+                lateness = (record.occurred_at - record.deadline).total_seconds()
+                for _ in record.objects:
+                    self.metrics.lateness.observe(lateness)
         if outcome.delete:
             lift = [m.ref for m in outcome.delete if m.legal_hold]
             plain = [m.ref for m in outcome.delete if not m.legal_hold]

@@ -61,3 +61,18 @@ async def wait_for_records(
             return matching
         await asyncio.sleep(0.5)
     raise AssertionError(f"only {len(matching)} of {count} matching records on {topic}: {matching}")
+
+
+async def wait_for_objects(
+    bootstrap: str, topic: str, predicate: Any, objects: int, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Poll until the matching audit records name `objects` objects in all (one record may name many)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    matching: list[dict[str, Any]] = []
+    while loop.time() < deadline:
+        matching = [r for r in await read_json(bootstrap, topic) if predicate(r)]
+        if sum(len(r.get("objects", [])) for r in matching) >= objects:
+            return matching
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"fewer than {objects} objects in the matching records on {topic}: {matching}")

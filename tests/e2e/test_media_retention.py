@@ -16,7 +16,7 @@ from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.conftest import RETENTION_SECONDS, exists, sleep_until, version_count, wait_until_gone
-from tests.kafka_helpers import produce, read_json, wait_for_records
+from tests.kafka_helpers import produce, read_json, wait_for_objects, wait_for_records
 
 pytestmark = pytest.mark.e2e
 
@@ -60,12 +60,13 @@ class TestMediaIsDeletedOnTime:
         await wait_until_gone(s3, plain + evidence, timeout=5)
         assert all(version_count(s3, b, k) == 0 for b, k in evidence), "old versions left behind"
 
-        audit = await wait_for_records(
+        audit = await wait_for_objects(
             media_stack.kafka_bootstrap,
             "retention-audit",
             lambda r: r.get("alarm_id") == alarm_id and r["type"] == "media.deleted",
-            count=5,
+            objects=5,
         )
+        assert sorted(o["key"] for r in audit for o in r["objects"]) == sorted(k for _, k in plain + evidence)
         for record in audit:
             assert datetime.fromisoformat(record["deadline"]) == deadline
             lateness = float(record["details"]["lateness_seconds"])

@@ -33,7 +33,8 @@ class TestContractEnd:
         assert outcome is not None
         assert outcome.delete == ()
         assert outcome.state.deadline == T0 + 3 * DAY
-        assert types(outcome) == [AuditType.CONTRACT_ENDED] + [AuditType.DELETION_SCHEDULED] * 2
+        assert types(outcome) == [AuditType.CONTRACT_ENDED, AuditType.DELETION_SCHEDULED]
+        assert outcome.audit[1].object_keys() == ["a.jpg", "b.jpg"]
 
     def test_an_end_after_the_normal_deadline_changes_nothing(self) -> None:
         outcome = on_contract_ended(alarm(), T0 + 10 * DAY, "contract-evt", T0 + DAY, POLICY)

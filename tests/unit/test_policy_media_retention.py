@@ -21,16 +21,16 @@ class TestAnAlarmSchedulesItsMedia:
         assert outcome.state.deadline_rule is Rule.MEDIA_RETENTION
         assert outcome.delete == ()
 
-    def test_each_object_gets_a_scheduled_record_naming_the_cause(self) -> None:
+    def test_one_scheduled_record_names_every_object_and_the_cause(self) -> None:
         event = triggered(keys=("a.jpg", "b.jpg"))
         outcome = on_alarm_event(None, event, T0, POLICY)
-        records = outcome.audit
-        assert [r.type for r in records] == [AuditType.DELETION_SCHEDULED] * 2
-        assert [r.key for r in records] == ["a.jpg", "b.jpg"]
-        assert {r.caused_by for r in records} == {event.event_id}
-        assert {r.deadline for r in records} == {T0 + WEEK}
-        assert {r.customer_id for r in records} == {"customer-1"}
-        assert {r.rule for r in records} == {"R1"}
+        (record,) = outcome.audit
+        assert record.type is AuditType.DELETION_SCHEDULED
+        assert [(o.bucket, o.key) for o in record.objects] == [("media", "a.jpg"), ("media", "b.jpg")]
+        assert record.caused_by == event.event_id
+        assert record.deadline == T0 + WEEK
+        assert record.customer_id == "customer-1"
+        assert record.rule == "R1"
 
     def test_the_same_event_twice_changes_nothing(self) -> None:
         event = triggered()
@@ -49,7 +49,7 @@ class TestAnAlarmSchedulesItsMedia:
         later = on_alarm_event(first.state, stored(keys=("clip.mp4",)), T0 + timedelta(minutes=3), POLICY)
         assert [m.key for m in later.state.media] == ["a.jpg", "clip.mp4"]
         assert later.state.deadline == T0 + WEEK
-        assert [r.key for r in later.audit] == ["clip.mp4"]
+        assert [r.object_keys() for r in later.audit] == [["clip.mp4"]]
 
     def test_media_stored_before_its_alarm_triggered_event_is_kept_track_of(self) -> None:
         early = on_alarm_event(None, stored(keys=("clip.mp4",)), T0, POLICY)
@@ -115,7 +115,7 @@ class TestTheDeadline:
     def test_an_old_alarm_arriving_late_is_deleted_at_once(self) -> None:
         outcome = on_alarm_event(None, triggered(), T0 + timedelta(days=8), POLICY)
         assert len(outcome.delete) == 2
-        assert [r.type for r in outcome.audit] == [AuditType.DELETION_SCHEDULED] * 2
+        assert [r.type for r in outcome.audit] == [AuditType.DELETION_SCHEDULED]
 
 
 class TestConfirmedDeletions:
@@ -131,7 +131,11 @@ class TestConfirmedDeletions:
         assert outcome is not None
         (record,) = outcome.audit
         assert record.type is AuditType.DELETED
-        assert (record.key, record.deadline, record.occurred_at) == ("a.jpg", T0 + WEEK, deleted_at)
+        assert (record.object_keys(), record.deadline, record.occurred_at) == (
+            ["a.jpg"],
+            T0 + WEEK,
+            deleted_at,
+        )
         assert record.details == {"lateness_seconds": "0.250"}
         assert outcome.state.find_media("media", "a.jpg").status is MediaStatus.DELETED  # type: ignore[union-attr]
         assert outcome.state.find_media("media", "b.jpg").status is MediaStatus.DELETING  # type: ignore[union-attr]

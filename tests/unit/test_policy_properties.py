@@ -385,7 +385,12 @@ class MediaPolicyMachine(RuleBasedStateMachine):
     def every_deletion_is_recorded_once(self) -> None:
         if not hasattr(self, "world"):
             return
-        recorded = [(r.alarm_id, r.bucket, r.key) for r in self.world.audit if r.type is AuditType.DELETED]
+        recorded = [
+            (r.alarm_id, o.bucket, o.key)
+            for r in self.world.audit
+            if r.type is AuditType.DELETED
+            for o in r.objects
+        ]
         assert len(recorded) == len(set(recorded))
         deleted = {
             (a, m.bucket, m.key)

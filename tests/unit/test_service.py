@@ -160,7 +160,9 @@ class TestInternalMessages:
             Message("retention-internal", partition, 1, b"p", command.model_dump_json().encode())
         )
         deleted = [r for r in sent(service.topics.audit) if r["type"] == "media.deleted"]
-        assert [(r["key"], r["caused_by"]) for r in deleted] == [("a.jpg", "done-1")]
+        assert [(r["objects"], r["caused_by"]) for r in deleted] == [
+            ([{"bucket": "media", "key": "a.jpg"}], "done-1")
+        ]
 
     async def test_a_garbled_internal_message_is_dead_lettered(self, service: RetentionService) -> None:
         await service.handle_alarm_stream(Message("retention-internal", 0, 0, b"p", b'{"type": "nonsense"}'))
