@@ -41,8 +41,10 @@ def _decision_times(log: Path, event_type: str) -> list[float]:
     times = []
     with log.open() as lines:
         for line in lines:
-            if '"alarm.decision"' in line and f'"event_type": "{event_type}"' in line:
-                times.append(datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp())
+            if "alarm.decision" in line and event_type in line:
+                entry = json.loads(line)
+                if entry.get("event") == "alarm.decision" and entry.get("event_type") == event_type:
+                    times.append(datetime.fromisoformat(entry["timestamp"]).timestamp())
     return times
 
 
