@@ -172,7 +172,7 @@ class AuditTap:
 
 def upload(stack: LocalStack, bucket: str, keys: list[str], threads: int = 32) -> float:
     """Put a small object at each key; return objects per second."""
-    client = stack.s3_client()
+    client = stack.s3_client(max_pool_connections=threads)
     body = b"\xff\xd8\xff\xe0" + b"x" * 2048 + b"\xff\xd9"  # a 2 KB stand-in for a JPEG
     started = time.monotonic()
     with ThreadPoolExecutor(threads) as pool:

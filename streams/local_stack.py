@@ -227,14 +227,19 @@ class LocalStack:
                     raise TimeoutError("SeaweedFS S3 did not become ready") from None
                 time.sleep(0.2)
 
-    def s3_client(self) -> Any:
+    def s3_client(self, max_pool_connections: int = 10) -> Any:
         return boto3.client(
             "s3",
             endpoint_url=self.s3_endpoint,
             aws_access_key_id=LOCAL_ACCESS_KEY,
             aws_secret_access_key=LOCAL_SECRET_KEY,
             region_name="us-east-1",
-            config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=30),
+            config=Config(
+                retries={"max_attempts": 1},
+                connect_timeout=2,
+                read_timeout=30,
+                max_pool_connections=max_pool_connections,
+            ),
         )
 
     def create_bucket(self, name: str, *, object_lock: bool = False) -> None:
