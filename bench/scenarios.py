@@ -19,8 +19,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.harness import AuditTap, Bench, Figure, alarm_event, percentile, produce, upload
 from handlers.events import HoldPlaced
+from handlers.signing import sign
 from streams.local_stack import EVIDENCE_BUCKET
 from streams.scheduler import DeadlineIndex
+from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
 
 MEDIA_PER_ALARM = 5
 
@@ -395,19 +397,17 @@ def _extended_of(alarm_id: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def _hold_event(alarm_id: str) -> bytes:
-    return (
-        HoldPlaced(
-            type="hold.placed",
-            event_id=str(uuid.uuid4()),
-            hold_id=f"hold-{uuid.uuid4().hex[:8]}",
-            alarm_id=alarm_id,
-            case_reference="BENCH-1",
-            placed_by="bench",
-            placed_at=datetime.now(UTC).isoformat(),  # type: ignore[arg-type]
-        )
-        .model_dump_json(exclude_none=True)
-        .encode()
+    event = HoldPlaced(
+        type="hold.placed",
+        event_id=str(uuid.uuid4()),
+        hold_id=f"hold-{uuid.uuid4().hex[:8]}",
+        alarm_id=alarm_id,
+        case_reference="BENCH-1",
+        placed_by="bench",
+        placed_at=datetime.now(UTC).isoformat(),  # type: ignore[arg-type]
     )
+    document = sign(event.model_dump(mode="json", exclude_none=True), SIGNING_KEY_ID, SIGNING_KEY.encode())
+    return json.dumps(document).encode()
 
 
 def _wait_legally_held(s3: object, keys: list[str], timeout: float = 60) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +73,16 @@ class Settings(BaseSettings):
     # How long a fetch may wait for data. Kafka answers as soon as data comes, Tansu only at the end of
     # the wait: a short wait keeps each hop through a topic short (see streams/kafka_transport.py).
     kafka_fetch_max_wait: Duration = timedelta(milliseconds=100)
+    # Transport security. With SECRETS_DIR set, secrets may also come from files named after the
+    # setting in lower case (e.g. /run/secrets/kafka_sasl_password), as container secrets are mounted.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None  # the CA that signed the brokers' certificates
+    kafka_ssl_certfile: Path | None = None  # a client certificate, for brokers that ask for one
+    kafka_ssl_keyfile: Path | None = None
+    s3_ca_bundle: Path | None = None  # a custom CA for an HTTPS S3 endpoint
 
     s3_endpoint_url: str | None = None  # None: AWS itself
     aws_access_key_id: SecretStr | None = None  # None: boto3's usual chain (instance role, profile)
@@ -91,6 +102,11 @@ class Settings(BaseSettings):
     state_dir: str = ".state"  # faust's working folder; the tables themselves live in Kafka
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)  # the HTTP API, dashboard, /metrics and /health
+    # HMAC keys for hold events: {"key-id": "secret"}. When set, unsigned or wrongly signed hold events
+    # are refused, so write access to police-holds is not enough to release a hold.
+    hold_signing_keys: dict[str, SecretStr] = {}
+    hold_signing_keys_file: Path | None = None  # the same JSON in a file (a mounted secret)
+    hold_signing_key_id: str | None = None  # the key the API signs with; default: the first
     api_tokens: list[ApiToken] = []  # JSON, e.g. [{"name": "...", "role": "operator", "sha256": "..."}]
     api_tokens_file: Path | None = None  # the same JSON in a file (a mounted secret); added to api_tokens
     # An object is overdue once it is this far past its deadline and not yet deleted.
@@ -111,6 +127,24 @@ class Settings(BaseSettings):
             raise ValueError("HOLD_RETENTION must be at least MEDIA_RETENTION")
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set together or not at all")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are needed for SASL")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "s3_ca_bundle"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name.upper()}: no such file")
+        if self.hold_signing_keys_file is not None:
+            try:
+                self.signing_keys()
+            except (OSError, ValidationError) as exc:
+                problem = (
+                    exc.strerror if isinstance(exc, OSError) else "not a JSON object of key ids to secrets"
+                )
+                raise ValueError(f"HOLD_SIGNING_KEYS_FILE: cannot be used ({problem})") from None
+        if self.hold_signing_key_id is not None and self.hold_signing_key_id not in self.signing_keys():
+            raise ValueError("HOLD_SIGNING_KEY_ID names no key of HOLD_SIGNING_KEYS")
         if self.api_tokens_file is not None:
             try:
                 self.all_api_tokens()
@@ -119,6 +153,32 @@ class Settings(BaseSettings):
                 raise ValueError(f"API_TOKENS_FILE: cannot be used ({problem})") from None
         return self
 
+    def signing_keys(self) -> dict[str, bytes]:
+        keys = {k: v.get_secret_value().encode() for k, v in self.hold_signing_keys.items()}
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are needed for SASL")
+        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "s3_ca_bundle"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name.upper()}: no such file")
+        if self.hold_signing_keys_file is not None:
+            keys.update(
+                {
+                    k: v.encode()
+                    for k, v in _KEY_MAP.validate_json(self.hold_signing_keys_file.read_bytes()).items()
+                }
+            )
+        return keys
+
+    def api_signing_key(self) -> tuple[str, bytes] | None:
+        keys = self.signing_keys()
+        if not keys:
+            return None
+        key_id = self.hold_signing_key_id or next(iter(keys))
+        return key_id, keys[key_id]
+
     def all_api_tokens(self) -> list[ApiToken]:
         if self.api_tokens_file is None:
             return list(self.api_tokens)
@@ -126,10 +186,14 @@ class Settings(BaseSettings):
 
 
 _TOKEN_LIST = TypeAdapter(list[ApiToken])
+_KEY_MAP = TypeAdapter(dict[str, str])
 
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, or raise SettingsError with one line that names what is wrong."""
+    secrets_dir = os.environ.get("SECRETS_DIR")
+    if secrets_dir and "_secrets_dir" not in overrides:
+        overrides["_secrets_dir"] = secrets_dir
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -36,6 +36,7 @@ class AuditType(StrEnum):
     HOLD_DUPLICATE = "hold.duplicate"
     HOLD_EXPIRING = "hold.expiring"
     HOLD_EXPIRED = "hold.expired"
+    HOLD_SIGNATURE_REJECTED = "hold.signature_rejected"  # a hold event without a valid signature
     # Per customer
     CONTRACT_END_RECEIVED = "contract.end_received"
 

@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from handlers.audit import AuditRecord, AuditType, audit_record
-from handlers.events import ContractEnded
 from handlers.policy import Change, Outcome, RetentionPolicy, hold_limit, record, settle
 from handlers.state import AlarmState
 
@@ -44,14 +43,14 @@ def apply_contract_end(
     change.state = state
 
 
-def receive_contract_end(event: ContractEnded, now: datetime) -> AuditRecord:
+def receive_contract_end(customer_id: str, ended_at: datetime, cause: str, now: datetime) -> AuditRecord:
     """The customer-level record that the end was received. An end in the future is fine: the media
     goes at `ended_at`, which can only bring a deadline forward, never push it back."""
     return audit_record(
         AuditType.CONTRACT_END_RECEIVED,
         occurred_at=now,
         alarm_id=None,
-        customer_id=event.customer_id,
-        caused_by=event.event_id,
-        details={"ended_at": event.ended_at.isoformat()},
+        customer_id=customer_id,
+        caused_by=cause,
+        details={"ended_at": ended_at.isoformat()},
     )

@@ -6,7 +6,7 @@ The reasons never quote field values: an event can carry personal data, and reas
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from enum import Enum
 
 from pydantic import BaseModel, ValidationError
@@ -20,6 +20,7 @@ from handlers.events import (
     MediaStored,
     routing_key,
 )
+from handlers.signing import signature_problem
 
 MAX_EVENT_BYTES = 1_000_000
 
@@ -47,13 +48,25 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
+class ForgedHold(InvalidEvent):
+    """A hold event without a valid signature: refused, and worth an audit record of its own."""
+
+    def __init__(self, reason: str, alarm_id: str, hold_id: str | None) -> None:
+        super().__init__(reason)
+        self.alarm_id, self.hold_id = alarm_id, hold_id
+
+
 def decode_event(
     value: bytes | None,
     key: bytes | None,
     topic: InputTopic,
     allowed_buckets: Collection[str],
+    signing_keys: Mapping[str, bytes] | None = None,
 ) -> InputEvent:
-    """Parse one record of an input topic; raise InvalidEvent with the reason when it is not valid."""
+    """Parse one record of an input topic; raise InvalidEvent with the reason when it is not valid.
+
+    `signing_keys`: when given, hold events must carry a valid signature by one of them.
+    """
     if value is None:
         raise InvalidEvent("empty record (no value)")
     if len(value) > MAX_EVENT_BYTES:
@@ -86,6 +99,11 @@ def decode_event(
 
     _check_key(event, key)
     _check_buckets(event, allowed_buckets)
+    if signing_keys and topic is InputTopic.HOLDS:
+        problem = signature_problem(document, signing_keys)
+        if problem is not None:
+            assert isinstance(event, HoldPlaced | HoldReleased)
+            raise ForgedHold(problem, event.alarm_id, event.hold_id)
     return event
 
 

@@ -51,6 +51,7 @@ Timestamp = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,200}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 BucketName = Annotated[str, StringConstraints(pattern=_BUCKET)]
+Signature = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ObjectKey = Annotated[str, StringConstraints(min_length=1), AfterValidator(_valid_object_key)]
 
 
@@ -99,6 +100,8 @@ class HoldPlaced(_Event):
     placed_by: Text
     placed_at: Timestamp
     requested_by: Text | None = None  # who asked the police liaison (optional; since contract 1.1)
+    key_id: Identifier | None = None  # the signing key (see handlers/signing.py; since contract 1.1)
+    signature: Signature | None = None
 
 
 class HoldReleased(_Event):
@@ -110,6 +113,8 @@ class HoldReleased(_Event):
     released_by: Text
     released_at: Timestamp
     requested_by: Text | None = None  # optional; since contract 1.1
+    key_id: Identifier | None = None
+    signature: Signature | None = None
 
 
 class ContractEnded(_Event):

@@ -15,8 +15,10 @@ from streams.agents import register_agents
 from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
 from streams.api.server import build_web_app, serve
+from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
+from streams.kafka_security import client_options, faust_credentials
 from streams.metrics import Metrics, WorkerFigures
 from streams.object_store import ObjectStore
 from streams.projection import Projection, ProjectionFeed
@@ -54,12 +56,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         broker_heartbeat_interval=min(3.0, session / 5),
         datadir=settings.state_dir,
         web_enabled=False,  # our own server (streams/api) serves the API, dashboard and metrics
+        broker_credentials=faust_credentials(settings),
     )
     app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)  # type: ignore[attr-defined]
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
     contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
     metrics = Metrics()
+    audit_chain = AuditChain(topics.audit, client_options(settings), settings.topics.audit)
     service = RetentionService(
         settings=settings,
         clock=clock,
@@ -67,13 +71,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         alarms=AlarmTable(table, partitions),
         contract_ends=ContractEnds(contract_table),
         topics=topics,
+        audit_chain=audit_chain,
         metrics=metrics,
     )
     register_agents(app, topics, service)
     projection = Projection(partitions, settings.hold_retention)
     feed = ProjectionFeed(
         projection,
-        settings.kafka_bootstrap_servers,
+        client_options(settings),
         changelog=changelog_topics(settings)[0],
         audit=settings.topics.audit,
         deadletter=settings.topics.deadletter,
@@ -95,7 +100,9 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
 
     @table.on_recover
     async def _rebuild_schedule() -> None:
-        service.rebuild(owned_partitions())
+        owned = owned_partitions()
+        await audit_chain.resume(owned)  # before any record of these partitions is written
+        service.rebuild(owned)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, revoked: set[Any], **_: Any) -> None:

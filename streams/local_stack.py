@@ -11,6 +11,7 @@ import ctypes
 import importlib.resources
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -193,6 +194,10 @@ class LocalStack:
                 # Without these it runs out of volumes after a few buckets ("No writable volumes").
                 "-volume.max=200",
                 "-master.volumeSizeLimitMB=64",
+                # Listeners we do not use, on fixed ports by default: a second instance (make run beside
+                # make test) would fail to bind them and exit.
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
             ],
         )
 
@@ -298,6 +303,8 @@ def run_local() -> int:
         environment = {
             **stack.worker_environment(),
             "API_TOKENS": api_tokens_setting(tokens),
+            # Holds are signed by the API; a producer without this key cannot place or release one.
+            "HOLD_SIGNING_KEYS": json.dumps({"local": secrets.token_urlsafe(32)}),
             **_user_overrides(),
         }
         port = environment.get("WEB_PORT", "6066")

@@ -220,10 +220,15 @@ class ProjectionFeed:
     """Reads the changelog, audit and dead-letter topics from the beginning, forever."""
 
     def __init__(
-        self, projection: Projection, bootstrap: str, changelog: str, audit: str, deadletter: str
+        self,
+        projection: Projection,
+        client_options: dict[str, Any],
+        changelog: str,
+        audit: str,
+        deadletter: str,
     ) -> None:
         self._projection = projection
-        self._bootstrap = bootstrap
+        self._client_options = client_options
         self._changelog, self._audit, self._deadletter = changelog, audit, deadletter
 
     async def run(self) -> None:
@@ -237,7 +242,7 @@ class ProjectionFeed:
                 await asyncio.sleep(2)
 
     async def _consume(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **self._client_options)
         await consumer.start()
         try:
             tps = await self._assign_all(consumer)

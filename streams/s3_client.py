@@ -20,6 +20,7 @@ def make_s3_client(settings: Settings) -> Any:
     return boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
+        verify=str(settings.s3_ca_bundle) if settings.s3_ca_bundle else None,
         region_name=settings.aws_region,
         config=Config(
             max_pool_connections=settings.s3_max_workers,

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from handlers.alarm_events import on_alarm_event
-from handlers.audit import AuditRecord, AuditType
+from handlers.audit import AuditType, audit_record
 from handlers.commands import (
     INTERNAL_MESSAGE,
     ContractEndBroadcast,
@@ -26,7 +26,7 @@ from handlers.commands import (
     ObjectsDeleted,
 )
 from handlers.contract_end import on_contract_ended, receive_contract_end
-from handlers.decoding import InputTopic, InvalidEvent, decode_event
+from handlers.decoding import ForgedHold, InputTopic, InvalidEvent, decode_event
 from handlers.deletions import on_objects_deleted
 from handlers.events import AlarmTriggered, ContractEnded, HoldPlaced, InputEvent, MediaStored
 from handlers.holds import on_hold_placed, on_hold_released
@@ -34,6 +34,7 @@ from handlers.policy import Outcome, RetentionPolicy, next_check_at
 from handlers.state import AlarmState
 from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
+from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
 from streams.deadletter import deadletter_value
@@ -66,6 +67,7 @@ class RetentionService:
         alarms: AlarmTable,
         contract_ends: ContractEnds,
         topics: Topics,
+        audit_chain: AuditChain,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
@@ -75,6 +77,7 @@ class RetentionService:
         self.contract_ends = contract_ends
         self.topics = topics
         self.metrics = metrics or Metrics()
+        self.audit_chain = audit_chain
         self.scheduler = Scheduler(DeadlineIndex(), clock, self.notify_deadlines)
         self.deleter = Deleter(
             store,
@@ -85,6 +88,9 @@ class RetentionService:
             concurrency=max(1, settings.s3_max_workers // 4),
         )
         self.legal_holds = LegalHoldKeeper(store)
+        self.signing_keys = settings.signing_keys() or None
+        if self.signing_keys is None:
+            log.warning("holds.unsigned", note="HOLD_SIGNING_KEYS is empty: hold events are not verified")
         # Derived, like the schedule: which alarms of each customer this worker has seen.
         self.customer_alarms: dict[str, set[str]] = {}
         self.ready = False  # True once the table has been recovered after the first assignment
@@ -136,7 +142,22 @@ class RetentionService:
 
     def _decode(self, message: Any, kind: InputTopic) -> InputEvent | None:
         try:
-            event = decode_event(message.value, message.key, kind, self.settings.media_buckets)
+            event = decode_event(
+                message.value, message.key, kind, self.settings.media_buckets, self.signing_keys
+            )
+        except ForgedHold as exc:
+            self._dead_letter_soon(message, exc.reason)
+            record = audit_record(
+                AuditType.HOLD_SIGNATURE_REJECTED,
+                occurred_at=self.clock.now(),
+                alarm_id=exc.alarm_id,
+                customer_id=None,
+                caused_by=f"{message.topic}/{message.partition}/{message.offset}",
+                hold_id=exc.hold_id,
+                details={"reason": exc.reason},
+            )
+            self.audit_chain.publish(self.alarms.partition_of(exc.alarm_id), exc.alarm_id, record)
+            return None
         except InvalidEvent as exc:
             self._dead_letter_soon(message, exc.reason)
             return None
@@ -181,6 +202,9 @@ class RetentionService:
         self, command: ContractEndBroadcast, message: Any, now: datetime
     ) -> None:
         self.contract_ends.record(command.customer_id, command.ended_at, command.event_id)
+        if message.partition == 0:  # the customer-level record: once, by the owner of partition 0
+            record = receive_contract_end(command.customer_id, command.ended_at, command.event_id, now)
+            self.audit_chain.publish(0, command.customer_id, record)
         for alarm_id in sorted(self.customer_alarms.get(command.customer_id, ())):
             if self.alarms.partition_of(alarm_id) != message.partition:
                 continue  # another partition's copy of the broadcast deals with it
@@ -196,7 +220,6 @@ class RetentionService:
             return
         assert isinstance(event, ContractEnded)
         structlog.contextvars.bind_contextvars(event_type=event.type)
-        await self._publish_audit(receive_contract_end(event, self.clock.now()), key=event.customer_id)
         broadcast = ContractEndBroadcast(
             event_id=event.event_id, customer_id=event.customer_id, ended_at=event.ended_at
         ).model_dump_json()
@@ -221,7 +244,7 @@ class RetentionService:
         if state is not previous:
             self.alarms.put(state)
         for record in outcome.audit:
-            await self._publish_audit(record, key=state.alarm_id)
+            self.audit_chain.publish(partition, state.alarm_id, record)
             if record.type is AuditType.DELETED and record.deadline is not None:
                 lateness = (record.occurred_at - record.deadline).total_seconds()
                 for _ in record.objects:
@@ -250,9 +273,6 @@ class RetentionService:
                 deadline=state.deadline.isoformat() if state.deadline else None,
                 rule=state.deadline_rule.value if state.deadline_rule else None,
             )
-
-    async def _publish_audit(self, record: AuditRecord, *, key: str) -> None:
-        await self.topics.audit.send(key=key.encode("utf-8"), value=record.to_json())
 
     async def dead_letter(self, message: Any, reason: str) -> None:
         self._dead_letter_soon(message, reason)

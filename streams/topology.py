@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from config.settings import Settings
+from streams.kafka_security import client_options
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +38,7 @@ async def prepare_topics(settings: Settings, *, retry_forever: bool = True) -> i
 async def _connect(settings: Settings, retry_forever: bool) -> AIOKafkaAdminClient:
     delay = 1.0
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(settings))
         try:
             await admin.start()
             return admin

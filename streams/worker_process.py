@@ -22,6 +22,11 @@ TOKENS = {
 }
 
 
+# The HMAC key hold events are signed with in tests and benchmarks (see handlers/signing.py).
+SIGNING_KEY_ID = "test-key"
+SIGNING_KEY = "test-signing-secret-of-some-length"
+
+
 class WorkerProcess:
     def __init__(self, stack: LocalStack, log_path: Path, **settings: str) -> None:
         self.web_port = _free_port()
@@ -33,6 +38,7 @@ class WorkerProcess:
             "LOG_FORMAT": "json",
             "STATE_DIR": str(log_path.parent / f"state-{self.web_port}"),
             "API_TOKENS": api_tokens_setting(TOKENS, prefix="test"),
+            "HOLD_SIGNING_KEYS": json.dumps({SIGNING_KEY_ID: SIGNING_KEY}),
             **settings,
         }
         self.process: subprocess.Popen[bytes] | None = None

@@ -9,6 +9,8 @@ from typing import Any
 
 from handlers.events import AlarmTriggered, MediaRef, MediaStored
 from handlers.policy import RetentionPolicy
+from handlers.signing import sign
+from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
 
 T0 = datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
 POLICY = RetentionPolicy(media_retention=timedelta(days=7), hold_retention=timedelta(days=30))
@@ -77,7 +79,16 @@ def alarm_json(
     return json.dumps(document).encode()
 
 
-def hold_placed_json(alarm_id: str, hold_id: str, *, at: datetime | None = None, **extra: Any) -> bytes:
+def _signed(document: dict[str, Any], signed: bool) -> bytes:
+    """Hold events as the API writes them: signed with the key the test workers are given."""
+    if signed:
+        document = sign(document, SIGNING_KEY_ID, SIGNING_KEY.encode())
+    return json.dumps(document).encode()
+
+
+def hold_placed_json(
+    alarm_id: str, hold_id: str, *, at: datetime | None = None, signed: bool = True, **extra: Any
+) -> bytes:
     document = {
         "type": "hold.placed",
         "event_id": new_id(),
@@ -88,10 +99,12 @@ def hold_placed_json(alarm_id: str, hold_id: str, *, at: datetime | None = None,
         "placed_at": (at or datetime.now(UTC)).isoformat(),
         **extra,
     }
-    return json.dumps(document).encode()
+    return _signed(document, signed)
 
 
-def hold_released_json(alarm_id: str, hold_id: str, *, at: datetime | None = None) -> bytes:
+def hold_released_json(
+    alarm_id: str, hold_id: str, *, at: datetime | None = None, signed: bool = True
+) -> bytes:
     document = {
         "type": "hold.released",
         "event_id": new_id(),
@@ -100,7 +113,7 @@ def hold_released_json(alarm_id: str, hold_id: str, *, at: datetime | None = Non
         "released_by": "liaison@police.example",
         "released_at": (at or datetime.now(UTC)).isoformat(),
     }
-    return json.dumps(document).encode()
+    return _signed(document, signed)
 
 
 def contract_ended_json(customer_id: str, *, at: datetime | None = None) -> bytes:

@@ -13,6 +13,7 @@ import pytest
 from config.settings import TopicNames, load_settings
 from handlers.commands import DeadlinesReached, DeletedObject, ObjectsDeleted
 from streams.alarm_table import AlarmTable
+from streams.audit_chain import AuditChain
 from streams.contract_ends import ContractEnds
 from streams.object_store import InMemoryObjectStore
 from streams.partitioning import partition_for
@@ -59,6 +60,7 @@ def service(clock: FakeClock) -> RetentionService:
         alarms=AlarmTable(FakeTable(), PARTITIONS),
         contract_ends=ContractEnds(FakeTable()),
         topics=topics,
+        audit_chain=AuditChain(topics.audit, {}, "retention-audit"),
     )
 
 
