@@ -4,6 +4,7 @@ it, so the document cannot drift from the code."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.settings import Role, Settings
 from handlers.events import HoldPlaced, HoldReleased
+from handlers.signing import sign
 from handlers.state import AlarmState, Hold, Rule
 from streams.api.auth import Identity
 from streams.api.models import (
@@ -45,6 +47,14 @@ class ApiContext:
     clock: Clock
     publish_hold: PublishHold
     health: Callable[[], dict[str, Any]]
+
+    def signed(self, event: BaseModel) -> bytes:
+        """The event as JSON, signed with the API's hold key when keys are configured."""
+        document = event.model_dump(mode="json", exclude_none=True)
+        key = self.settings.api_signing_key()
+        if key is not None:
+            document = sign(document, *key)
+        return json.dumps(document).encode()
 
 
 Handler = Callable[[web.Request, Identity | None, ApiContext], Awaitable[web.StreamResponse]]
@@ -175,7 +185,7 @@ async def place_hold(request: web.Request, identity: Identity | None, ctx: ApiCo
         placed_at=ctx.clock.now().isoformat(),  # type: ignore[arg-type]
         requested_by=body.requested_by,
     )
-    await ctx.publish_hold(body.alarm_id, event.model_dump_json(exclude_none=True).encode())
+    await ctx.publish_hold(body.alarm_id, ctx.signed(event))
     return await _answer(ctx, body.alarm_id, hold_id, event.event_id, released=False)
 
 
@@ -197,7 +207,7 @@ async def release_hold(
         released_at=ctx.clock.now().isoformat(),  # type: ignore[arg-type]
         requested_by=body.requested_by,
     )
-    await ctx.publish_hold(alarm_id, event.model_dump_json(exclude_none=True).encode())
+    await ctx.publish_hold(alarm_id, ctx.signed(event))
     return await _answer(ctx, alarm_id, hold_id, event.event_id, released=True)
 
 
