@@ -6,6 +6,7 @@ The reasons never quote field values: an event can carry personal data, and reas
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from enum import Enum
 
@@ -23,6 +24,7 @@ from handlers.events import (
 from handlers.signing import signature_problem
 
 MAX_EVENT_BYTES = 1_000_000
+_TYPE_NAME = re.compile(r"^[a-z]{1,20}\.[a-z_]{1,30}$")
 
 
 class InputTopic(Enum):
@@ -88,7 +90,10 @@ def decode_event(
         raise InvalidEvent("missing or non-string field 'type'")
     if event_type not in models:
         expected = ", ".join(sorted(models))
-        raise InvalidEvent(f"unknown type {event_type[:40]!r} on this topic; expected one of: {expected}")
+        # Quote it only if it looks like an event type name: a field may carry anything, personal
+        # data included, and reasons end up in logs.
+        shown = repr(event_type) if _TYPE_NAME.match(event_type) else "(not an event type name)"
+        raise InvalidEvent(f"unknown type {shown} on this topic; expected one of: {expected}")
 
     try:
         event: InputEvent = models[event_type].model_validate(document)  # type: ignore[assignment]

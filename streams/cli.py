@@ -7,6 +7,7 @@ by default; `--json` prints what the API answered, for scripts.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
 
     groups.add_parser("summary", help="the dashboard's figures")
 
+    audit = groups.add_parser("audit", help="the audit topic itself (reads Kafka, not the API)")
+    audit_commands = audit.add_subparsers(dest="command", required=True)
+    check = audit_commands.add_parser("verify", help="check the hash chain of every partition")
+    check.add_argument("--topic", default=os.environ.get("TOPICS__AUDIT", "retention-audit"))
+    check.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+
     token = groups.add_parser("token", help="tokens").add_subparsers(dest="command", required=True)
     create = token.add_parser("new", help="make a token and the API_TOKENS entry that admits it")
     create.add_argument("--name", required=True, help="the identity recorded in events and the audit trail")
@@ -66,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.group == "token":
             return _new_token(args)
+        if args.group == "audit":
+            return asyncio.run(_verify_audit(args))
         client = _client(args.url)
         return _run(args, client)
     except CliError as exc:
@@ -212,6 +221,46 @@ def _left(moment: str) -> str:
         return "none"
     days, rest = divmod(int(seconds), 86400)
     return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+
+
+async def _verify_audit(args: argparse.Namespace) -> int:
+    """Read every partition of the audit topic from the start and check its hash chain."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from handlers.audit_chain import verify
+
+    if not args.bootstrap:
+        raise CliError("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
+    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(args.topic)
+        if not partitions:
+            raise CliError(f"no topic {args.topic}")
+        tps = [TopicPartition(args.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: dict[int, list[tuple[int, bytes]]] = {tp.partition: [] for tp in tps}
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for tp, batch in (await consumer.getmany(*tps, timeout_ms=1000)).items():
+                records[tp.partition].extend((r.offset, r.value) for r in batch if r.offset < ends[tp])
+    finally:
+        await consumer.stop()
+    total, broken = 0, []
+    for partition, entries in records.items():
+        count, problem = verify(partition, entries)
+        total += count
+        if problem is not None:
+            broken.append(problem)
+    if args.json:
+        print(json.dumps({"records": total, "broken": [vars(b) for b in broken]}))
+        return 1 if broken else 0
+    for problem in broken:
+        print(f"BROKEN: {args.topic} partition {problem.partition} offset {problem.offset}: {problem.reason}")
+    if not broken:
+        print(f"intact: {total} records in {len(records)} partitions of {args.topic}")
+    return 1 if broken else 0
 
 
 def _new_token(args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ class WorkerProcess:
             **settings,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        log_path.write_bytes(b"")  # one log per worker object; a restart of it appends
 
     def start(self) -> WorkerProcess:
         with self.log_path.open("ab") as log:

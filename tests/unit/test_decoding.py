@@ -160,3 +160,11 @@ class TestReasonsCarryNoPersonalData:
         assert reason.startswith("schema violation: customer_id")
         assert "Kari" not in reason
         assert "12345678901" not in reason
+
+
+class TestUnknownTypesAreNotQuotedVerbatim:
+    def test_a_type_that_is_not_a_type_name_is_not_repeated(self) -> None:
+        raw = json.dumps({"type": "Storgata 12, 0155 Oslo", "event_id": "e"}).encode()
+        reason = reason_of(raw)
+        assert "Storgata" not in reason
+        assert reason.startswith("unknown type (not an event type name)")
