@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo lint typecheck check clean browser bench bench-full
+.PHONY: run test demo lint typecheck check clean browser bench bench-full chaos
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -37,6 +37,9 @@ bench: $(STAMP)  ## quick benchmarks against their baselines (under 10 minutes)
 
 bench-full: $(STAMP)  ## the full sizes: 100,000 objects due at once, 1,000,000 pending
 	$(BIN)/python -m bench --full
+
+chaos: $(STAMP)  ## fault tests at full length under load, with the report table
+	$(BIN)/python -m chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -90,7 +90,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         projection=projection,
         clock=clock,
         publish_hold=service.publish_hold_event,
-        health=lambda: {**service.health(), "projection_caught_up": projection.caught_up},
+        health=lambda: _health(service, projection),
     )
 
     def owned_partitions() -> set[int]:
@@ -139,6 +139,16 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
                     lag[(tp.topic, tp.partition)] = max(0, app.consumer.highwater(tp) - position)
 
     return RetentionApp(app=app, service=service, projection=projection)
+
+
+def _health(service: RetentionService, projection: Projection) -> dict[str, Any]:
+    reasons = service.degraded()
+    if projection.broker_problem:
+        reasons.append(projection.broker_problem)
+    body = {**service.health(), "projection_caught_up": projection.caught_up, "degraded": reasons}
+    if reasons and body["status"] == "ready":
+        body["status"] = "degraded"
+    return body
 
 
 def _figures(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,6 +64,7 @@ class Deleter:
         self.deleted_total = 0
         self.failures_total = 0  # objects that failed and were scheduled again
         self.errors_total = 0  # requests to the object store that failed as a whole
+        self.last_failure: tuple[float, str] | None = None  # (monotonic time, reason)
 
     @property
     def outstanding(self) -> int:
@@ -155,6 +157,7 @@ class Deleter:
             return
         job.attempts += 1
         self.failures_total += 1
+        self.last_failure = (time.monotonic(), reason)
         delay = min(self._max_retry, self._first_retry * 2 ** (job.attempts - 1))
         delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
         log.warning(

@@ -94,14 +94,19 @@ def _die_with_parent() -> None:
 
 
 class LocalStack:
-    def __init__(self, root: Path, ports: Ports | None = None) -> None:
+    def __init__(
+        self, root: Path, ports: Ports | None = None, advertised_kafka_port: int | None = None
+    ) -> None:
+        """`advertised_kafka_port`: what the broker tells clients to connect to, when a proxy stands in
+        front of it (the chaos tests cut the line there)."""
         self.root = root
         self.ports = ports or Ports()
+        self.advertised_kafka_port = advertised_kafka_port or self.ports.kafka
         self._processes: list[subprocess.Popen[bytes]] = []
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.ports.kafka}"
+        return f"127.0.0.1:{self.advertised_kafka_port}"
 
     @property
     def s3_endpoint(self) -> str:
@@ -157,9 +162,10 @@ class LocalStack:
 
     def _start_kafka(self) -> None:
         url = f"tcp://127.0.0.1:{self.ports.kafka}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_kafka_port}"
         self._spawn(
             "tansu",
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
         )
 
     def _start_s3(self) -> None:

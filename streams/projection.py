@@ -26,6 +26,8 @@ from streams.partitioning import partition_for
 log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
 RECENT_DEADLETTERS = 50
+PROBE_INTERVAL = 3.0
+PROBE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class Projection:
         self._audit: dict[str, deque[bytes]] = {}  # alarm_id (or customer:<id>) -> records
         self.deadletters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEADLETTERS)
         self.caught_up = False
+        self.broker_problem: str | None = None  # set while the broker does not answer
 
     # --- feeding ------------------------------------------------------------------------------------
 
@@ -244,6 +247,7 @@ class ProjectionFeed:
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **self._client_options)
         await consumer.start()
+        probe = asyncio.create_task(self._probe_broker(consumer))
         try:
             tps = await self._assign_all(consumer)
             await consumer.seek_to_beginning(*tps)
@@ -258,7 +262,21 @@ class ProjectionFeed:
                         self._projection.caught_up = True
                         log.info("projection.caught_up", alarms=len(self._projection._summaries))
         finally:
+            probe.cancel()
             await consumer.stop()
+
+    async def _probe_broker(self, consumer: AIOKafkaConsumer) -> None:
+        """Ask the broker for metadata every few seconds: health says so when it does not answer."""
+        while True:
+            try:
+                ok = await asyncio.wait_for(consumer._client.force_metadata_update(), PROBE_TIMEOUT)
+                problem = None if ok else "the broker did not answer a metadata request"
+            except (TimeoutError, OSError) as exc:
+                problem = f"the broker did not answer within {PROBE_TIMEOUT:.0f} s ({type(exc).__name__})"
+            if problem != self._projection.broker_problem:
+                (log.warning if problem else log.info)("broker.reachability", problem=problem)
+            self._projection.broker_problem = problem
+            await asyncio.sleep(PROBE_INTERVAL)
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         tps: list[TopicPartition] = []

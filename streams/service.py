@@ -7,6 +7,7 @@ the alarm. Every record ends either applied or in the dead-letter topic; none is
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Collection
 from datetime import datetime
@@ -46,6 +47,7 @@ from streams.scheduler import DeadlineIndex, Scheduler
 from streams.topics import Topics
 
 log = structlog.get_logger("streams.service")
+DEGRADED_WINDOW = 30.0  # seconds since the last object-store failure during which health says degraded
 
 
 def policy_from(settings: Settings) -> RetentionPolicy:
@@ -313,6 +315,21 @@ class RetentionService:
         """For the API: one more producer of the police-holds contract, acknowledged before returning."""
         pending = await self.topics.holds_out.send(key=alarm_id.encode("utf-8"), value=value)
         await pending
+
+    def degraded(self) -> list[str]:
+        """Why the worker is not fully doing its job right now (it keeps trying)."""
+        reasons = []
+        failure = self.deleter.last_failure
+        if (
+            failure is not None
+            and self.deleter.outstanding
+            and time.monotonic() - failure[0] < DEGRADED_WINDOW
+        ):
+            reasons.append(
+                f"object store failing: {self.deleter.outstanding} deletion(s) waiting to be retried "
+                f"(last error: {failure[1][:200]})"
+            )
+        return reasons
 
     def health(self) -> dict[str, object]:
         return {

@@ -77,7 +77,7 @@ class WorkerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log_tail()}")
             health = self.health()
-            if health and health.get("status") == "ready":
+            if health and health.get("status") in ("ready", "degraded"):
                 return
             time.sleep(0.25)
         raise TimeoutError(f"worker not ready after {timeout} s:\n{self.log_tail()}")

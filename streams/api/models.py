@@ -117,7 +117,8 @@ class DeadLetters(_Body):
 
 
 class Health(_Body):
-    status: Literal["ready", "starting"]
+    status: Literal["ready", "degraded", "starting"]
+    degraded: list[str] = Field(default=[], description="why, while the status is degraded")
     partitions: list[int]
     deadlines_tracked: int
     deletions_outstanding: int

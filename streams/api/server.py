@@ -82,7 +82,8 @@ def build_web_app(ctx: ApiContext, metrics: Metrics) -> web.Application:
 
     async def health(request: web.Request) -> web.Response:
         body = ctx.health()
-        return web.json_response(body, status=200 if body["status"] == "ready" else 503)
+        # Degraded is still alive and working on it: 200, so nothing restarts a worker that is retrying.
+        return web.json_response(body, status=503 if body["status"] == "starting" else 200)
 
     async def prometheus(request: web.Request) -> web.Response:
         return web.Response(

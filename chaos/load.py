@@ -1,0 +1,165 @@
+"""The load during a fault: alarms with media, holds, releases and a contract end, as the alarm platform
+and the police liaison would send them, remembering what was sent and when."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from handlers.signing import sign
+from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+
+OBJECTS_PER_ALARM = 2
+
+
+@dataclass
+class AlarmPlan:
+    alarm_id: str
+    customer_id: str
+    triggered_at: datetime
+    keys: list[str]
+    hold_id: str | None = None
+    hold_placed_at: datetime | None = None
+    hold_released_at: datetime | None = None
+
+
+@dataclass
+class Plan:
+    """What was sent, in the sender's clock (the same host's as the worker's)."""
+
+    retention: timedelta
+    hold_limit: timedelta
+    alarms: dict[str, AlarmPlan] = field(default_factory=dict)
+    contract_ends: dict[str, datetime] = field(default_factory=dict)
+    events_sent: int = 0
+
+
+class LoadGenerator:
+    def __init__(self, bootstrap: str, s3: Any, bucket: str, plan: Plan, seed: int = 7) -> None:
+        self._bootstrap = bootstrap
+        self._s3 = s3
+        self._bucket = bucket
+        self.plan = plan
+        self._random = random.Random(seed)
+        self._producer: AIOKafkaProducer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, duration: float, alarms_per_second: float, customers: int = 8) -> None:
+        """Send for `duration` seconds; a hold on about a third of the alarms (half of them released
+        later); one customer's contract ends half-way."""
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, request_timeout_ms=10_000)
+        await self._start_producer()
+        try:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + duration
+            ended_customer = f"chaos-customer-{customers - 1}"
+            contract_sent = False
+            while loop.time() < end:
+                await self._alarm(f"chaos-customer-{self._random.randrange(customers)}")
+                if not contract_sent and loop.time() > end - duration / 2:
+                    contract_sent = True
+                    await self._contract_end(ended_customer)
+                await asyncio.sleep(1 / alarms_per_second)
+            if self._tasks:
+                await asyncio.gather(*self._tasks)
+        finally:
+            await self._producer.stop()
+
+    async def _start_producer(self) -> None:
+        assert self._producer is not None
+        while True:  # the broker may be unreachable when the load starts
+            try:
+                await self._producer.start()
+                return
+            except Exception:
+                await asyncio.sleep(1)
+
+    async def _send(self, topic: str, key: str, document: dict[str, Any]) -> None:
+        """Like a careful producer: keep trying until the broker has it."""
+        assert self._producer is not None
+        while True:
+            try:
+                await self._producer.send_and_wait(topic, json.dumps(document).encode(), key=key.encode())
+                self.plan.events_sent += 1
+                return
+            except Exception:
+                await asyncio.sleep(0.5)
+
+    async def _alarm(self, customer_id: str) -> None:
+        alarm_id = f"chaos-{uuid.uuid4().hex[:10]}"
+        keys = [f"{alarm_id}/{n}.jpg" for n in range(OBJECTS_PER_ALARM)]
+        await asyncio.to_thread(self._upload, keys)
+        triggered_at = datetime.now(UTC)
+        plan = AlarmPlan(alarm_id, customer_id, triggered_at, keys)
+        self.plan.alarms[alarm_id] = plan
+        await self._send(
+            "alarm-events",
+            alarm_id,
+            {
+                "type": "alarm.triggered",
+                "event_id": str(uuid.uuid4()),
+                "alarm_id": alarm_id,
+                "customer_id": customer_id,
+                "triggered_at": triggered_at.isoformat(),
+                "media": [{"bucket": self._bucket, "key": k} for k in keys],
+            },
+        )
+        if self._random.random() < 0.33:
+            task = asyncio.create_task(self._hold(plan))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _upload(self, keys: list[str]) -> None:
+        for key in keys:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"jpeg")
+
+    async def _hold(self, plan: AlarmPlan) -> None:
+        await asyncio.sleep(self._random.uniform(1, 3))
+        plan.hold_id = f"hold-{uuid.uuid4().hex[:8]}"
+        plan.hold_placed_at = datetime.now(UTC)
+        placed = {
+            "type": "hold.placed",
+            "event_id": str(uuid.uuid4()),
+            "hold_id": plan.hold_id,
+            "alarm_id": plan.alarm_id,
+            "case_reference": "CHAOS-1",
+            "placed_by": "chaos-liaison",
+            "placed_at": plan.hold_placed_at.isoformat(),
+        }
+        await self._send("police-holds", plan.alarm_id, sign(placed, SIGNING_KEY_ID, SIGNING_KEY.encode()))
+        if self._random.random() < 0.5:
+            await asyncio.sleep(self.plan.retention.total_seconds() + self._random.uniform(2, 8))
+            released_at = datetime.now(UTC)
+            released = {
+                "type": "hold.released",
+                "event_id": str(uuid.uuid4()),
+                "hold_id": plan.hold_id,
+                "alarm_id": plan.alarm_id,
+                "released_by": "chaos-liaison",
+                "released_at": released_at.isoformat(),
+            }
+            plan.hold_released_at = released_at
+            await self._send(
+                "police-holds", plan.alarm_id, sign(released, SIGNING_KEY_ID, SIGNING_KEY.encode())
+            )
+
+    async def _contract_end(self, customer_id: str) -> None:
+        ended_at = datetime.now(UTC)
+        self.plan.contract_ends[customer_id] = ended_at
+        await self._send(
+            "contract-events",
+            customer_id,
+            {
+                "type": "contract.ended",
+                "event_id": str(uuid.uuid4()),
+                "customer_id": customer_id,
+                "ended_at": ended_at.isoformat(),
+            },
+        )

@@ -1,0 +1,112 @@
+"""A local stack with a cuttable line in front of the broker and in front of the store, and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from chaos.check import Report, check
+from chaos.load import LoadGenerator, Plan
+from chaos.proxy import CuttableProxy
+from streams.local_stack import INPUT_TOPICS, LocalStack, Ports, _free_port
+from streams.worker_process import WorkerProcess
+
+BUCKET = "chaos-media"
+RETENTION = timedelta(seconds=15)
+HOLD_LIMIT = timedelta(seconds=45)
+
+
+class ChaosRig:
+    def __init__(
+        self, root: Path, retention: timedelta = RETENTION, hold_limit: timedelta = HOLD_LIMIT
+    ) -> None:
+        self.root = root
+        self.retention, self.hold_limit = retention, hold_limit
+        ports = Ports.free()
+        self.broker_line = CuttableProxy(_free_port(), ports.kafka)
+        self.store_line = CuttableProxy(_free_port(), ports.s3)
+        self.stack = LocalStack(root / "stack", ports, advertised_kafka_port=self.broker_line.listen_port)
+        self.workers: list[WorkerProcess] = []
+
+    def start(self) -> None:
+        self.broker_line.start()
+        self.store_line.start()
+        self.stack.start()
+        self.stack.create_topics(INPUT_TOPICS, partitions=4)
+        self.stack.create_bucket(BUCKET)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+        self.stack.stop()
+        self.broker_line.stop()
+        self.store_line.stop()
+
+    def worker(self, name: str, wait: bool = True) -> WorkerProcess:
+        process = WorkerProcess(
+            self.stack,
+            self.root / f"{name}.log",
+            S3_ENDPOINT_URL=f"http://127.0.0.1:{self.store_line.listen_port}",
+            MEDIA_BUCKETS=BUCKET,
+            MEDIA_RETENTION=f"PT{self.retention.total_seconds():.0f}S",
+            HOLD_RETENTION=f"PT{self.hold_limit.total_seconds():.0f}S",
+            HOLD_EXPIRY_WARNING="PT5S",
+            APP_ID="chaos",
+        ).start()
+        self.workers.append(process)
+        if wait:
+            process.wait_ready(timeout=180)
+        return process
+
+    def load(self) -> LoadGenerator:
+        plan = Plan(retention=self.retention, hold_limit=self.hold_limit)
+        return LoadGenerator(self.stack.kafka_bootstrap, self.stack.s3_client(), BUCKET, plan)
+
+    async def settle_and_check(self, scenario: str, plan: Plan, bound: timedelta) -> Report:
+        """Wait until everything sent is due plus `bound`, then check."""
+        last_due = max(a.triggered_at for a in plan.alarms.values()) + self.hold_limit
+        await asyncio.sleep(max(0.0, (last_due + bound - datetime.now(UTC)).total_seconds()) + 2)
+        audit = await read_topic(self.stack.kafka_bootstrap, "retention-audit")
+        still_there = await asyncio.to_thread(self._keys_in_bucket)
+        return check(scenario, plan, audit, still_there, datetime.now(UTC), bound)
+
+    def _keys_in_bucket(self) -> set[str]:
+        s3 = self.stack.s3_client()
+        keys: set[str] = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            keys.update(item["Key"] for item in page.get("Contents", []))
+        return keys
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[dict[str, Any]] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for batch in (await consumer.getmany(*tps, timeout_ms=1000)).values():
+                records.extend(json.loads(r.value) for r in batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds it took; fails after `timeout`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.25)
+    return time.monotonic() - started

@@ -1,0 +1,156 @@
+"""The fault scenarios: each runs under load, injects a real fault, and returns the checked report."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import timedelta
+
+from chaos.check import Report
+from chaos.rig import ChaosRig, wait_until
+from streams.worker_process import WorkerProcess
+
+
+def _alive(worker: WorkerProcess) -> bool:
+    return worker.process is not None and worker.process.poll() is None
+
+
+async def _restart(rig: ChaosRig, name: str) -> tuple[WorkerProcess, float]:
+    started = time.monotonic()
+    worker = await asyncio.to_thread(rig.worker, name)
+    return worker, time.monotonic() - started
+
+
+async def killed_repeatedly(rig: ChaosRig, seconds: float, kills: int, seed: int = 1) -> Report:
+    """The worker is killed with SIGKILL at random moments and started again each time."""
+    chance = random.Random(seed)
+    worker = await asyncio.to_thread(rig.worker, "killed-0")
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    recoveries = []
+    for n in range(kills):
+        await asyncio.sleep(chance.uniform(2, seconds / kills))
+        worker.kill()
+        worker, took = await _restart(rig, f"killed-{n + 1}")
+        recoveries.append(took)
+    await sending
+    report = await rig.settle_and_check(
+        f"worker SIGKILLed {kills} times", load.plan, bound=timedelta(seconds=30)
+    )
+    report.recovery_seconds = max(recoveries)
+    return report
+
+
+async def one_of_two_lost(rig: ChaosRig, seconds: float) -> Report:
+    """Two workers share the partitions; one is killed for good and the other takes over."""
+    first = await asyncio.to_thread(rig.worker, "pair-a")
+    second = await asyncio.to_thread(rig.worker, "pair-b")
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    await asyncio.sleep(seconds / 3)
+    first.kill()
+    took = await asyncio.to_thread(
+        wait_until, lambda: (second.health() or {}).get("partitions") == [0, 1, 2, 3], 120, "take-over"
+    )
+    await sending
+    report = await rig.settle_and_check(
+        "one of two workers killed for good", load.plan, bound=timedelta(seconds=30)
+    )
+    report.recovery_seconds = took
+    return report
+
+
+async def store_unreachable(rig: ChaosRig, seconds: float, outage: float) -> Report:
+    """The S3 endpoint is unreachable for `outage` seconds, then back."""
+    worker = await asyncio.to_thread(rig.worker, "store")
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    await asyncio.sleep(min(5.0, seconds / 4))
+    rig.store_line.cut()
+    degraded = await asyncio.to_thread(
+        wait_until,
+        lambda: (worker.health() or {}).get("status") == "degraded",
+        outage + 30,
+        "health saying degraded",
+    )
+    await asyncio.sleep(max(0.0, outage - degraded))
+    rig.store_line.restore()
+    took = await asyncio.to_thread(
+        wait_until,
+        lambda: (h := worker.health() or {}).get("status") == "ready" and h.get("deletions_outstanding") == 0,
+        180,
+        "recovery from the store outage",
+    )
+    assert _alive(worker), "the worker died during the outage"
+    await sending
+    report = await rig.settle_and_check(
+        f"S3 unreachable for {outage:.0f} s", load.plan, bound=timedelta(seconds=outage + 30)
+    )
+    report.recovery_seconds = took
+    return report
+
+
+async def broker_unreachable(rig: ChaosRig, seconds: float, at_start: float, outage: float) -> Report:
+    """The broker is unreachable while the worker starts, and again for a while during operation."""
+    rig.broker_line.cut()
+    worker = rig.worker("broker", wait=False)
+    await asyncio.sleep(at_start)
+    assert _alive(worker), "the worker gave up on the broker"
+    assert "broker.unreachable" in worker.log_path.read_text(errors="replace"), "no clear log line"
+    rig.broker_line.restore()
+    await asyncio.to_thread(worker.wait_ready, 180)
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    await asyncio.sleep(min(5.0, seconds / 4))
+    rig.broker_line.cut()
+    await asyncio.sleep(outage)
+    rig.broker_line.restore()
+    took = await asyncio.to_thread(
+        wait_until,
+        lambda: (worker.health() or {}).get("status") == "ready",
+        180,
+        "recovery from the broker outage",
+    )
+    assert _alive(worker), "the worker died during the outage"
+    await sending
+    report = await rig.settle_and_check(
+        f"broker unreachable at start ({at_start:.0f} s) and later ({outage:.0f} s)",
+        load.plan,
+        bound=timedelta(seconds=outage + 45),
+    )
+    report.recovery_seconds = took
+    return report
+
+
+async def every_fault_briefly(rig: ChaosRig, seconds: float = 24, outage: float = 8) -> Report:
+    """The short version for `make test`: the broker away at start-up, then under load the store away
+    for a while and the worker SIGKILLed and restarted."""
+    rig.broker_line.cut()
+    worker = rig.worker("brief", wait=False)
+    await asyncio.sleep(outage)
+    assert _alive(worker), "the worker gave up on the broker"
+    assert "broker.unreachable" in worker.log_path.read_text(errors="replace"), "no clear log line"
+    rig.broker_line.restore()
+    await asyncio.to_thread(worker.wait_ready, 180)
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    await asyncio.sleep(seconds / 4)
+    rig.store_line.cut()
+    await asyncio.to_thread(
+        wait_until,
+        lambda: (worker.health() or {}).get("status") == "degraded",
+        outage * 4,
+        "health saying degraded",
+    )
+    await asyncio.sleep(outage)
+    rig.store_line.restore()
+    await asyncio.sleep(seconds / 4)
+    worker.kill()
+    worker, took = await _restart(rig, "brief-restarted")
+    await sending
+    report = await rig.settle_and_check(
+        "every fault, briefly", load.plan, bound=timedelta(seconds=outage + 30)
+    )
+    report.recovery_seconds = took
+    return report
