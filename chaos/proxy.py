@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 
 
 class CuttableProxy:
-    def __init__(self, listen_port: int, target_port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, listen_port: int, target_port: int, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None
+    ) -> None:
+        """`tls`: terminate TLS with this server context (Tansu 0.6's own --cert/--key cannot be
+        combined, so the transport-security test puts TLS in front of it here)."""
         self.listen_port, self.target_port, self.host = listen_port, target_port, host
+        self._tls = tls
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True, name=f"proxy-{listen_port}"
@@ -44,7 +50,7 @@ class CuttableProxy:
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(
-            self._accept, self.host, self.listen_port, reuse_address=True
+            self._accept, self.host, self.listen_port, reuse_address=True, ssl=self._tls
         )
 
     async def _close_server(self) -> None:

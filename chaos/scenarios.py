@@ -74,6 +74,7 @@ async def store_unreachable(rig: ChaosRig, seconds: float, outage: float) -> Rep
         outage + 30,
         "health saying degraded",
     )
+    assert 'retention_degraded{component="object_store"} 1.0' in worker.metrics(), "metrics do not say so"
     await asyncio.sleep(max(0.0, outage - degraded))
     rig.store_line.restore()
     took = await asyncio.to_thread(
@@ -83,6 +84,7 @@ async def store_unreachable(rig: ChaosRig, seconds: float, outage: float) -> Rep
         "recovery from the store outage",
     )
     assert _alive(worker), "the worker died during the outage"
+    assert 'retention_degraded{component="object_store"} 0.0' in worker.metrics()
     await sending
     report = await rig.settle_and_check(
         f"S3 unreachable for {outage:.0f} s", load.plan, bound=timedelta(seconds=outage + 30)
@@ -113,6 +115,7 @@ async def broker_unreachable(rig: ChaosRig, seconds: float, at_start: float, out
         "recovery from the broker outage",
     )
     assert _alive(worker), "the worker died during the outage"
+    assert 'retention_degraded{component="object_store"} 0.0' in worker.metrics()
     await sending
     report = await rig.settle_and_check(
         f"broker unreachable at start ({at_start:.0f} s) and later ({outage:.0f} s)",

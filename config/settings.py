@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     # An object is overdue once it is this far past its deadline and not yet deleted.
     overdue_grace: Duration = timedelta(seconds=30)
     hold_answer_wait: Duration = timedelta(seconds=3)  # how long POST /holds waits for the hold's answer
+    # The reconciliation sweep (streams/sweep.py): how often (PT0S: only on demand), how far past the
+    # hold limit an unknown object must be before it is deleted, and how fast the buckets are listed.
+    sweep_interval: Duration = timedelta(hours=6)
+    sweep_grace: Duration = timedelta(hours=24)
+    sweep_max_keys_per_second: float = Field(default=1000.0, gt=0)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"

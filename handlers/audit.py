@@ -39,6 +39,14 @@ class AuditType(StrEnum):
     HOLD_SIGNATURE_REJECTED = "hold.signature_rejected"  # a hold event without a valid signature
     # Per customer
     CONTRACT_END_RECEIVED = "contract.end_received"
+    # The reconciliation sweep (handlers/sweep.py)
+    ORPHAN_DELETED = "media.orphan_deleted"  # in a media bucket, unknown, older than every promise
+    SWEEP_ORPHAN_KEPT = "sweep.orphan_kept"  # such an object the store would not delete (e.g. locked)
+    SWEEP_LEFT_BEHIND_DELETED = "sweep.left_behind_deleted"  # confirmed deleted, found, deleted again
+    SWEEP_LEFT_BEHIND_KEPT = "sweep.left_behind_kept"
+    SWEEP_OVERDUE_FOUND = "sweep.overdue_found"  # past its deadline: the stream was asked to act
+    SWEEP_UNKNOWN_FOUND = "sweep.unknown_found"  # unknown and young: reported, kept
+    SWEEP_COMPLETED = "sweep.completed"
 
 
 class ObjectRef(BaseModel):

@@ -55,9 +55,47 @@ class ContractEndBroadcast(_Internal):
     ended_at: datetime
 
 
-InternalMessage = Annotated[
-    DeadlinesReached | ObjectsDeleted | ContractEndBroadcast, Field(discriminator="type")
-]
-INTERNAL_MESSAGE: TypeAdapter[DeadlinesReached | ObjectsDeleted | ContractEndBroadcast] = TypeAdapter(
-    InternalMessage
+class SweepRequested(_Internal):
+    """Start a reconciliation sweep; sent to partition 0, whose owner runs it. `event_id` is the
+    sweep's id."""
+
+    type: Literal["sweep.requested"] = "sweep.requested"
+    requested_by: str
+
+
+class FoundObject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: str
+    key: str
+    alarm_id: str | None  # None: no alarm we know of
+    last_modified: datetime
+    outcome: str  # "deleted", "reported", or "kept: <why>"
+
+
+class SweepFindings(_Internal):
+    """What a sweep found of one verdict in one page of a bucket listing; the owner of partition 0
+    records it in the audit trail, so the sweep never writes to a chain it may no longer own."""
+
+    type: Literal["sweep.findings"] = "sweep.findings"
+    sweep_id: str
+    verdict: str
+    objects: tuple[FoundObject, ...]
+
+
+class SweepCompleted(_Internal):
+    type: Literal["sweep.completed"] = "sweep.completed"
+    sweep_id: str
+    requested_by: str
+    started_at: datetime
+    finished_at: datetime
+    status: Literal["completed", "failed"]
+    counts: dict[str, int]
+    error: str | None = None
+
+
+_Message = (
+    DeadlinesReached | ObjectsDeleted | ContractEndBroadcast | SweepRequested | SweepFindings | SweepCompleted
 )
+InternalMessage = Annotated[_Message, Field(discriminator="type")]
+INTERNAL_MESSAGE: TypeAdapter[_Message] = TypeAdapter(InternalMessage)

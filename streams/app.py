@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -22,12 +24,14 @@ from streams.kafka_security import client_options, faust_credentials
 from streams.metrics import Metrics, WorkerFigures
 from streams.object_store import ObjectStore
 from streams.projection import Projection, ProjectionFeed
-from streams.service import RetentionService
+from streams.service import RetentionService, policy_from
+from streams.sweep import Sweeper
 from streams.topics import define_topics
 from streams.topology import changelog_topics
 
 log = structlog.get_logger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
+SWEEP_CHECK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,17 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         audit=settings.topics.audit,
         deadletter=settings.topics.deadletter,
     )
+    service.sweeper = Sweeper(
+        store=store,
+        clock=clock,
+        projection=projection,
+        policy=policy_from(settings),
+        buckets=settings.media_buckets,
+        grace=settings.sweep_grace,
+        keys_per_second=settings.sweep_max_keys_per_second,
+        report=service.send_to_partition_0,
+        ask_for_check=lambda partition, ids: service.notify_deadlines(partition, ids, clock.now()),
+    )
     lag: dict[tuple[str, int], int] = {}
     metrics.watch(lambda: _figures(service, projection, clock, settings, lag))
     api = ApiContext(
@@ -91,6 +106,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         clock=clock,
         publish_hold=service.publish_hold_event,
         health=lambda: _health(service, projection),
+        request_sweep=service.request_sweep,
     )
 
     def owned_partitions() -> set[int]:
@@ -127,6 +143,21 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     @app.task
     async def _http() -> None:
         await serve(build_web_app(api, metrics), settings.web_host, settings.web_port)
+
+    @app.task
+    async def _sweep_schedule() -> None:
+        """The owner of partition 0 sweeps when the last sweep (in the audit trail) is too old."""
+        if settings.sweep_interval.total_seconds() <= 0:
+            return
+        while True:
+            await asyncio.sleep(SWEEP_CHECK_SECONDS)
+            if not (service.ready and projection.caught_up and 0 in service.partitions):
+                continue
+            last = projection.last_sweep
+            since = clock.now() - settings.sweep_interval
+            due = last is None or datetime.fromisoformat(last["occurred_at"]) < since
+            if due and service.sweeper is not None and not service.sweeper.running:
+                service.sweeper.start(str(uuid.uuid4()), "schedule")
 
     @app.task
     async def _consumer_lag() -> None:
@@ -175,4 +206,6 @@ def _figures(
             "legal_hold": service.legal_holds.failures_total,
         },
         lag=dict(lag),
+        degraded={"object_store": bool(service.degraded()), "broker": projection.broker_problem is not None},
+        last_sweep=projection.last_sweep,
     )

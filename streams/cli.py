@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     customer.add_parser("media", help="its media and deadlines").add_argument("customer_id")
 
     groups.add_parser("summary", help="the dashboard's figures")
+
+    sweep = groups.add_parser("sweep", help="the reconciliation sweep of the media buckets")
+    sweep_commands = sweep.add_subparsers(dest="command", required=True)
+    run = sweep_commands.add_parser("run", help="sweep now and wait for the result")
+    run.add_argument("--wait", type=float, default=600.0, help="seconds to wait for it (0: do not wait)")
+    sweep_commands.add_parser("show", help="the last completed sweep")
 
     audit = groups.add_parser("audit", help="the audit topic itself (reads Kafka, not the API)")
     audit_commands = audit.add_subparsers(dest="command", required=True)
@@ -124,8 +131,41 @@ def _run(args: argparse.Namespace, client: httpx.Client) -> int:
     if group == "customer":
         answer = _call(client, "GET", f"/api/v1/customers/{args.customer_id}/media")
         return _show(args, answer, lambda a: "\n\n".join(_alarm_text(alarm) for alarm in a["alarms"]))
+    if group == "sweep":
+        return _sweep(args, client)
     answer = _call(client, "GET", "/api/v1/summary")
     return _show(args, answer, _summary_text)
+
+
+def _sweep(args: argparse.Namespace, client: httpx.Client) -> int:
+    if args.command == "show":
+        return _show(args, _call(client, "GET", "/api/v1/sweeps/latest"), _sweep_text)
+    started = _call(client, "POST", "/api/v1/sweeps")
+    if args.wait <= 0:
+        return _show(args, started, lambda a: f"sweep {a['sweep_id']} started")
+    give_up = time.monotonic() + args.wait
+    while time.monotonic() < give_up:
+        answer = client.get("/api/v1/sweeps/latest")
+        if answer.status_code == 200 and answer.json()["sweep_id"] == started["sweep_id"]:
+            report = answer.json()
+            _show(args, report, _sweep_text)
+            return 0 if report["status"] == "completed" else 1
+        time.sleep(1)
+    raise CliError(f"sweep {started['sweep_id']} did not finish within {args.wait:.0f} s")
+
+
+def _sweep_text(answer: dict[str, Any]) -> str:
+    head = f"sweep {answer['sweep_id']} ({answer['requested_by']}): {answer['status']}"
+    if answer.get("error"):
+        head += f" - {answer['error']}"
+    counts = tabulate([[k.replace("_", " "), v] for k, v in answer["counts"].items()])
+    rows = [
+        [r["type"], o["bucket"], o["key"], r["details"].get("outcome", "")]
+        for r in answer["findings"]
+        for o in r.get("objects", [])
+    ]
+    found = tabulate(rows, headers=["finding", "bucket", "key", "outcome"]) if rows else "no findings"
+    return f"{head}\n\n{counts}\n\n{found}"
 
 
 def _show(args: argparse.Namespace, answer: Any, render: Any) -> int:

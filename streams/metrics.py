@@ -4,6 +4,7 @@ across workers are right; `retention_media_overdue` is the figure that must stay
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -42,7 +43,8 @@ class Metrics:
 
 class WorkerFigures(dict[str, Any]):
     """pending, deleting, overdue, active_holds, holds_expiring_soon, s3_errors (by operation),
-    s3_retries (by operation), lag (by (topic, partition)), deletions_outstanding."""
+    s3_retries (by operation), lag (by (topic, partition)), degraded (by component: True while
+    failing), last_sweep (the last sweep.completed audit record, or None)."""
 
 
 class _FiguresCollector(Collector):
@@ -81,3 +83,31 @@ class _FiguresCollector(Collector):
         for (topic, partition), value in figures["lag"].items():
             lag.add_metric([topic, str(partition)], value)
         yield lag
+        degraded = GaugeMetricFamily(
+            "retention_degraded",
+            "1 while a component fails and the worker keeps retrying (health says why)",
+            labels=["component"],
+        )
+        for component, failing in sorted(figures["degraded"].items()):
+            degraded.add_metric([component], 1 if failing else 0)
+        yield degraded
+        yield from _sweep_figures(figures["last_sweep"])
+
+
+def _sweep_figures(record: dict[str, Any] | None) -> Iterator[Any]:
+    if record is None:
+        return
+    details = record.get("details", {})
+    finished = datetime.fromisoformat(details.get("finished_at") or record["occurred_at"])
+    yield GaugeMetricFamily(
+        "retention_sweep_last_finished_timestamp_seconds",
+        "When the last reconciliation sweep finished",
+        value=finished.timestamp(),
+    )
+    found = GaugeMetricFamily(
+        "retention_sweep_objects", "Objects of the last sweep, by verdict or outcome", labels=["kind"]
+    )
+    for kind in ("listed", "fine", "overdue", "left_behind", "orphan", "unknown", "deleted", "kept"):
+        if kind in details:
+            found.add_metric([kind], int(details[kind]))
+    yield found

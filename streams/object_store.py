@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
@@ -34,6 +35,16 @@ class ObjectStore(Protocol):
         """Place or lift an Object Lock legal hold on every version of each key. A bucket without
         Object Lock, or a key with no version left, counts as done. Raises when unreachable."""
         ...
+
+    def list_objects(self, bucket: str, page_size: int = 1000) -> AsyncIterator[list[StoredObject]]:
+        """The bucket's current objects, a page at a time."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    last_modified: datetime
 
 
 class S3ObjectStore:
@@ -150,6 +161,18 @@ class S3ObjectStore:
             failed.update(answer)
         return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
 
+    async def list_objects(self, bucket: str, page_size: int = 1000) -> AsyncIterator[list[StoredObject]]:
+        token: str | None = None
+        while True:
+            arguments: dict[str, Any] = {"Bucket": bucket, "MaxKeys": page_size}
+            if token:
+                arguments["ContinuationToken"] = token
+            page = await self._call(partial(self._client.list_objects_v2, **arguments))
+            yield [StoredObject(item["Key"], item["LastModified"]) for item in page.get("Contents", [])]
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+
     def _versions_of(self, bucket: str, key: str, include_delete_markers: bool = True) -> list[str]:
         """Every version id (and delete-marker id) of exactly `key`."""
         found: list[str] = []
@@ -185,8 +208,18 @@ class InMemoryObjectStore:
         self.legal_holds: set[tuple[str, str]] = set()
         self.available = True
         self.calls = 0
+        self.modified: dict[tuple[str, str], datetime] = {}
 
-    def put(self, bucket: str, key: str, body: bytes = b"image") -> None:
+    async def list_objects(self, bucket: str, page_size: int = 1000) -> AsyncIterator[list[StoredObject]]:
+        self.calls += 1
+        if not self.available:
+            raise ConnectionError("object store unavailable")
+        keys = sorted(k for k, versions in self.objects.get(bucket, {}).items() if versions)
+        for start in range(0, len(keys), page_size):
+            yield [StoredObject(k, self.modified[(bucket, k)]) for k in keys[start : start + page_size]]
+
+    def put(self, bucket: str, key: str, body: bytes = b"image", modified: datetime | None = None) -> None:
+        self.modified[(bucket, key)] = modified or datetime.now(UTC)
         versions = self.objects.setdefault(bucket, {}).setdefault(key, [])
         if bucket in self.versioned:
             versions.append(body)

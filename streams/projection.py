@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from streams.partitioning import partition_for
 log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
 RECENT_DEADLETTERS = 50
+SWEEP_AUDIT = "sweep"
 PROBE_INTERVAL = 3.0
 PROBE_TIMEOUT = 5.0
 
@@ -63,10 +65,14 @@ class Projection:
         self._holds: dict[str, str] = {}  # hold_id -> alarm_id, every hold ever seen
         self._held: set[str] = set()  # alarms with an active hold
         self._customer_alarms: dict[str, set[str]] = {}
-        self._audit: dict[str, deque[bytes]] = {}  # alarm_id (or customer:<id>) -> records
+        # alarm_id (or customer:<id>, or "sweep") -> its last audit records. Lists rather than deques
+        # (an empty deque alone is 600 bytes), and the state and records compressed: the read model
+        # holds every alarm, so its bytes per alarm decide the worker's memory (see bench scale).
+        self._audit: dict[str, list[bytes]] = {}
         self.deadletters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEADLETTERS)
         self.caught_up = False
         self.broker_problem: str | None = None  # set while the broker does not answer
+        self.last_sweep: dict[str, Any] | None = None  # the latest sweep.completed audit record
 
     # --- feeding ------------------------------------------------------------------------------------
 
@@ -76,7 +82,7 @@ class Projection:
             return
         state = decode_state(raw)
         summary = _summarise(state, partition_for(alarm_id, self.partitions))
-        self._raw[alarm_id] = raw
+        self._raw[alarm_id] = zlib.compress(raw, 1)
         self._summaries[alarm_id] = summary
         if summary.deadline is not None:
             self._pending_by_deadline.add((summary.deadline, alarm_id))
@@ -102,8 +108,18 @@ class Projection:
 
     def apply_audit(self, raw: bytes) -> None:
         record = json.loads(raw)
-        owner = record.get("alarm_id") or f"customer:{record.get('customer_id')}"
-        self._audit.setdefault(owner, deque(maxlen=AUDIT_RECORDS_PER_ALARM)).append(raw)
+        if record.get("alarm_id"):
+            owner = record["alarm_id"]
+        elif record.get("customer_id"):
+            owner = f"customer:{record['customer_id']}"
+        else:
+            owner = SWEEP_AUDIT  # the reconciliation sweep's findings about objects of no known alarm
+        if record.get("type") == "sweep.completed":
+            self.last_sweep = record
+        records = self._audit.setdefault(owner, [])
+        records.append(zlib.compress(raw, 1))
+        if len(records) > AUDIT_RECORDS_PER_ALARM:
+            del records[0]
 
     def apply_deadletter(self, raw: bytes) -> None:
         letter = json.loads(raw)
@@ -120,7 +136,10 @@ class Projection:
 
     def alarm(self, alarm_id: str) -> AlarmState | None:
         raw = self._raw.get(alarm_id)
-        return decode_state(raw) if raw is not None else None
+        return decode_state(zlib.decompress(raw)) if raw is not None else None
+
+    def alarm_ids(self) -> list[str]:
+        return list(self._raw)
 
     def alarm_of_hold(self, hold_id: str) -> str | None:
         return self._holds.get(hold_id)
@@ -129,8 +148,16 @@ class Projection:
         states = (self.alarm(a) for a in sorted(self._customer_alarms.get(customer_id, ())))
         return [s for s in states if s is not None]
 
+    def sweep_findings(self, sweep_id: str) -> list[dict[str, Any]]:
+        records = (json.loads(zlib.decompress(raw)) for raw in self._audit.get(SWEEP_AUDIT, ()))
+        return [
+            r
+            for r in records
+            if r.get("details", {}).get("sweep_id") == sweep_id and r["type"] != "sweep.completed"
+        ]
+
     def audit_of(self, alarm_id: str) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self._audit.get(alarm_id, ())]
+        return [json.loads(zlib.decompress(raw)) for raw in self._audit.get(alarm_id, ())]
 
     def active_holds(self, partitions: Collection[int] | None = None) -> list[ActiveHold]:
         found: list[ActiveHold] = []

@@ -25,6 +25,9 @@ from handlers.commands import (
     DeadlinesReached,
     DeletedObject,
     ObjectsDeleted,
+    SweepCompleted,
+    SweepFindings,
+    SweepRequested,
 )
 from handlers.contract_end import on_contract_ended, receive_contract_end
 from handlers.decoding import ForgedHold, InputTopic, InvalidEvent, decode_event
@@ -33,6 +36,7 @@ from handlers.events import AlarmTriggered, ContractEnded, HoldPlaced, InputEven
 from handlers.holds import on_hold_placed, on_hold_released
 from handlers.policy import Outcome, RetentionPolicy, next_check_at
 from handlers.state import AlarmState
+from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
@@ -44,6 +48,7 @@ from streams.legal_holds import LegalHoldKeeper
 from streams.metrics import Metrics
 from streams.object_store import ObjectStore
 from streams.scheduler import DeadlineIndex, Scheduler
+from streams.sweep import Sweeper
 from streams.topics import Topics
 
 log = structlog.get_logger("streams.service")
@@ -97,6 +102,7 @@ class RetentionService:
         self.customer_alarms: dict[str, set[str]] = {}
         self.ready = False  # True once the table has been recovered after the first assignment
         self.partitions: list[int] = []  # the partitions this worker owns since the last rebalance
+        self.sweeper: Sweeper | None = None  # set by the composition root, which has the read model
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
@@ -197,8 +203,27 @@ class RetentionService:
                     previous, refs, command.deleted_at, command.event_id, self.policy
                 )
                 await self._apply(previous, outcome, message, event_type=command.type)
-        else:
+        elif isinstance(command, ContractEndBroadcast):
             await self._on_contract_end_broadcast(command, message, now)
+        else:
+            self._on_sweep_message(command, message.partition, now)
+
+    def _on_sweep_message(
+        self, command: SweepRequested | SweepFindings | SweepCompleted, partition: int, now: datetime
+    ) -> None:
+        if isinstance(command, SweepRequested):
+            if self.sweeper is None:
+                log.warning("sweep.unavailable", sweep_id=command.event_id)
+            else:
+                self.sweeper.start(command.event_id, command.requested_by)
+            return
+        records = (
+            findings_audit(command, now)
+            if isinstance(command, SweepFindings)
+            else [completed_audit(command, now)]
+        )
+        for record in records:
+            self.audit_chain.publish(partition, record.alarm_id or "sweep", record)
 
     async def _on_contract_end_broadcast(
         self, command: ContractEndBroadcast, message: Any, now: datetime
@@ -310,6 +335,15 @@ class RetentionService:
     ) -> None:
         command = ObjectsDeleted(event_id=str(uuid.uuid4()), objects=tuple(objects), deleted_at=deleted_at)
         await self._send_internal(partition, command.model_dump_json().encode("utf-8"))
+
+    async def request_sweep(self, requested_by: str) -> str:
+        """Ask the owner of partition 0 to sweep the media buckets; returns the sweep's id."""
+        command = SweepRequested(event_id=str(uuid.uuid4()), requested_by=requested_by)
+        await self._send_internal(0, command.model_dump_json().encode("utf-8"))
+        return command.event_id
+
+    async def send_to_partition_0(self, value: bytes) -> None:
+        await self._send_internal(0, value)
 
     async def publish_hold_event(self, alarm_id: str, value: bytes) -> None:
         """For the API: one more producer of the police-holds contract, acknowledged before returning."""

@@ -60,6 +60,14 @@ class WorkerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
+    def metrics(self) -> str:
+        """The worker's /metrics text ("" while it does not answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/metrics", timeout=2) as answer:
+                return answer.read().decode("utf-8")  # type: ignore[no-any-return]
+        except OSError:
+            return ""
+
     def health(self) -> dict[str, object] | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=2) as answer:

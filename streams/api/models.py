@@ -112,6 +112,26 @@ class Summary(_Body):
     projection_caught_up: bool
 
 
+class SweepStarted(_Body):
+    sweep_id: str
+    detail: str
+
+
+class SweepReport(_Body):
+    sweep_id: str
+    requested_by: str
+    status: Literal["completed", "failed"]
+    started_at: datetime
+    finished_at: datetime
+    counts: dict[str, int] = Field(
+        description="objects listed, fine, overdue, left_behind, orphan, unknown, deleted, kept"
+    )
+    error: str | None = None
+    findings: list[dict[str, object]] = Field(
+        description="audit records of objects of no known alarm (orphans deleted or kept, unknown objects)"
+    )
+
+
 class DeadLetters(_Body):
     deadletters: list[dict[str, object]]
 

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.settings import Role, Settings
-from handlers.events import HoldPlaced, HoldReleased
+from handlers.events import HoldPlaced, HoldReleased, Identifier
 from handlers.signing import sign
 from handlers.state import AlarmState, Hold, Rule
 from streams.api.auth import Identity
@@ -33,6 +33,8 @@ from streams.api.models import (
     PlaceHold,
     ReleaseHold,
     Summary,
+    SweepReport,
+    SweepStarted,
 )
 from streams.clock import Clock
 from streams.projection import ActiveHold, Projection
@@ -47,6 +49,7 @@ class ApiContext:
     clock: Clock
     publish_hold: PublishHold
     health: Callable[[], dict[str, Any]]
+    request_sweep: Callable[[str], Awaitable[str]]
 
     def signed(self, event: BaseModel) -> bytes:
         """The event as JSON, signed with the API's hold key when keys are configured."""
@@ -76,6 +79,19 @@ class ApiError(Exception):
     def __init__(self, status: int, error: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
+
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def _identifier(value: str, name: str) -> str:
+    """A path parameter that goes into an event: the same rules as the event's field."""
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError:
+        raise ApiError(
+            422, "invalid_path", f"{name}: 1 to 200 printable ASCII characters without spaces"
+        ) from None
 
 
 def reply(model: BaseModel, status: int = 200) -> web.Response:
@@ -193,7 +209,7 @@ async def release_hold(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
     assert identity is not None
-    hold_id = request.match_info["hold_id"]
+    hold_id = _identifier(request.match_info["hold_id"], "hold_id")
     body: ReleaseHold = await read_body(request, ReleaseHold, optional=True)
     alarm_id = ctx.projection.alarm_of_hold(hold_id) or body.alarm_id
     if alarm_id is None:
@@ -318,6 +334,31 @@ async def deadletters(request: web.Request, identity: Identity | None, ctx: ApiC
     return reply(DeadLetters(deadletters=list(ctx.projection.deadletters)))
 
 
+async def start_sweep(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    assert identity is not None
+    sweep_id = await ctx.request_sweep(identity.name)
+    detail = "the owner of partition 0 sweeps the media buckets; GET /api/v1/sweeps/latest for the result"
+    return reply(SweepStarted(sweep_id=sweep_id, detail=detail), status=202)
+
+
+async def latest_sweep(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    record = ctx.projection.last_sweep
+    if record is None:
+        raise ApiError(404, "not_found", "no sweep has completed yet")
+    details = dict(record.get("details", {}))
+    fields = ("sweep_id", "requested_by", "status", "started_at", "finished_at", "error")
+    known = {name: details.pop(name, None) for name in fields}
+    return reply(
+        SweepReport(
+            **known,
+            counts={name: int(value) for name, value in details.items()},
+            findings=ctx.projection.sweep_findings(str(known["sweep_id"])),
+        )
+    )
+
+
 LIAISON: frozenset[Role] = frozenset({"police-liaison"})
 OPERATOR: frozenset[Role] = frozenset({"operator"})
 
@@ -335,6 +376,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/customers/{customer_id}/media", "A customer's media and deadlines",
              OPERATOR, customer_media, response=CustomerMedia),
     Endpoint("GET", "/api/v1/summary", "Figures for the dashboard", OPERATOR, summary, response=Summary),
+    Endpoint("POST", "/api/v1/sweeps", "Sweep the media buckets now (see GET /api/v1/sweeps/latest)",
+             OPERATOR, start_sweep, response=SweepStarted, status=202),
+    Endpoint("GET", "/api/v1/sweeps/latest", "The last completed reconciliation sweep and its findings",
+             frozenset({"operator", "auditor"}), latest_sweep, response=SweepReport),
     Endpoint("GET", "/api/v1/deadletters", "The last dead-lettered records (reason and source only)",
              OPERATOR, deadletters, response=DeadLetters),
 )  # fmt: skip

@@ -15,6 +15,7 @@ from streams.worker_process import WorkerProcess
 RETENTION_SECONDS = 12
 HOLD_SECONDS = 40
 WARNING_SECONDS = 10
+SWEEP_GRACE_SECONDS = 2
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,9 @@ def worker(media_stack: LocalStack, artifacts: Path) -> Iterator[WorkerProcess]:
         HOLD_RETENTION=f"PT{HOLD_SECONDS}S",
         HOLD_EXPIRY_WARNING=f"PT{WARNING_SECONDS}S",
         APP_ID="e2e-retention",
+        # Sweeps only on demand (tests/e2e/test_sweep.py), so that no test's objects vanish mid-test.
+        SWEEP_INTERVAL="PT0S",
+        SWEEP_GRACE=f"PT{SWEEP_GRACE_SECONDS}S",
     ).start()
     try:
         process.wait_ready()

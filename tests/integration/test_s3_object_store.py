@@ -151,3 +151,20 @@ class TestUnreachableStore:
         )
         with ThreadPoolExecutor(1) as executor, pytest.raises(Exception, match="Could not connect"):
             await S3ObjectStore(client, executor).delete_all_versions("media", ["a.jpg"])
+
+
+class TestListing:
+    async def test_every_object_is_listed_a_page_at_a_time_with_its_upload_time(
+        self, s3: Any, store: S3ObjectStore, buckets: dict[str, str]
+    ) -> None:
+        bucket = buckets["plain"]
+        prefix = f"listing-{uuid.uuid4().hex[:6]}"
+        keys = [f"{prefix}/{i}.jpg" for i in range(5)]
+        for key in keys:
+            s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+        pages = [page async for page in store.list_objects(bucket, page_size=2)]
+        listed = [item for page in pages for item in page if item.key.startswith(prefix)]
+        assert sorted(item.key for item in listed) == keys
+        assert all(len(page) <= 2 for page in pages)
+        assert len(pages) >= 3
+        assert all(item.last_modified.tzinfo is not None for item in listed)

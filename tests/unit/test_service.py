@@ -202,3 +202,50 @@ class TestRebuild:
         expected = {f"alarm-{i}" for i in range(1, 6) if partition_for(f"alarm-{i}", PARTITIONS) in owned}
         assert set(service.scheduler.index._current) == expected
         assert service.ready
+
+
+class TestSweepMessages:
+    async def test_a_sweep_request_sent_by_the_api_lands_on_partition_0(
+        self, service: RetentionService
+    ) -> None:
+        sweep_id = await service.request_sweep("operator-ann")
+        [item] = service.topics.internal.sent  # type: ignore[attr-defined]
+        assert item["partition"] == 0
+        assert json.loads(item["value"]) == {
+            "type": "sweep.requested",
+            "event_id": sweep_id,
+            "requested_by": "operator-ann",
+        }
+
+    async def test_findings_and_the_summary_are_sealed_into_partition_0s_audit_chain(
+        self, service: RetentionService
+    ) -> None:
+        findings = {
+            "type": "sweep.findings",
+            "event_id": "f-1",
+            "sweep_id": "s-1",
+            "verdict": "orphan",
+            "objects": [
+                {"bucket": "media", "key": "old.jpg", "alarm_id": None,
+                 "last_modified": "2026-01-01T00:00:00Z", "outcome": "deleted"},
+            ],
+        }  # fmt: skip
+        summary = {
+            "type": "sweep.completed",
+            "event_id": "c-1",
+            "sweep_id": "s-1",
+            "requested_by": "schedule",
+            "started_at": T0.isoformat(),
+            "finished_at": T0.isoformat(),
+            "status": "completed",
+            "counts": {"listed": 1, "orphan": 1},
+        }
+        for offset, body in enumerate((findings, summary)):
+            message = Message("retention-internal", 0, offset, b"partition-0", json.dumps(body).encode())
+            await service.handle_alarm_stream(message)
+        records = sent(service.topics.audit)
+        assert [r["type"] for r in records] == ["media.orphan_deleted", "sweep.completed"]
+        assert records[0]["objects"] == [{"bucket": "media", "key": "old.jpg"}]
+        assert records[1]["prev_hash"] == records[0]["hash"]
+        assert all(item["partition"] == 0 for item in service.topics.audit.sent)  # type: ignore[attr-defined]
+        assert not service.topics.deadletter.sent  # type: ignore[attr-defined]
