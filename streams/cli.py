@@ -14,11 +14,14 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 from tabulate import tabulate
 
+from config.schedule import ScheduleError, load_schedule
+from handlers.schedule import render_json, render_markdown
 from streams.api.auth import ROLES, hash_token, new_token
 
 DEFAULT_URL = "http://127.0.0.1:6066"
@@ -68,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--topic", default=os.environ.get("TOPICS__AUDIT", "retention-audit"))
     check.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
 
+    schedule = groups.add_parser("schedule", help="the retention schedule (config/retention-schedule.toml)")
+    schedule.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    schedule.add_argument("--file", type=Path, help="another schedule file")
+
     token = groups.add_parser("token", help="tokens").add_subparsers(dest="command", required=True)
     create = token.add_parser("new", help="make a token and the API_TOKENS entry that admits it")
     create.add_argument("--name", required=True, help="the identity recorded in events and the audit trail")
@@ -80,11 +87,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.group == "token":
             return _new_token(args)
+        if args.group == "schedule":
+            schedule = load_schedule(args.file)
+            print(render_markdown(schedule) if args.format == "markdown" else render_json(schedule), end="")
+            return 0
         if args.group == "audit":
             return asyncio.run(_verify_audit(args))
         client = _client(args.url)
         return _run(args, client)
-    except CliError as exc:
+    except (CliError, ScheduleError) as exc:
         print(f"retention: {exc}", file=sys.stderr)
         return 1
     except httpx.HTTPError as exc:

@@ -1,0 +1,134 @@
+"""The retention schedule as data: one rule per kind of personal data (R1-R8 of the statement).
+
+Loaded from config/retention-schedule.toml (config/schedule.py); the rules here only describe and
+compute. The README's retention table and the record of processing (GDPR Art. 30) are rendered from
+the same rules, so the statement, the documentation and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from handlers.calendar import Period, period_end
+
+Starts = Literal["alarm.triggered", "contract.ended", "call.recorded"]
+MEDIA_SYSTEM = "media"  # this service deletes media itself; every other system is told by command
+
+
+class Keep(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    days: int = Field(default=0, ge=0)
+    months: int = Field(default=0, ge=0)
+    years: int = Field(default=0, ge=0)
+    full_accounting_years: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Keep:
+        self.period()  # raises when more than one unit is given
+        return self
+
+    def period(self) -> Period:
+        return Period(self.days, self.months, self.years, self.full_accounting_years)
+
+
+class ScheduleRule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^R[0-9]+$")
+    category: str = Field(pattern=r"^[a-z_]+$")
+    data: str
+    starts: Starts
+    keep: Keep
+    keep_with_consent: Keep | None = None  # R8: a shorter period when the customer consented
+    action: Literal["delete", "anonymise"]
+    system: str = Field(pattern=r"^[a-z-]+$")
+    note: str | None = None
+
+    @property
+    def by_command(self) -> bool:
+        """Carried out by another system, told through the erasure-commands topic."""
+        return self.system != MEDIA_SYSTEM
+
+    def due_at(self, start: datetime, zone: ZoneInfo, consent: bool = False) -> datetime:
+        keep = self.keep_with_consent if consent and self.keep_with_consent else self.keep
+        return period_end(start, keep.period(), zone)
+
+    def kept(self) -> str:
+        period = self.keep.period()
+        text = period.describe() if period != Period() else f"until {_STARTS_TEXT[self.starts]}"
+        if self.keep_with_consent is not None:
+            text += f", or {self.keep_with_consent.period().describe()} with consent"
+        return text
+
+
+class Schedule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    zone: str
+    rules: tuple[ScheduleRule, ...]
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique(self) -> Schedule:
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique")
+        categories = [r.category for r in self.rules]
+        if len(categories) != len(set(categories)):
+            raise ValueError("categories must be unique")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    def rule(self, rule_id: str) -> ScheduleRule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+    def started_by(self, event_type: str) -> tuple[ScheduleRule, ...]:
+        """The rules another system carries out whose clock this event starts."""
+        return tuple(r for r in self.rules if r.starts == event_type and r.by_command)
+
+
+_STARTS_TEXT = {
+    "alarm.triggered": "the alarm activation",
+    "contract.ended": "contract end",
+    "call.recorded": "the recording",
+}
+_ACTION_TEXT = {"delete": "deleted", "anonymise": "anonymised"}
+
+
+def render_markdown(schedule: Schedule) -> str:
+    """The retention table: the statement's columns, then who carries each rule out and how."""
+    lines = [
+        "| # | Data | Kept | Then | Starts at | Carried out by |",
+        "|---|------|------|------|-----------|----------------|",
+    ]
+    for r in schedule.rules:
+        by = "this service" if not r.by_command else f"`{r.system}`, by `erasure.due` command"
+        note = f" ({r.note})" if r.note else ""
+        lines.append(
+            f"| {r.id} | {r.data} | {r.kept()}{note} | {_ACTION_TEXT[r.action]} | "
+            f"{_STARTS_TEXT[r.starts]} | {by} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def render_json(schedule: Schedule) -> str:
+    return schedule.model_dump_json(indent=2) + "\n"
