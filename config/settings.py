@@ -19,6 +19,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from config.schedule import ScheduleError, load_schedule
+from handlers.schedule import Schedule
+
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 
 
@@ -46,6 +49,10 @@ class TopicNames(BaseModel):
     deadletter: str = "retention-deadletter"
     # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).
     internal: str = "retention-internal"
+    # Erasure commands to the systems that hold the other personal data, and their confirmations
+    # (handlers/erasure.py); both keyed by customer, created by the service if missing.
+    erasure_commands: str = "erasure-commands"
+    erasure_confirmations: str = "erasure-confirmations"
 
 
 Role = Literal["police-liaison", "operator", "auditor"]
@@ -117,6 +124,10 @@ class Settings(BaseSettings):
     sweep_interval: Duration = timedelta(hours=6)
     sweep_grace: Duration = timedelta(hours=24)
     sweep_max_keys_per_second: float = Field(default=1000.0, gt=0)
+    # The retention schedule (R1-R8); default: config/retention-schedule.toml.
+    retention_schedule_file: Path | None = None
+    # An erasure command not confirmed within this is flagged and sent again.
+    erasure_confirm_within: Duration = timedelta(hours=24)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -125,6 +136,10 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if not self.media_buckets:
             raise ValueError("MEDIA_BUCKETS must name at least one bucket")
+        try:
+            self.schedule()
+        except ScheduleError as exc:
+            raise ValueError(f"RETENTION_SCHEDULE_FILE: {exc}") from None
         for name in ("media_retention", "hold_retention", "hold_expiry_warning"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name.upper()} must be longer than zero")
@@ -157,6 +172,9 @@ class Settings(BaseSettings):
                 problem = exc.strerror if isinstance(exc, OSError) else f"{exc.error_count()} invalid entries"
                 raise ValueError(f"API_TOKENS_FILE: cannot be used ({problem})") from None
         return self
+
+    def schedule(self) -> Schedule:
+        return load_schedule(self.retention_schedule_file)
 
     def signing_keys(self) -> dict[str, bytes]:
         keys = {k: v.get_secret_value().encode() for k, v in self.hold_signing_keys.items()}

@@ -47,6 +47,12 @@ class AuditType(StrEnum):
     SWEEP_OVERDUE_FOUND = "sweep.overdue_found"  # past its deadline: the stream was asked to act
     SWEEP_UNKNOWN_FOUND = "sweep.unknown_found"  # unknown and young: reported, kept
     SWEEP_COMPLETED = "sweep.completed"
+    # Erasure commands to other systems (handlers/erasure.py), per customer
+    ERASURE_SCHEDULED = "erasure.scheduled"  # a rule's clock started: due at `deadline`
+    ERASURE_SENT = "erasure.sent"  # erasure.due sent to the system
+    ERASURE_UNCONFIRMED = "erasure.unconfirmed"  # not confirmed in time: flagged and sent again
+    ERASURE_CONFIRMED = "erasure.confirmed"
+    ERASURE_CONFIRMATION_UNMATCHED = "erasure.confirmation_unmatched"
 
 
 class ObjectRef(BaseModel):

@@ -55,6 +55,15 @@ class ContractEndBroadcast(_Internal):
     ended_at: datetime
 
 
+class ErasuresReached(_Internal):
+    """The erasure scheduler's clock passed a moment that matters for these customers (an erasure
+    due, or a command's confirmation window ended); sent to the customers' partition."""
+
+    type: Literal["erasures.reached"] = "erasures.reached"
+    customer_ids: tuple[str, ...]
+    checked_at: datetime
+
+
 class SweepRequested(_Internal):
     """Start a reconciliation sweep; sent to partition 0, whose owner runs it. `event_id` is the
     sweep's id."""
@@ -95,7 +104,13 @@ class SweepCompleted(_Internal):
 
 
 _Message = (
-    DeadlinesReached | ObjectsDeleted | ContractEndBroadcast | SweepRequested | SweepFindings | SweepCompleted
+    DeadlinesReached
+    | ObjectsDeleted
+    | ContractEndBroadcast
+    | ErasuresReached
+    | SweepRequested
+    | SweepFindings
+    | SweepCompleted
 )
 InternalMessage = Annotated[_Message, Field(discriminator="type")]
 INTERNAL_MESSAGE: TypeAdapter[_Message] = TypeAdapter(InternalMessage)

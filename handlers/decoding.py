@@ -14,7 +14,10 @@ from pydantic import BaseModel, ValidationError
 
 from handlers.events import (
     AlarmTriggered,
+    CallRecorded,
     ContractEnded,
+    CustomerEvent,
+    ErasureCompleted,
     HoldPlaced,
     HoldReleased,
     InputEvent,
@@ -33,12 +36,14 @@ class InputTopic(Enum):
     ALARMS = "alarm-events"
     HOLDS = "police-holds"
     CONTRACTS = "contract-events"
+    CONFIRMATIONS = "erasure-confirmations"
 
 
 EVENT_TYPES: dict[InputTopic, dict[str, type[BaseModel]]] = {
     InputTopic.ALARMS: {"alarm.triggered": AlarmTriggered, "media.stored": MediaStored},
     InputTopic.HOLDS: {"hold.placed": HoldPlaced, "hold.released": HoldReleased},
-    InputTopic.CONTRACTS: {"contract.ended": ContractEnded},
+    InputTopic.CONTRACTS: {"contract.ended": ContractEnded, "call.recorded": CallRecorded},
+    InputTopic.CONFIRMATIONS: {"erasure.completed": ErasureCompleted},
 }
 
 
@@ -125,7 +130,7 @@ def _check_key(event: InputEvent, key: bytes | None) -> None:
     # Partitioning decides which worker holds an alarm's state: a hold keyed differently from its
     # alarm would be applied to an empty state elsewhere, and the evidence deleted on time.
     expected = routing_key(event)
-    field = "customer_id" if isinstance(event, ContractEnded) else "alarm_id"
+    field = "customer_id" if isinstance(event, CustomerEvent) else "alarm_id"
     if key is None:
         raise InvalidEvent(f"record has no key; it must be keyed by {field}")
     if key != expected.encode("utf-8"):

@@ -125,14 +125,37 @@ class ContractEnded(_Event):
     ended_at: Timestamp
 
 
+class CallRecorded(_Event):
+    """Customer service recorded a call with the customer (R8). Since contract 1.2."""
+
+    type: Literal["call.recorded"]
+    customer_id: Identifier
+    recording_id: Identifier
+    recorded_at: Timestamp
+    consent: bool = Field(description="the customer consented: the shorter period of R8 applies")
+
+
+class ErasureCompleted(_Event):
+    """A downstream system carried out an `erasure.due` command. Since contract 1.2."""
+
+    type: Literal["erasure.completed"]
+    command_id: Identifier
+    customer_id: Identifier
+    system: Identifier
+    completed_at: Timestamp
+
+
 AlarmEvent = AlarmTriggered | MediaStored
 HoldEvent = HoldPlaced | HoldReleased
-InputEvent = AlarmTriggered | MediaStored | HoldPlaced | HoldReleased | ContractEnded
+CustomerEvent = ContractEnded | CallRecorded | ErasureCompleted
+InputEvent = (
+    AlarmTriggered | MediaStored | HoldPlaced | HoldReleased | ContractEnded | CallRecorded | ErasureCompleted
+)
 
 
 def routing_key(event: InputEvent) -> str:
     """The Kafka record key the contract requires: it decides the partition, so it decides which
-    worker holds the state. Alarm and hold events go by alarm, contract events by customer."""
-    if isinstance(event, ContractEnded):
+    worker holds the state. Alarm and hold events go by alarm, customer events by customer."""
+    if isinstance(event, ContractEnded | CallRecorded | ErasureCompleted):
         return event.customer_id
     return event.alarm_id

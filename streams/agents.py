@@ -18,7 +18,7 @@ def register_agents(app: Any, topics: Topics, service: RetentionService) -> None
         async for event in stream.events():
             await service.handle_alarm_stream(event.message)
 
-    @app.agent(topics.contract_events, name="contract-ends", concurrency=1)
-    async def contract_ends(stream: Any) -> None:
+    @app.agent(topics.customer_events, name="customer-events", concurrency=1)
+    async def customer_events(stream: Any) -> None:
         async for event in stream.events():
-            await service.handle_contract_event(event.message)
+            await service.handle_customer_event(event.message)

@@ -20,6 +20,7 @@ from streams.api.server import build_web_app, serve
 from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
+from streams.customer_table import CustomerTable
 from streams.kafka_security import client_options, faust_credentials
 from streams.metrics import Metrics, WorkerFigures
 from streams.object_store import ObjectStore
@@ -66,6 +67,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
     contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
+    customer_table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions)
     metrics = Metrics()
     audit_chain = AuditChain(topics.audit, client_options(settings), settings.topics.audit)
     service = RetentionService(
@@ -74,6 +76,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         store=store,
         alarms=AlarmTable(table, partitions),
         contract_ends=ContractEnds(contract_table),
+        customers=CustomerTable(customer_table, partitions),
         topics=topics,
         audit_chain=audit_chain,
         metrics=metrics,
@@ -127,6 +130,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     @app.task
     async def _scheduler() -> None:
         await service.scheduler.run()
+
+    @app.task
+    async def _erasure_scheduler() -> None:
+        await service.erasures.scheduler.run()
 
     @app.task
     async def _deleter() -> None:

@@ -24,6 +24,7 @@ from handlers.commands import (
     ContractEndBroadcast,
     DeadlinesReached,
     DeletedObject,
+    ErasuresReached,
     ObjectsDeleted,
     SweepCompleted,
     SweepFindings,
@@ -32,7 +33,15 @@ from handlers.commands import (
 from handlers.contract_end import on_contract_ended, receive_contract_end
 from handlers.decoding import ForgedHold, InputTopic, InvalidEvent, decode_event
 from handlers.deletions import on_objects_deleted
-from handlers.events import AlarmTriggered, ContractEnded, HoldPlaced, InputEvent, MediaStored
+from handlers.events import (
+    AlarmTriggered,
+    CallRecorded,
+    ContractEnded,
+    ErasureCompleted,
+    HoldPlaced,
+    InputEvent,
+    MediaStored,
+)
 from handlers.holds import on_hold_placed, on_hold_released
 from handlers.policy import Outcome, RetentionPolicy, next_check_at
 from handlers.state import AlarmState
@@ -42,8 +51,10 @@ from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
+from streams.customer_table import CustomerTable
 from streams.deadletter import deadletter_value
 from streams.deleter import Deleter
+from streams.erasures import Erasures
 from streams.legal_holds import LegalHoldKeeper
 from streams.metrics import Metrics
 from streams.object_store import ObjectStore
@@ -73,6 +84,7 @@ class RetentionService:
         store: ObjectStore,
         alarms: AlarmTable,
         contract_ends: ContractEnds,
+        customers: CustomerTable,
         topics: Topics,
         audit_chain: AuditChain,
         metrics: Metrics | None = None,
@@ -95,6 +107,15 @@ class RetentionService:
             concurrency=max(1, settings.s3_max_workers // 4),
         )
         self.legal_holds = LegalHoldKeeper(store)
+        self.erasures = Erasures(
+            customers=customers,
+            schedule=settings.schedule(),
+            confirm_within=settings.erasure_confirm_within,
+            clock=clock,
+            audit_chain=audit_chain,
+            commands_topic=topics.erasure_commands,
+            send_internal=self._send_internal,
+        )
         self.signing_keys = settings.signing_keys() or None
         if self.signing_keys is None:
             log.warning("holds.unsigned", note="HOLD_SIGNING_KEYS is empty: hold events are not verified")
@@ -109,8 +130,8 @@ class RetentionService:
     async def handle_alarm_stream(self, message: Any) -> None:
         await self._guarded(message, self._route_alarm_stream)
 
-    async def handle_contract_event(self, message: Any) -> None:
-        await self._guarded(message, self._on_contract_record)
+    async def handle_customer_event(self, message: Any) -> None:
+        await self._guarded(message, self._on_customer_record)
 
     async def _guarded(self, message: Any, handler: Any) -> None:
         structlog.contextvars.bind_contextvars(
@@ -135,7 +156,7 @@ class RetentionService:
         event = self._decode(message, kind)
         if event is None:
             return
-        assert not isinstance(event, ContractEnded)
+        assert not isinstance(event, ContractEnded | CallRecorded | ErasureCompleted)
         structlog.contextvars.bind_contextvars(alarm_id=event.alarm_id)
         previous = self.alarms.get(event.alarm_id)
         now = self.clock.now()
@@ -205,6 +226,8 @@ class RetentionService:
                 await self._apply(previous, outcome, message, event_type=command.type)
         elif isinstance(command, ContractEndBroadcast):
             await self._on_contract_end_broadcast(command, message, now)
+        elif isinstance(command, ErasuresReached):
+            self.erasures.on_reached(command, message.partition)
         else:
             self._on_sweep_message(command, message.partition, now)
 
@@ -239,14 +262,22 @@ class RetentionService:
             outcome = on_contract_ended(previous, command.ended_at, command.event_id, now, self.policy)
             await self._apply(previous, outcome, message, event_type=command.type)
 
-    # --- contract events (keyed by customer) ------------------------------------------------------
+    # --- customer events: contract ends, call recordings, erasure confirmations (keyed by customer) --
 
-    async def _on_contract_record(self, message: Any) -> None:
-        event = self._decode(message, InputTopic.CONTRACTS)
+    async def _on_customer_record(self, message: Any) -> None:
+        kind = self.topics.input_kind(message.topic)
+        if kind not in (InputTopic.CONTRACTS, InputTopic.CONFIRMATIONS):
+            raise RuntimeError(f"no handler for topic {message.topic}")
+        event = self._decode(message, kind)
         if event is None:
             return
-        assert isinstance(event, ContractEnded)
+        assert isinstance(event, ContractEnded | CallRecorded | ErasureCompleted)
         structlog.contextvars.bind_contextvars(event_type=event.type)
+        self.erasures.on_customer_event(event, message.partition)
+        if isinstance(event, ContractEnded):
+            self._broadcast_contract_end(event)
+
+    def _broadcast_contract_end(self, event: ContractEnded) -> None:
         broadcast = ContractEndBroadcast(
             event_id=event.event_id, customer_id=event.customer_id, ended_at=event.ended_at
         ).model_dump_json()
@@ -384,6 +415,7 @@ class RetentionService:
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         self.scheduler.index.drop_partitions(partitions)
+        self.erasures.forget_partitions(partitions)
         self.partitions = [p for p in self.partitions if p not in set(partitions)]
 
     def rebuild(self, partitions: Collection[int]) -> None:
@@ -410,11 +442,13 @@ class RetentionService:
                 resumed += len(deleting)
             held = [m.ref for m in state.pending if m.legal_hold]
             self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
+        customers = self.erasures.rebuild(partitions)
         self.ready = True
         self.partitions = sorted(partitions)
         log.info(
             "schedule.rebuilt",
             partitions=sorted(partitions),
+            customers_tracked=customers,
             alarms_tracked=tracked,
             deletions_resumed=resumed,
         )

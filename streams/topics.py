@@ -13,17 +13,19 @@ from handlers.decoding import InputTopic
 class Topics:
     names: TopicNames
     alarm_stream: Any  # alarm events, police holds and our internal messages: all keyed by alarm
-    contract_events: Any
+    customer_events: Any  # contract events and erasure confirmations: all keyed by customer
     audit: Any
     deadletter: Any
     internal: Any
     holds_out: Any  # the API produces hold events here, as any other producer of the contract
+    erasure_commands: Any
 
     def input_kind(self, topic: str) -> InputTopic | None:
         return {
             self.names.alarm_events: InputTopic.ALARMS,
             self.names.police_holds: InputTopic.HOLDS,
             self.names.contract_events: InputTopic.CONTRACTS,
+            self.names.erasure_confirmations: InputTopic.CONFIRMATIONS,
         }.get(topic)
 
 
@@ -40,9 +42,10 @@ def define_topics(app: Any, names: TopicNames) -> Topics:
     return Topics(
         names=names,
         alarm_stream=raw(names.alarm_events, names.police_holds, names.internal),
-        contract_events=raw(names.contract_events),
+        customer_events=raw(names.contract_events, names.erasure_confirmations),
         audit=raw(names.audit),
         deadletter=raw(names.deadletter),
         internal=raw(names.internal),
         holds_out=raw(names.police_holds),
+        erasure_commands=raw(names.erasure_commands),
     )

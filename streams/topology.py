@@ -23,7 +23,7 @@ class TopologyError(Exception):
 
 
 def changelog_topics(settings: Settings) -> list[str]:
-    return [f"{settings.app_id}-{table}-changelog" for table in ("alarms", "contract-ends")]
+    return [f"{settings.app_id}-{table}-changelog" for table in ("alarms", "contract-ends", "customers")]
 
 
 async def prepare_topics(settings: Settings, *, retry_forever: bool = True) -> int:
@@ -74,7 +74,14 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
         raise TopologyError(f"input topics must have the same number of partitions ({described})")
     partitions = counts[names.alarm_events]
 
-    own = [names.internal, names.audit, names.deadletter, *changelog_topics(settings)]
+    own = [
+        names.internal,
+        names.audit,
+        names.deadletter,
+        names.erasure_commands,
+        names.erasure_confirmations,
+        *changelog_topics(settings),
+    ]
     present = [topic for topic in own if topic in existing]
     for topic, count in (await _partition_counts(admin, present)).items():
         if count != partitions:

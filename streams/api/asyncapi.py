@@ -10,7 +10,16 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.settings import TopicNames
 from handlers.audit import AuditRecord
-from handlers.events import AlarmTriggered, ContractEnded, HoldPlaced, HoldReleased, MediaStored
+from handlers.erasure import ErasureDue
+from handlers.events import (
+    AlarmTriggered,
+    CallRecorded,
+    ContractEnded,
+    ErasureCompleted,
+    HoldPlaced,
+    HoldReleased,
+    MediaStored,
+)
 
 
 class DeadLetter(BaseModel):
@@ -23,11 +32,16 @@ class DeadLetter(BaseModel):
     value_base64: str | None
 
 
+OUTPUTS = (AuditRecord, DeadLetter, ErasureDue)
+
+
 def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
     channels_spec: list[tuple[str, str, str, str, list[type[BaseModel]]]] = [
         ("alarmEvents", topics.alarm_events, "alarm_id", "receive", [AlarmTriggered, MediaStored]),
         ("policeHolds", topics.police_holds, "alarm_id", "receive", [HoldPlaced, HoldReleased]),
-        ("contractEvents", topics.contract_events, "customer_id", "receive", [ContractEnded]),
+        ("contractEvents", topics.contract_events, "customer_id", "receive", [ContractEnded, CallRecorded]),
+        ("erasureConfirmations", topics.erasure_confirmations, "customer_id", "receive", [ErasureCompleted]),
+        ("erasureCommands", topics.erasure_commands, "customer_id", "send", [ErasureDue]),
         (
             "retentionAudit",
             topics.audit,
@@ -39,7 +53,7 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
     ]
     models = sorted({m for *_, ms in channels_spec for m in ms}, key=lambda m: m.__name__)
     refs, schemas = models_json_schema(
-        [(m, "serialization" if m in (AuditRecord, DeadLetter) else "validation") for m in models],
+        [(m, "serialization" if m in OUTPUTS else "validation") for m in models],
         ref_template="#/components/schemas/{model}",
     )
     channels: dict[str, Any] = {}
@@ -48,7 +62,7 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
     for channel_id, address, key, action, channel_models in channels_spec:
         channel_messages = {}
         for model in channel_models:
-            mode: JsonSchemaMode = "serialization" if model in (AuditRecord, DeadLetter) else "validation"
+            mode: JsonSchemaMode = "serialization" if model in OUTPUTS else "validation"
             messages[model.__name__] = {
                 "name": model.__name__,
                 "title": (model.__doc__ or model.__name__).strip().splitlines()[0],

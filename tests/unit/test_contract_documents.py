@@ -29,9 +29,12 @@ def test_asyncapi_describes_every_topic_and_payload() -> None:
         "contract-events",
         "retention-audit",
         "retention-deadletter",
+        "erasure-commands",
+        "erasure-confirmations",
     }
     messages = document["components"]["messages"]
     assert set(messages) == {"AlarmTriggered", "MediaStored", "HoldPlaced", "HoldReleased", "ContractEnded",
+                             "CallRecorded", "ErasureCompleted", "ErasureDue",
                              "AuditRecord", "DeadLetter"}  # fmt: skip
     schemas = document["components"]["schemas"]
     assert "triggered_at" in schemas["AlarmTriggered"]["required"]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,11 +16,12 @@ from handlers.commands import DeadlinesReached, DeletedObject, ObjectsDeleted
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
 from streams.contract_ends import ContractEnds
+from streams.customer_table import CustomerTable
 from streams.object_store import InMemoryObjectStore
 from streams.partitioning import partition_for
 from streams.service import RetentionService
 from streams.topics import Topics
-from tests.builders import T0, alarm_json
+from tests.builders import T0, alarm_json, contract_ended_json
 from tests.fakes import FakeClock, FakeTable, FakeTopic
 
 PARTITIONS = 4
@@ -46,11 +48,12 @@ def service(clock: FakeClock) -> RetentionService:
     topics = Topics(
         names=names,
         alarm_stream=None,
-        contract_events=None,
+        customer_events=None,
         audit=FakeTopic(),
         deadletter=FakeTopic(),
         internal=FakeTopic(),
         holds_out=FakeTopic(),
+        erasure_commands=FakeTopic(),
     )
     settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
     return RetentionService(
@@ -59,6 +62,7 @@ def service(clock: FakeClock) -> RetentionService:
         store=InMemoryObjectStore(),
         alarms=AlarmTable(FakeTable(), PARTITIONS),
         contract_ends=ContractEnds(FakeTable()),
+        customers=CustomerTable(FakeTable(), PARTITIONS),
         topics=topics,
         audit_chain=AuditChain(topics.audit, {}, "retention-audit"),
     )
@@ -249,3 +253,75 @@ class TestSweepMessages:
         assert records[1]["prev_hash"] == records[0]["hash"]
         assert all(item["partition"] == 0 for item in service.topics.audit.sent)  # type: ignore[attr-defined]
         assert not service.topics.deadletter.sent  # type: ignore[attr-defined]
+
+
+class TestErasureCommandsUnderAControllableClock:
+    async def test_each_categorys_command_is_sent_at_its_due_time_and_confirmed(
+        self, service: RetentionService, clock: FakeClock
+    ) -> None:
+        customer = "customer-9"
+        partition = partition_for(customer, PARTITIONS)
+        await service.handle_customer_event(
+            Message("contract-events", partition, 0, customer.encode(), contract_ended_json(customer, at=T0))
+        )
+        internal: FakeTopic = service.topics.internal  # type: ignore[assignment]
+        commands: FakeTopic = service.topics.erasure_commands  # type: ignore[assignment]
+        runner = asyncio.create_task(service.erasures.scheduler.run())
+        offset = 100
+        try:
+            # T0 is 10:00 in Oslo on 15 March 2026.
+            for moment, rules in [
+                (T0 - timedelta(seconds=1), []),
+                (T0, ["R3"]),
+                (datetime(2027, 3, 15, 9, 0, tzinfo=UTC), ["R6"]),
+                (datetime(2029, 3, 15, 9, 0, tzinfo=UTC), ["R5"]),
+                (datetime(2031, 12, 31, 23, 0, tzinfo=UTC), ["R4", "R7"]),
+            ]:
+                clock.current = moment
+                before = len(commands.sent)
+                reached = await next_message(internal, "erasures.reached", wait=0.0 if not rules else 5.0)
+                if reached is not None:
+                    assert reached["partition"] == partition
+                    offset += 1
+                    await service.handle_alarm_stream(
+                        Message("retention-internal", partition, offset, b"p", reached["value"])
+                    )
+                new = [json.loads(item["value"]) for item in commands.sent[before:]]
+                # The command for R3 was confirmed at once (below), so it is never sent again.
+                assert sorted(c["rule"] for c in new) == rules, moment
+                for command in new:
+                    assert command["type"] == "erasure.due"
+                    assert command["customer_id"] == customer
+                    assert datetime.fromisoformat(command["due_at"]) <= moment
+                    confirmation = json.dumps({
+                        "type": "erasure.completed", "event_id": f"done-{command['rule']}",
+                        "command_id": command["command_id"], "customer_id": customer,
+                        "system": command["system"], "completed_at": moment.isoformat(),
+                    }).encode()  # fmt: skip
+                    offset += 1
+                    await service.handle_customer_event(
+                        Message("erasure-confirmations", partition, offset, customer.encode(), confirmation)
+                    )
+        finally:
+            runner.cancel()
+        record = service.erasures.customers.get(customer)
+        assert record is not None
+        assert all(e.confirmed_at is not None for e in record.erasures)
+        types = [r["type"] for r in sent(service.topics.audit)]
+        assert types.count("erasure.sent") == 5
+        assert types.count("erasure.confirmed") == 5
+        assert not service.topics.deadletter.sent  # type: ignore[attr-defined]
+
+
+async def next_message(topic: FakeTopic, kind: str, wait: float) -> dict[str, Any] | None:
+    """Take the next message of a type off a fake topic, waiting up to `wait` seconds for it."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait
+    while True:
+        for item in list(topic.sent):
+            if json.loads(item["value"]).get("type") == kind:
+                topic.sent.remove(item)
+                return item
+        if loop.time() >= give_up:
+            return None
+        await asyncio.sleep(0.02)

@@ -1,0 +1,302 @@
+"""Erasure commands for the data other systems hold (R3-R8): when each is due, sending it, and noticing
+when a system does not confirm.
+
+Per customer, a list of erasures, one per rule (and per call recording for R8). When one falls due the
+shell sends `erasure.due` to the system named by the schedule; the system answers `erasure.completed`
+with the command's id. A command not confirmed within `confirm_within` is flagged (audit, metric,
+dashboard) and sent again, with the same id, until it is. Pure: time comes in as an argument.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from handlers.audit import AuditRecord, AuditType, audit_record
+from handlers.events import CallRecorded, ErasureCompleted
+from handlers.schedule import Schedule, ScheduleRule
+
+_COMMAND_NAMESPACE = uuid.UUID("0f4d5c59-1b7e-4a57-9b1f-8e7f2c8a6d21")
+CUSTOMER_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    command_id: str  # derived from customer, rule, subject and cause: a redelivered event adds nothing
+    rule: str
+    category: str
+    action: Literal["delete", "anonymise"]
+    system: str
+    due_at: datetime
+    cause: str  # event_id of the event that started the clock
+    subject: str | None = None  # the recording, for R8
+    sent_at: datetime | None = None  # last time the command was sent
+    attempts: int = 0
+    flagged_at: datetime | None = None  # first time it went unconfirmed past the window
+    confirmed_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.confirmed_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    customer_id: str
+    erasures: tuple[Erasure, ...] = ()
+
+    def find(self, command_id: str) -> Erasure | None:
+        for erasure in self.erasures:
+            if erasure.command_id == command_id:
+                return erasure
+        return None
+
+    def with_erasure(self, erasure: Erasure) -> CustomerRecord:
+        others = tuple(e for e in self.erasures if e.command_id != erasure.command_id)
+        return replace(self, erasures=tuple(sorted((*others, erasure), key=lambda e: (e.due_at, e.rule))))
+
+    @property
+    def unconfirmed(self) -> tuple[Erasure, ...]:
+        """Sent, flagged for want of a confirmation, still not confirmed."""
+        return tuple(e for e in self.erasures if e.open and e.flagged_at is not None)
+
+
+class ErasureDue(BaseModel):
+    """The command another system receives on `erasure-commands`, keyed by customer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["erasure.due"] = "erasure.due"
+    command_id: str
+    customer_id: str
+    rule: str
+    category: str
+    action: Literal["delete", "anonymise"]
+    system: str
+    due_at: datetime
+    subject: str | None = None
+    attempt: int
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class CustomerOutcome:
+    record: CustomerRecord
+    audit: tuple[AuditRecord, ...] = ()
+    commands: tuple[ErasureDue, ...] = ()
+
+
+def command_id(customer_id: str, rule: str, subject: str | None, cause: str) -> str:
+    return str(uuid.uuid5(_COMMAND_NAMESPACE, "|".join([customer_id, rule, subject or "", cause])))
+
+
+def _schedule(
+    record: CustomerRecord,
+    rule: ScheduleRule,
+    due_at: datetime,
+    cause: str,
+    subject: str | None,
+    now: datetime,
+) -> tuple[CustomerRecord, AuditRecord | None]:
+    """Add one erasure, unless one for the same rule and subject already covers it: then an earlier
+    due time wins (a second contract end cannot push erasure later)."""
+    for existing in record.erasures:
+        if existing.rule == rule.id and existing.subject == subject and existing.open:
+            if due_at >= existing.due_at or existing.sent_at is not None:
+                return record, None
+            record = record.with_erasure(replace(existing, due_at=due_at, cause=cause))
+            return record, _scheduled_audit(record.customer_id, rule, due_at, cause, subject, now)
+    if any(e.rule == rule.id and e.subject == subject and e.cause == cause for e in record.erasures):
+        return record, None  # the same event again, already done
+    erasure = Erasure(
+        command_id=command_id(record.customer_id, rule.id, subject, cause),
+        rule=rule.id,
+        category=rule.category,
+        action=rule.action,
+        system=rule.system,
+        due_at=due_at,
+        cause=cause,
+        subject=subject,
+    )
+    return record.with_erasure(erasure), _scheduled_audit(
+        record.customer_id, rule, due_at, cause, subject, now
+    )
+
+
+def _scheduled_audit(
+    customer_id: str, rule: ScheduleRule, due_at: datetime, cause: str, subject: str | None, now: datetime
+) -> AuditRecord:
+    details = {"category": rule.category, "action": rule.action, "system": rule.system}
+    if subject:
+        details["subject"] = subject
+    return audit_record(
+        AuditType.ERASURE_SCHEDULED,
+        occurred_at=now,
+        alarm_id=None,
+        customer_id=customer_id,
+        caused_by=cause,
+        deadline=due_at,
+        rule=rule.id,
+        details=details,
+    )
+
+
+def on_contract_ended(
+    previous: CustomerRecord | None,
+    customer_id: str,
+    ended_at: datetime,
+    event_id: str,
+    schedule: Schedule,
+    now: datetime,
+) -> CustomerOutcome:
+    record = previous or CustomerRecord(customer_id)
+    audit: list[AuditRecord] = []
+    for rule in schedule.started_by("contract.ended"):
+        record, scheduled = _schedule(record, rule, rule.due_at(ended_at, schedule.tz), event_id, None, now)
+        if scheduled is not None:
+            audit.append(scheduled)
+    return CustomerOutcome(record, tuple(audit))
+
+
+def on_call_recorded(
+    previous: CustomerRecord | None, event: CallRecorded, schedule: Schedule, now: datetime
+) -> CustomerOutcome:
+    record = previous or CustomerRecord(event.customer_id)
+    audit: list[AuditRecord] = []
+    for rule in schedule.started_by("call.recorded"):
+        due = rule.due_at(event.recorded_at, schedule.tz, consent=event.consent)
+        record, scheduled = _schedule(record, rule, due, event.event_id, event.recording_id, now)
+        if scheduled is not None:
+            audit.append(scheduled)
+    return CustomerOutcome(record, tuple(audit))
+
+
+def on_time_passed(
+    record: CustomerRecord, now: datetime, confirm_within: timedelta, cause: str
+) -> CustomerOutcome:
+    """Send what fell due; send again, and flag, what was not confirmed in time."""
+    audit: list[AuditRecord] = []
+    commands: list[ErasureDue] = []
+    for erasure in record.erasures:
+        if not erasure.open:
+            continue
+        first = erasure.sent_at is None and erasure.due_at <= now
+        again = erasure.sent_at is not None and now >= erasure.sent_at + confirm_within
+        if not (first or again):
+            continue
+        sent = replace(
+            erasure,
+            sent_at=now,
+            attempts=erasure.attempts + 1,
+            flagged_at=erasure.flagged_at or (now if again else None),
+        )
+        record = record.with_erasure(sent)
+        commands.append(_command(record.customer_id, sent))
+        audit.append(_sent_audit(record.customer_id, sent, now, cause, unconfirmed=again))
+    return CustomerOutcome(record, tuple(audit), tuple(commands))
+
+
+def _command(customer_id: str, erasure: Erasure) -> ErasureDue:
+    assert erasure.sent_at is not None
+    return ErasureDue(
+        command_id=erasure.command_id,
+        customer_id=customer_id,
+        rule=erasure.rule,
+        category=erasure.category,
+        action=erasure.action,
+        system=erasure.system,
+        due_at=erasure.due_at,
+        subject=erasure.subject,
+        attempt=erasure.attempts,
+        sent_at=erasure.sent_at,
+    )
+
+
+def _sent_audit(
+    customer_id: str, erasure: Erasure, now: datetime, cause: str, *, unconfirmed: bool
+) -> AuditRecord:
+    details = {
+        "command_id": erasure.command_id,
+        "category": erasure.category,
+        "system": erasure.system,
+        "attempt": str(erasure.attempts),
+    }
+    return audit_record(
+        AuditType.ERASURE_UNCONFIRMED if unconfirmed else AuditType.ERASURE_SENT,
+        occurred_at=now,
+        alarm_id=None,
+        customer_id=customer_id,
+        caused_by=f"{cause}/{erasure.command_id}",
+        deadline=erasure.due_at,
+        rule=erasure.rule,
+        details=details,
+    )
+
+
+def on_erasure_completed(
+    previous: CustomerRecord | None, event: ErasureCompleted, now: datetime
+) -> CustomerOutcome:
+    record = previous or CustomerRecord(event.customer_id)
+    erasure = record.find(event.command_id)
+    details = {"command_id": event.command_id, "system": event.system}
+    if erasure is None or erasure.system != event.system:
+        reason = "unknown command" if erasure is None else f"the command is for {erasure.system}"
+        unmatched = audit_record(
+            AuditType.ERASURE_CONFIRMATION_UNMATCHED,
+            occurred_at=now,
+            alarm_id=None,
+            customer_id=event.customer_id,
+            caused_by=event.event_id,
+            details={**details, "reason": reason},
+        )
+        return CustomerOutcome(record, (unmatched,))
+    if not erasure.open:
+        return CustomerOutcome(record)  # a repeated confirmation
+    done = replace(erasure, confirmed_at=event.completed_at)
+    lateness = (event.completed_at - erasure.due_at).total_seconds()
+    confirmed = audit_record(
+        AuditType.ERASURE_CONFIRMED,
+        occurred_at=now,
+        alarm_id=None,
+        customer_id=event.customer_id,
+        caused_by=event.event_id,
+        deadline=erasure.due_at,
+        rule=erasure.rule,
+        details={**details, "category": erasure.category, "attempts": str(erasure.attempts),
+                 "lateness_seconds": f"{lateness:.3f}"},
+    )  # fmt: skip
+    return CustomerOutcome(record.with_erasure(done), (confirmed,))
+
+
+def next_check_at(record: CustomerRecord, confirm_within: timedelta) -> datetime | None:
+    moments = [
+        e.due_at if e.sent_at is None else e.sent_at + confirm_within for e in record.erasures if e.open
+    ]
+    return min(moments, default=None)
+
+
+# --- the changelog format -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    v: int
+    record: CustomerRecord
+
+
+_STORED = TypeAdapter(_Stored)
+
+
+def encode_customer(record: CustomerRecord) -> bytes:
+    return _STORED.dump_json(_Stored(CUSTOMER_FORMAT, record), exclude_defaults=True)
+
+
+def decode_customer(raw: bytes) -> CustomerRecord:
+    stored = _STORED.validate_json(raw)
+    if stored.v != CUSTOMER_FORMAT:
+        raise ValueError(f"unknown customer record format {stored.v!r}")
+    return stored.record

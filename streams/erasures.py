@@ -1,0 +1,139 @@
+"""The shell around handlers/erasure.py: customer events in, erasure commands out, on time.
+
+Contract ends and call recordings start the clocks of the rules other systems carry out; a scheduler
+(the same heap as for media deadlines, keyed by customer) sends `erasures.reached` through the internal
+topic to the customer's partition when one falls due or a command's confirmation window ends, so every
+change to a customer's record is made in stream processing, in order with the confirmations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from handlers.commands import ErasuresReached
+from handlers.erasure import (
+    CustomerOutcome,
+    CustomerRecord,
+    next_check_at,
+    on_call_recorded,
+    on_contract_ended,
+    on_erasure_completed,
+    on_time_passed,
+)
+from handlers.events import CallRecorded, ContractEnded, ErasureCompleted
+from handlers.schedule import Schedule
+from streams.audit_chain import AuditChain
+from streams.clock import Clock
+from streams.customer_table import CustomerTable
+from streams.scheduler import DeadlineIndex, Scheduler
+
+log = structlog.get_logger(__name__)
+SendInternal = Callable[[int, bytes], Awaitable[None]]
+
+
+class Erasures:
+    def __init__(
+        self,
+        *,
+        customers: CustomerTable,
+        schedule: Schedule,
+        confirm_within: timedelta,
+        clock: Clock,
+        audit_chain: AuditChain,
+        commands_topic: Any,
+        send_internal: SendInternal,
+    ) -> None:
+        self.customers = customers
+        self.schedule = schedule
+        self.confirm_within = confirm_within
+        self._clock = clock
+        self._audit_chain = audit_chain
+        self._commands = commands_topic
+        self._send_internal = send_internal
+        self.scheduler = Scheduler(DeadlineIndex(), clock, self._notify)
+        self.open = 0  # erasures not yet confirmed, of the customers this worker owns
+        self.unconfirmed = 0  # of which flagged: sent and not confirmed in time
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    def on_customer_event(
+        self, event: ContractEnded | CallRecorded | ErasureCompleted, partition: int
+    ) -> None:
+        previous = self.customers.get(event.customer_id)
+        now = self._clock.now()
+        if isinstance(event, ContractEnded):
+            outcome = on_contract_ended(
+                previous, event.customer_id, event.ended_at, event.event_id, self.schedule, now
+            )
+        elif isinstance(event, CallRecorded):
+            outcome = on_call_recorded(previous, event, self.schedule, now)
+        else:
+            outcome = on_erasure_completed(previous, event, now)
+        self._apply(previous, outcome, partition)
+
+    def on_reached(self, command: ErasuresReached, partition: int) -> None:
+        for customer_id in command.customer_ids:
+            previous = self.customers.get(customer_id)
+            if previous is None:
+                continue
+            outcome = on_time_passed(previous, self._clock.now(), self.confirm_within, command.event_id)
+            self._apply(previous, outcome, partition)
+
+    def _apply(self, previous: CustomerRecord | None, outcome: CustomerOutcome, partition: int) -> None:
+        record = outcome.record
+        if record != previous:
+            self.customers.put(record)
+        for audit in outcome.audit:
+            self._audit_chain.publish(partition, record.customer_id, audit)
+        for command in outcome.commands:
+            # Buffered by faust and flushed before the offset of what caused it is committed.
+            self._commands.send_soon(
+                key=record.customer_id.encode("utf-8"), value=command.model_dump_json().encode("utf-8")
+            )
+        self.scheduler.track(record.customer_id, partition, next_check_at(record, self.confirm_within))
+        self._count(record)
+        if outcome.audit:
+            log.info(
+                "customer.erasures",
+                customer_id=record.customer_id,
+                audit=[a.type.value for a in outcome.audit],
+                commands=[c.rule for c in outcome.commands],
+                open=sum(1 for e in record.erasures if e.open),
+            )
+
+    def _count(self, record: CustomerRecord) -> None:
+        new = (sum(1 for e in record.erasures if e.open), len(record.unconfirmed))
+        old = self._counts.get(record.customer_id, (0, 0))
+        self._counts[record.customer_id] = new
+        self.open += new[0] - old[0]
+        self.unconfirmed += new[1] - old[1]
+
+    async def _notify(self, partition: int, customer_ids: list[str], checked_at: datetime) -> None:
+        command = ErasuresReached(
+            event_id=str(uuid.uuid4()), customer_ids=tuple(customer_ids), checked_at=checked_at
+        )
+        await self._send_internal(partition, command.model_dump_json().encode("utf-8"))
+
+    def rebuild(self, partitions: Collection[int]) -> int:
+        self.scheduler.index.clear()
+        self._counts.clear()
+        self.open = self.unconfirmed = 0
+        tracked = 0
+        for record in self.customers.records_in(partitions):
+            check = next_check_at(record, self.confirm_within)
+            self.scheduler.track(record.customer_id, self.customers.partition_of(record.customer_id), check)
+            self._count(record)
+            tracked += check is not None
+        return tracked
+
+    def forget_partitions(self, partitions: Collection[int]) -> None:
+        self.scheduler.index.drop_partitions(partitions)
+        gone = [c for c in self._counts if self.customers.partition_of(c) in set(partitions)]
+        for customer_id in gone:
+            open_, unconfirmed = self._counts.pop(customer_id)
+            self.open -= open_
+            self.unconfirmed -= unconfirmed
