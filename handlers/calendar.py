@@ -27,15 +27,18 @@ class Period:
     months: int = 0
     years: int = 0
     full_accounting_years: int = 0
+    seconds: int = 0  # for drills and tests of the whole path; the statement speaks in days and up
 
     def __post_init__(self) -> None:
-        given = [v for v in (self.days, self.months, self.years, self.full_accounting_years) if v]
-        if len(given) > 1:
+        values = (self.days, self.months, self.years, self.full_accounting_years, self.seconds)
+        if len([v for v in values if v]) > 1:
             raise ValueError("a period is days, months, years or full accounting years, not several")
-        if any(v < 0 for v in (self.days, self.months, self.years, self.full_accounting_years)):
+        if any(v < 0 for v in values):
             raise ValueError("a period cannot be negative")
 
     def describe(self) -> str:
+        if self.seconds:
+            return _plural(self.seconds, "second")
         if self.days:
             return _plural(self.days, "day")
         if self.months:
@@ -55,8 +58,8 @@ def period_end(start: datetime, period: Period, zone: ZoneInfo = NORWAY) -> date
     """The moment (UTC) the period that starts at `start` (any timezone-aware moment) ends."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    if period.days:
-        return (start + timedelta(days=period.days)).astimezone(UTC)
+    if period.days or period.seconds:
+        return (start + timedelta(days=period.days, seconds=period.seconds)).astimezone(UTC)
     local = start.astimezone(zone)
     if period.full_accounting_years:
         first_after = datetime(local.year + 1 + period.full_accounting_years, 1, 1, tzinfo=zone)

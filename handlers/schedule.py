@@ -26,6 +26,7 @@ class Keep(BaseModel):
     months: int = Field(default=0, ge=0)
     years: int = Field(default=0, ge=0)
     full_accounting_years: int = Field(default=0, ge=0)
+    seconds: int = Field(default=0, ge=0)  # for drills and tests only
 
     @model_validator(mode="after")
     def _one_unit(self) -> Keep:
@@ -33,7 +34,7 @@ class Keep(BaseModel):
         return self
 
     def period(self) -> Period:
-        return Period(self.days, self.months, self.years, self.full_accounting_years)
+        return Period(self.days, self.months, self.years, self.full_accounting_years, self.seconds)
 
 
 class ScheduleRule(BaseModel):

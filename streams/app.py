@@ -89,6 +89,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         changelog=changelog_topics(settings)[0],
         audit=settings.topics.audit,
         deadletter=settings.topics.deadletter,
+        customers_changelog=changelog_topics(settings)[2],
     )
     service.sweeper = Sweeper(
         store=store,
@@ -215,4 +216,6 @@ def _figures(
         lag=dict(lag),
         degraded={"object_store": bool(service.degraded()), "broker": projection.broker_problem is not None},
         last_sweep=projection.last_sweep,
+        erasures_open=service.erasures.open,
+        erasures_unconfirmed=service.erasures.unconfirmed,
     )

@@ -44,7 +44,8 @@ class Metrics:
 class WorkerFigures(dict[str, Any]):
     """pending, deleting, overdue, active_holds, holds_expiring_soon, s3_errors (by operation),
     s3_retries (by operation), lag (by (topic, partition)), degraded (by component: True while
-    failing), last_sweep (the last sweep.completed audit record, or None)."""
+    failing), last_sweep (the last sweep.completed audit record, or None), erasures_open and
+    erasures_unconfirmed."""
 
 
 class _FiguresCollector(Collector):
@@ -91,6 +92,16 @@ class _FiguresCollector(Collector):
         for component, failing in sorted(figures["degraded"].items()):
             degraded.add_metric([component], 1 if failing else 0)
         yield degraded
+        yield GaugeMetricFamily(
+            "retention_erasures_open",
+            "Erasure commands (R3-R8) not yet confirmed",
+            value=figures["erasures_open"],
+        )
+        yield GaugeMetricFamily(
+            "retention_erasures_unconfirmed",
+            "Erasure commands sent and not confirmed within ERASURE_CONFIRM_WITHIN (must stay 0)",
+            value=figures["erasures_unconfirmed"],
+        )
         yield from _sweep_figures(figures["last_sweep"])
 
 

@@ -21,6 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sortedcontainers import SortedList
 
+from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, Hold, MediaStatus, decode_state
 from streams.partitioning import partition_for
 
@@ -73,6 +74,8 @@ class Projection:
         self.caught_up = False
         self.broker_problem: str | None = None  # set while the broker does not answer
         self.last_sweep: dict[str, Any] | None = None  # the latest sweep.completed audit record
+        self._customers: dict[str, bytes] = {}  # customer_id -> its erasure record, compressed
+        self._erasure_counts: dict[str, tuple[int, int, int]] = {}  # -> (partition, open, unconfirmed)
 
     # --- feeding ------------------------------------------------------------------------------------
 
@@ -94,6 +97,17 @@ class Projection:
             self._held.add(alarm_id)
         if state.customer_id is not None:
             self._customer_alarms.setdefault(state.customer_id, set()).add(alarm_id)
+
+    def apply_customer(self, customer_id: str, raw: bytes | None) -> None:
+        if raw is None:
+            self._customers.pop(customer_id, None)
+            self._erasure_counts.pop(customer_id, None)
+            return
+        record = decode_customer(raw)
+        self._customers[customer_id] = zlib.compress(raw, 1)
+        open_ = sum(1 for e in record.erasures if e.open)
+        partition = partition_for(customer_id, self.partitions)
+        self._erasure_counts[customer_id] = (partition, open_, len(record.unconfirmed))
 
     def _forget(self, alarm_id: str) -> None:
         old = self._summaries.pop(alarm_id, None)
@@ -137,6 +151,24 @@ class Projection:
     def alarm(self, alarm_id: str) -> AlarmState | None:
         raw = self._raw.get(alarm_id)
         return decode_state(zlib.decompress(raw)) if raw is not None else None
+
+    def customer_record(self, customer_id: str) -> CustomerRecord | None:
+        raw = self._customers.get(customer_id)
+        return decode_customer(zlib.decompress(raw)) if raw is not None else None
+
+    def unconfirmed_erasures(self) -> list[tuple[str, Erasure]]:
+        found: list[tuple[str, Erasure]] = []
+        for customer_id, (_, _, unconfirmed) in sorted(self._erasure_counts.items()):
+            record = self.customer_record(customer_id) if unconfirmed else None
+            if record is not None:
+                found.extend((customer_id, e) for e in record.unconfirmed)
+        return found
+
+    def erasure_counts(self, partitions: Collection[int] | None = None) -> tuple[int, int]:
+        """(open, unconfirmed) erasure commands, of the given partitions or all."""
+        wanted = None if partitions is None else set(partitions)
+        rows = [c for c in self._erasure_counts.values() if wanted is None or c[0] in wanted]
+        return sum(r[1] for r in rows), sum(r[2] for r in rows)
 
     def alarm_ids(self) -> list[str]:
         return list(self._raw)
@@ -256,10 +288,12 @@ class ProjectionFeed:
         changelog: str,
         audit: str,
         deadletter: str,
+        customers_changelog: str,
     ) -> None:
         self._projection = projection
         self._client_options = client_options
         self._changelog, self._audit, self._deadletter = changelog, audit, deadletter
+        self._customers = customers_changelog
 
     async def run(self) -> None:
         while True:
@@ -307,7 +341,7 @@ class ProjectionFeed:
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         tps: list[TopicPartition] = []
-        for topic in (self._changelog, self._audit, self._deadletter):
+        for topic in (self._changelog, self._audit, self._deadletter, self._customers):
             partitions = consumer.partitions_for_topic(topic)
             while partitions is None:  # faust creates the changelog topic at its own start
                 await asyncio.sleep(1)
@@ -322,6 +356,8 @@ class ProjectionFeed:
             try:
                 if topic == self._changelog:
                     self._projection.apply_state(record.key.decode("utf-8"), record.value)
+                elif topic == self._customers:
+                    self._projection.apply_customer(record.key.decode("utf-8"), record.value)
                 elif topic == self._audit:
                     self._projection.apply_audit(record.value)
                 else:

@@ -110,6 +110,31 @@ class Summary(_Body):
     holds: list[HoldView]
     deadletters: list[dict[str, object]]
     projection_caught_up: bool
+    erasures_open: int = Field(description="erasure commands (R3-R8) not yet confirmed")
+    erasures_unconfirmed: int = Field(description="of which sent and not confirmed in time: must stay 0")
+
+
+class ErasureView(_Body):
+    command_id: str
+    rule: str
+    category: str
+    action: Literal["delete", "anonymise"]
+    system: str
+    due_at: datetime
+    subject: str | None
+    status: Literal["scheduled", "sent", "unconfirmed", "confirmed"]
+    attempts: int
+    sent_at: datetime | None
+    confirmed_at: datetime | None
+
+
+class CustomerErasures(_Body):
+    customer_id: str
+    erasures: list[ErasureView]
+
+
+class UnconfirmedErasures(_Body):
+    erasures: list[dict[str, object]] = Field(description="customer_id and the erasure, per command")
 
 
 class SweepStarted(_Body):

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.settings import Role, Settings
+from handlers.erasure import Erasure
 from handlers.events import HoldPlaced, HoldReleased, Identifier
 from handlers.signing import sign
 from handlers.state import AlarmState, Hold, Rule
@@ -23,8 +24,10 @@ from streams.api.auth import Identity
 from streams.api.models import (
     AlarmView,
     AuditTrail,
+    CustomerErasures,
     CustomerMedia,
     DeadLetters,
+    ErasureView,
     HoldList,
     HoldState,
     HoldSubmitted,
@@ -35,6 +38,7 @@ from streams.api.models import (
     Summary,
     SweepReport,
     SweepStarted,
+    UnconfirmedErasures,
 )
 from streams.clock import Clock
 from streams.projection import ActiveHold, Projection
@@ -314,6 +318,7 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
     now = ctx.clock.now()
     projection = ctx.projection
     counts = projection.counts(now, ctx.settings.overdue_grace)
+    erasures_open, erasures_unconfirmed = projection.erasure_counts()
     holds = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in projection.active_holds()]
     return reply(
         Summary(
@@ -326,8 +331,54 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
             holds=holds,
             deadletters=list(projection.deadletters)[:10],
             projection_caught_up=projection.caught_up,
+            erasures_open=erasures_open,
+            erasures_unconfirmed=erasures_unconfirmed,
         )
     )
+
+
+def erasure_view(erasure: Erasure) -> ErasureView:
+    if erasure.confirmed_at is not None:
+        status = "confirmed"
+    elif erasure.flagged_at is not None:
+        status = "unconfirmed"
+    else:
+        status = "sent" if erasure.sent_at is not None else "scheduled"
+    return ErasureView(
+        command_id=erasure.command_id,
+        rule=erasure.rule,
+        category=erasure.category,
+        action=erasure.action,
+        system=erasure.system,
+        due_at=erasure.due_at,
+        subject=erasure.subject,
+        status=status,  # type: ignore[arg-type]
+        attempts=erasure.attempts,
+        sent_at=erasure.sent_at,
+        confirmed_at=erasure.confirmed_at,
+    )
+
+
+async def customer_erasures(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    customer_id = request.match_info["customer_id"]
+    record = ctx.projection.customer_record(customer_id)
+    if record is None:
+        raise ApiError(404, "unknown_customer", "no erasure is scheduled for this customer")
+    return reply(
+        CustomerErasures(customer_id=customer_id, erasures=[erasure_view(e) for e in record.erasures])
+    )
+
+
+async def unconfirmed_erasures(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    found = ctx.projection.unconfirmed_erasures()
+    rows: list[dict[str, object]] = [
+        {"customer_id": customer_id, **erasure_view(e).model_dump(mode="json")} for customer_id, e in found
+    ]
+    return reply(UnconfirmedErasures(erasures=rows))
 
 
 async def deadletters(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
@@ -375,6 +426,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              frozenset({"operator", "auditor"}), alarm_audit, response=AuditTrail),
     Endpoint("GET", "/api/v1/customers/{customer_id}/media", "A customer's media and deadlines",
              OPERATOR, customer_media, response=CustomerMedia),
+    Endpoint("GET", "/api/v1/customers/{customer_id}/erasures",
+             "A customer's erasure commands to other systems (R3-R8) and their status",
+             frozenset({"operator", "auditor"}), customer_erasures, response=CustomerErasures),
+    Endpoint("GET", "/api/v1/erasures/unconfirmed", "Erasure commands sent and not confirmed in time",
+             frozenset({"operator", "auditor"}), unconfirmed_erasures, response=UnconfirmedErasures),
     Endpoint("GET", "/api/v1/summary", "Figures for the dashboard", OPERATOR, summary, response=Summary),
     Endpoint("POST", "/api/v1/sweeps", "Sweep the media buckets now (see GET /api/v1/sweeps/latest)",
              OPERATOR, start_sweep, response=SweepStarted, status=202),

@@ -103,6 +103,7 @@ function render() {
     element.textContent = summary[element.dataset.figure];
   }
   document.getElementById("figure-overdue").classList.toggle("alert", summary.overdue > 0);
+  document.getElementById("figure-unconfirmed").classList.toggle("alert", summary.erasures_unconfirmed > 0);
   fillTable("upcoming", summary.upcoming, (row, item) => {
     cell(row, item.alarm_id);
     cell(row, item.held ? `${item.objects} (held)` : item.objects);
