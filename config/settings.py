@@ -53,6 +53,9 @@ class TopicNames(BaseModel):
     # (handlers/erasure.py); both keyed by customer, created by the service if missing.
     erasure_commands: str = "erasure-commands"
     erasure_confirmations: str = "erasure-confirmations"
+    # The customer's requests (access, erasure, restriction) and their answers, keyed by customer.
+    customer_requests: str = "customer-requests"
+    request_outcomes: str = "customer-request-outcomes"
 
 
 Role = Literal["police-liaison", "operator", "auditor"]

@@ -26,6 +26,8 @@ class AuditType(StrEnum):
     # Per alarm
     CONFLICTING_EVENT = "alarm.conflicting_event"
     CONTRACT_ENDED = "alarm.contract_ended"  # the customer's contract end reached this alarm
+    ERASURE_REQUESTED = "alarm.erasure_requested"  # the customer's erasure request reached this alarm
+    RESTRICTED = "alarm.restricted"  # the customer's restriction request reached this alarm
     # Per hold: every hold gets an answer (accepted, rejected or dropped)
     HOLD_ACCEPTED = "hold.accepted"
     HOLD_WAITING = "hold.waiting_for_alarm"
@@ -39,6 +41,7 @@ class AuditType(StrEnum):
     HOLD_SIGNATURE_REJECTED = "hold.signature_rejected"  # a hold event without a valid signature
     # Per customer
     CONTRACT_END_RECEIVED = "contract.end_received"
+    REQUEST_ANSWERED = "customer.request_answered"  # access, erasure or restriction: what was answered
     # The reconciliation sweep (handlers/sweep.py)
     ORPHAN_DELETED = "media.orphan_deleted"  # in a media bucket, unknown, older than every promise
     SWEEP_ORPHAN_KEPT = "sweep.orphan_kept"  # such an object the store would not delete (e.g. locked)

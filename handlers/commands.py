@@ -64,6 +64,16 @@ class ErasuresReached(_Internal):
     checked_at: datetime
 
 
+class CustomerRequestBroadcast(_Internal):
+    """A customer's erasure or restriction request, sent to every partition: the customer's alarms
+    are spread over all of them. `event_id` is that of the request event."""
+
+    type: Literal["customer.request_broadcast"] = "customer.request_broadcast"
+    kind: Literal["erasure", "restriction"]
+    customer_id: str
+    requested_at: datetime
+
+
 class SweepRequested(_Internal):
     """Start a reconciliation sweep; sent to partition 0, whose owner runs it. `event_id` is the
     sweep's id."""
@@ -108,6 +118,7 @@ _Message = (
     | ObjectsDeleted
     | ContractEndBroadcast
     | ErasuresReached
+    | CustomerRequestBroadcast
     | SweepRequested
     | SweepFindings
     | SweepCompleted

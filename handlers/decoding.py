@@ -13,15 +13,18 @@ from enum import Enum
 from pydantic import BaseModel, ValidationError
 
 from handlers.events import (
+    AccessRequested,
     AlarmTriggered,
     CallRecorded,
     ContractEnded,
     CustomerEvent,
     ErasureCompleted,
+    ErasureRequested,
     HoldPlaced,
     HoldReleased,
     InputEvent,
     MediaStored,
+    RestrictionRequested,
     routing_key,
 )
 from handlers.signing import signature_problem
@@ -37,6 +40,7 @@ class InputTopic(Enum):
     HOLDS = "police-holds"
     CONTRACTS = "contract-events"
     CONFIRMATIONS = "erasure-confirmations"
+    REQUESTS = "customer-requests"
 
 
 EVENT_TYPES: dict[InputTopic, dict[str, type[BaseModel]]] = {
@@ -44,6 +48,11 @@ EVENT_TYPES: dict[InputTopic, dict[str, type[BaseModel]]] = {
     InputTopic.HOLDS: {"hold.placed": HoldPlaced, "hold.released": HoldReleased},
     InputTopic.CONTRACTS: {"contract.ended": ContractEnded, "call.recorded": CallRecorded},
     InputTopic.CONFIRMATIONS: {"erasure.completed": ErasureCompleted},
+    InputTopic.REQUESTS: {
+        "access.requested": AccessRequested,
+        "erasure.requested": ErasureRequested,
+        "restriction.requested": RestrictionRequested,
+    },
 }
 
 

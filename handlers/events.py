@@ -145,17 +145,45 @@ class ErasureCompleted(_Event):
     completed_at: Timestamp
 
 
+class _CustomerRequest(_Event):
+    """A request by the customer (GDPR Art. 15, 17, 18, 20), received by customer service."""
+
+    customer_id: Identifier
+    request_id: Identifier
+    requested_at: Timestamp
+    requested_by: Text = Field(description="who took the request, e.g. a customer service agent")
+
+
+class AccessRequested(_CustomerRequest):
+    """The customer asks what media is kept about them (access, Art. 15; the answer is also the
+    machine-readable export for portability, Art. 20). Since contract 1.2."""
+
+    type: Literal["access.requested"]
+
+
+class ErasureRequested(_CustomerRequest):
+    """The customer asks for their media to be erased now (Art. 17); media under a police hold is
+    kept (Art. 17(3)) and the answer says which and why. Since contract 1.2."""
+
+    type: Literal["erasure.requested"]
+
+
+class RestrictionRequested(_CustomerRequest):
+    """The customer asks for processing of their media to be restricted (Art. 18). Since 1.2."""
+
+    type: Literal["restriction.requested"]
+
+
+CustomerRequest = AccessRequested | ErasureRequested | RestrictionRequested
 AlarmEvent = AlarmTriggered | MediaStored
 HoldEvent = HoldPlaced | HoldReleased
-CustomerEvent = ContractEnded | CallRecorded | ErasureCompleted
-InputEvent = (
-    AlarmTriggered | MediaStored | HoldPlaced | HoldReleased | ContractEnded | CallRecorded | ErasureCompleted
-)
+CustomerEvent = ContractEnded | CallRecorded | ErasureCompleted | CustomerRequest
+InputEvent = AlarmTriggered | MediaStored | HoldPlaced | HoldReleased | CustomerEvent
 
 
 def routing_key(event: InputEvent) -> str:
     """The Kafka record key the contract requires: it decides the partition, so it decides which
     worker holds the state. Alarm and hold events go by alarm, customer events by customer."""
-    if isinstance(event, ContractEnded | CallRecorded | ErasureCompleted):
+    if isinstance(event, CustomerEvent):
         return event.customer_id
     return event.alarm_id

@@ -61,6 +61,8 @@ def deadline_for(state: AlarmState, policy: RetentionPolicy) -> tuple[datetime |
     deadline, rule = state.triggered_at + policy.media_retention, Rule.MEDIA_RETENTION
     if state.contract_ended_at is not None and state.contract_ended_at < deadline:
         deadline, rule = state.contract_ended_at, Rule.CONTRACT_END
+    if state.erasure_requested_at is not None and state.erasure_requested_at < deadline:
+        deadline, rule = state.erasure_requested_at, Rule.ERASURE_REQUEST
     # Media a hold kept past its normal deadline is due the moment the last hold ended.
     hold_ends = [h.ended_at for h in state.holds if h.accepted and h.ended_at is not None]
     if hold_ends:

@@ -28,6 +28,7 @@ class Rule(StrEnum):
     MEDIA_RETENTION = "R1"  # 7 days after the alarm
     HOLD_LIMIT = "R2"  # kept for the police, at most 30 days after the alarm
     CONTRACT_END = "R3"  # the customer's data goes when the contract ends
+    ERASURE_REQUEST = "Art17"  # the customer asked for erasure (GDPR Art. 17)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,10 @@ class AlarmState:
     deadline_rule: Rule | None = None
     deadline_cause: str | None = None  # event_id of the event that set the deadline
     hold_warning_sent: bool = False
+    erasure_requested_at: datetime | None = None  # the customer asked for erasure (GDPR Art. 17)
+    erasure_requested_by: str | None = None  # event_id of the request
+    restricted_at: datetime | None = None  # processing restricted at the customer's request (Art. 18)
+    restricted_by: str | None = None
 
     @property
     def known(self) -> bool:

@@ -20,6 +20,7 @@ from streams.api.server import build_web_app, serve
 from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
+from streams.customer_requests import CustomerRequests
 from streams.customer_table import CustomerTable
 from streams.kafka_security import client_options, faust_credentials
 from streams.metrics import Metrics, WorkerFigures
@@ -90,6 +91,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         audit=settings.topics.audit,
         deadletter=settings.topics.deadletter,
         customers_changelog=changelog_topics(settings)[2],
+        request_outcomes=settings.topics.request_outcomes,
     )
     service.sweeper = Sweeper(
         store=store,
@@ -102,6 +104,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         report=service.send_to_partition_0,
         ask_for_check=lambda partition, ids: service.notify_deadlines(partition, ids, clock.now()),
     )
+    service.customer_requests = CustomerRequests(
+        read_model=projection,
+        customers=service.erasures.customers,
+        policy=policy_from(settings),
+        clock=clock,
+        audit_chain=audit_chain,
+        outcomes_topic=topics.request_outcomes,
+    )
     lag: dict[tuple[str, int], int] = {}
     metrics.watch(lambda: _figures(service, projection, clock, settings, lag))
     api = ApiContext(
@@ -111,6 +121,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         publish_hold=service.publish_hold_event,
         health=lambda: _health(service, projection),
         request_sweep=service.request_sweep,
+        publish_request=service.publish_customer_request,
     )
 
     def owned_partitions() -> set[int]:

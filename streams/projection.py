@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
 RECENT_DEADLETTERS = 50
 SWEEP_AUDIT = "sweep"
+RECENT_ANSWERS = 1000  # answers to customer requests kept for the API; all are on their topic
 PROBE_INTERVAL = 3.0
 PROBE_TIMEOUT = 5.0
 
@@ -74,6 +75,7 @@ class Projection:
         self.caught_up = False
         self.broker_problem: str | None = None  # set while the broker does not answer
         self.last_sweep: dict[str, Any] | None = None  # the latest sweep.completed audit record
+        self._answers: OrderedDict[str, bytes] = OrderedDict()  # request_id -> its answer, latest last
         self._customers: dict[str, bytes] = {}  # customer_id -> its erasure record, compressed
         self._erasure_counts: dict[str, tuple[int, int, int]] = {}  # -> (partition, open, unconfirmed)
 
@@ -97,6 +99,17 @@ class Projection:
             self._held.add(alarm_id)
         if state.customer_id is not None:
             self._customer_alarms.setdefault(state.customer_id, set()).add(alarm_id)
+
+    def apply_answer(self, raw: bytes) -> None:
+        request_id = json.loads(raw)["request_id"]
+        self._answers[request_id] = zlib.compress(raw, 1)
+        self._answers.move_to_end(request_id)
+        while len(self._answers) > RECENT_ANSWERS:
+            self._answers.popitem(last=False)
+
+    def answer(self, request_id: str) -> dict[str, Any] | None:
+        raw = self._answers.get(request_id)
+        return json.loads(zlib.decompress(raw)) if raw is not None else None
 
     def apply_customer(self, customer_id: str, raw: bytes | None) -> None:
         if raw is None:
@@ -289,11 +302,13 @@ class ProjectionFeed:
         audit: str,
         deadletter: str,
         customers_changelog: str,
+        request_outcomes: str,
     ) -> None:
         self._projection = projection
         self._client_options = client_options
         self._changelog, self._audit, self._deadletter = changelog, audit, deadletter
         self._customers = customers_changelog
+        self._outcomes = request_outcomes
 
     async def run(self) -> None:
         while True:
@@ -341,7 +356,7 @@ class ProjectionFeed:
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         tps: list[TopicPartition] = []
-        for topic in (self._changelog, self._audit, self._deadletter, self._customers):
+        for topic in (self._changelog, self._audit, self._deadletter, self._customers, self._outcomes):
             partitions = consumer.partitions_for_topic(topic)
             while partitions is None:  # faust creates the changelog topic at its own start
                 await asyncio.sleep(1)
@@ -358,6 +373,8 @@ class ProjectionFeed:
                     self._projection.apply_state(record.key.decode("utf-8"), record.value)
                 elif topic == self._customers:
                     self._projection.apply_customer(record.key.decode("utf-8"), record.value)
+                elif topic == self._outcomes:
+                    self._projection.apply_answer(record.value)
                 elif topic == self._audit:
                     self._projection.apply_audit(record.value)
                 else:

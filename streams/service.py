@@ -22,6 +22,7 @@ from handlers.audit import AuditType, audit_record
 from handlers.commands import (
     INTERNAL_MESSAGE,
     ContractEndBroadcast,
+    CustomerRequestBroadcast,
     DeadlinesReached,
     DeletedObject,
     ErasuresReached,
@@ -31,16 +32,22 @@ from handlers.commands import (
     SweepRequested,
 )
 from handlers.contract_end import on_contract_ended, receive_contract_end
+from handlers.customer_rights import on_erasure_requested, on_restriction_requested
 from handlers.decoding import ForgedHold, InputTopic, InvalidEvent, decode_event
 from handlers.deletions import on_objects_deleted
 from handlers.events import (
+    AccessRequested,
     AlarmTriggered,
     CallRecorded,
     ContractEnded,
+    CustomerRequest,
     ErasureCompleted,
+    ErasureRequested,
     HoldPlaced,
+    HoldReleased,
     InputEvent,
     MediaStored,
+    RestrictionRequested,
 )
 from handlers.holds import on_hold_placed, on_hold_released
 from handlers.policy import Outcome, RetentionPolicy, next_check_at
@@ -51,6 +58,7 @@ from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
+from streams.customer_requests import CustomerRequests
 from streams.customer_table import CustomerTable
 from streams.deadletter import deadletter_value
 from streams.deleter import Deleter
@@ -124,6 +132,7 @@ class RetentionService:
         self.ready = False  # True once the table has been recovered after the first assignment
         self.partitions: list[int] = []  # the partitions this worker owns since the last rebalance
         self.sweeper: Sweeper | None = None  # set by the composition root, which has the read model
+        self.customer_requests: CustomerRequests | None = None  # likewise
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
@@ -156,7 +165,7 @@ class RetentionService:
         event = self._decode(message, kind)
         if event is None:
             return
-        assert not isinstance(event, ContractEnded | CallRecorded | ErasureCompleted)
+        assert isinstance(event, AlarmTriggered | MediaStored | HoldPlaced | HoldReleased)
         structlog.contextvars.bind_contextvars(alarm_id=event.alarm_id)
         previous = self.alarms.get(event.alarm_id)
         now = self.clock.now()
@@ -228,6 +237,8 @@ class RetentionService:
             await self._on_contract_end_broadcast(command, message, now)
         elif isinstance(command, ErasuresReached):
             self.erasures.on_reached(command, message.partition)
+        elif isinstance(command, CustomerRequestBroadcast):
+            await self._on_customer_request_broadcast(command, message, now)
         else:
             self._on_sweep_message(command, message.partition, now)
 
@@ -266,16 +277,47 @@ class RetentionService:
 
     async def _on_customer_record(self, message: Any) -> None:
         kind = self.topics.input_kind(message.topic)
-        if kind not in (InputTopic.CONTRACTS, InputTopic.CONFIRMATIONS):
+        if kind not in (InputTopic.CONTRACTS, InputTopic.CONFIRMATIONS, InputTopic.REQUESTS):
             raise RuntimeError(f"no handler for topic {message.topic}")
         event = self._decode(message, kind)
         if event is None:
             return
-        assert isinstance(event, ContractEnded | CallRecorded | ErasureCompleted)
         structlog.contextvars.bind_contextvars(event_type=event.type)
+        if isinstance(event, AccessRequested | ErasureRequested | RestrictionRequested):
+            await self._on_customer_request(event, message.partition)
+            return
+        assert isinstance(event, ContractEnded | CallRecorded | ErasureCompleted)
         self.erasures.on_customer_event(event, message.partition)
         if isinstance(event, ContractEnded):
             self._broadcast_contract_end(event)
+
+    async def _on_customer_request(self, event: CustomerRequest, partition: int) -> None:
+        if self.customer_requests is None:
+            raise RuntimeError("customer requests are not wired (no read model)")
+        await self.customer_requests.answer(event, partition)
+        if isinstance(event, AccessRequested):
+            return
+        broadcast = CustomerRequestBroadcast(
+            event_id=event.event_id,
+            kind="erasure" if isinstance(event, ErasureRequested) else "restriction",
+            customer_id=event.customer_id,
+            requested_at=event.requested_at,
+        ).model_dump_json()
+        for target in range(self.alarms.partitions):
+            self.topics.internal.send_soon(
+                key=f"request-{event.customer_id}".encode(), value=broadcast.encode(), partition=target
+            )
+
+    async def _on_customer_request_broadcast(
+        self, command: CustomerRequestBroadcast, message: Any, now: datetime
+    ) -> None:
+        apply = on_erasure_requested if command.kind == "erasure" else on_restriction_requested
+        for alarm_id in sorted(self.customer_alarms.get(command.customer_id, ())):
+            if self.alarms.partition_of(alarm_id) != message.partition:
+                continue
+            previous = self.alarms.get(alarm_id)
+            outcome = apply(previous, command.requested_at, command.event_id, now, self.policy)
+            await self._apply(previous, outcome, message, event_type=command.type)
 
     def _broadcast_contract_end(self, event: ContractEnded) -> None:
         broadcast = ContractEndBroadcast(
@@ -375,6 +417,11 @@ class RetentionService:
 
     async def send_to_partition_0(self, value: bytes) -> None:
         await self._send_internal(0, value)
+
+    async def publish_customer_request(self, customer_id: str, value: bytes) -> None:
+        """For the API: customer requests taken by an operator, acknowledged before returning."""
+        pending = await self.topics.requests_out.send(key=customer_id.encode("utf-8"), value=value)
+        await pending
 
     async def publish_hold_event(self, alarm_id: str, value: bytes) -> None:
         """For the API: one more producer of the police-holds contract, acknowledged before returning."""

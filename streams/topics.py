@@ -13,12 +13,14 @@ from handlers.decoding import InputTopic
 class Topics:
     names: TopicNames
     alarm_stream: Any  # alarm events, police holds and our internal messages: all keyed by alarm
-    customer_events: Any  # contract events and erasure confirmations: all keyed by customer
+    customer_events: Any  # contract events, erasure confirmations, customer requests: keyed by customer
     audit: Any
     deadletter: Any
     internal: Any
     holds_out: Any  # the API produces hold events here, as any other producer of the contract
     erasure_commands: Any
+    request_outcomes: Any
+    requests_out: Any  # the API produces customer requests here
 
     def input_kind(self, topic: str) -> InputTopic | None:
         return {
@@ -26,6 +28,7 @@ class Topics:
             self.names.police_holds: InputTopic.HOLDS,
             self.names.contract_events: InputTopic.CONTRACTS,
             self.names.erasure_confirmations: InputTopic.CONFIRMATIONS,
+            self.names.customer_requests: InputTopic.REQUESTS,
         }.get(topic)
 
 
@@ -42,10 +45,12 @@ def define_topics(app: Any, names: TopicNames) -> Topics:
     return Topics(
         names=names,
         alarm_stream=raw(names.alarm_events, names.police_holds, names.internal),
-        customer_events=raw(names.contract_events, names.erasure_confirmations),
+        customer_events=raw(names.contract_events, names.erasure_confirmations, names.customer_requests),
         audit=raw(names.audit),
         deadletter=raw(names.deadletter),
         internal=raw(names.internal),
         holds_out=raw(names.police_holds),
         erasure_commands=raw(names.erasure_commands),
+        request_outcomes=raw(names.request_outcomes),
+        requests_out=raw(names.customer_requests),
     )

@@ -80,6 +80,8 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
         names.deadletter,
         names.erasure_commands,
         names.erasure_confirmations,
+        names.customer_requests,
+        names.request_outcomes,
         *changelog_topics(settings),
     ]
     present = [topic for topic in own if topic in existing]

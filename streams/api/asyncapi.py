@@ -10,15 +10,19 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.settings import TopicNames
 from handlers.audit import AuditRecord
+from handlers.customer_rights import RequestAnswered
 from handlers.erasure import ErasureDue
 from handlers.events import (
+    AccessRequested,
     AlarmTriggered,
     CallRecorded,
     ContractEnded,
     ErasureCompleted,
+    ErasureRequested,
     HoldPlaced,
     HoldReleased,
     MediaStored,
+    RestrictionRequested,
 )
 
 
@@ -32,7 +36,7 @@ class DeadLetter(BaseModel):
     value_base64: str | None
 
 
-OUTPUTS = (AuditRecord, DeadLetter, ErasureDue)
+OUTPUTS = (AuditRecord, DeadLetter, ErasureDue, RequestAnswered)
 
 
 def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
@@ -42,6 +46,14 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
         ("contractEvents", topics.contract_events, "customer_id", "receive", [ContractEnded, CallRecorded]),
         ("erasureConfirmations", topics.erasure_confirmations, "customer_id", "receive", [ErasureCompleted]),
         ("erasureCommands", topics.erasure_commands, "customer_id", "send", [ErasureDue]),
+        (
+            "customerRequests",
+            topics.customer_requests,
+            "customer_id",
+            "receive",
+            [AccessRequested, ErasureRequested, RestrictionRequested],
+        ),
+        ("customerRequestOutcomes", topics.request_outcomes, "customer_id", "send", [RequestAnswered]),
         (
             "retentionAudit",
             topics.audit,

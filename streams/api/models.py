@@ -85,6 +85,8 @@ class AlarmView(_Body):
     media: list[MediaView]
     holds: list[HoldState]
     contract_ended_at: datetime | None = Field(description="only for operators")
+    erasure_requested_at: datetime | None = Field(description="the customer asked for erasure (Art. 17)")
+    restricted: bool = Field(description="processing restricted at the customer's request (Art. 18)")
 
 
 class AuditTrail(_Body):
@@ -135,6 +137,19 @@ class CustomerErasures(_Body):
 
 class UnconfirmedErasures(_Body):
     erasures: list[dict[str, object]] = Field(description="customer_id and the erasure, per command")
+
+
+class SubmitRequest(_Body):
+    kind: Literal["access", "erasure", "restriction"]
+    requested_by: Text | None = Field(default=None, description="who asked, if not the token's holder")
+
+
+class RequestSubmitted(_Body):
+    request_id: str
+    customer_id: str
+    kind: Literal["access", "erasure", "restriction"]
+    status: Literal["answered", "submitted"]
+    answer: dict[str, object] | None = Field(description="the request.answered event, once answered")
 
 
 class SweepStarted(_Body):

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.settings import Role, Settings
+from handlers.customer_rights import RequestAnswered
 from handlers.erasure import Erasure
 from handlers.events import HoldPlaced, HoldReleased, Identifier
 from handlers.signing import sign
@@ -35,6 +36,8 @@ from streams.api.models import (
     MediaView,
     PlaceHold,
     ReleaseHold,
+    RequestSubmitted,
+    SubmitRequest,
     Summary,
     SweepReport,
     SweepStarted,
@@ -54,6 +57,7 @@ class ApiContext:
     publish_hold: PublishHold
     health: Callable[[], dict[str, Any]]
     request_sweep: Callable[[str], Awaitable[str]]
+    publish_request: PublishHold
 
     def signed(self, event: BaseModel) -> bytes:
         """The event as JSON, signed with the API's hold key when keys are configured."""
@@ -166,6 +170,8 @@ def alarm_view(state: AlarmState, role: Role) -> AlarmView:
         ],
         holds=[hold_state(h) for h in state.holds],
         contract_ended_at=state.contract_ended_at if operator else None,
+        erasure_requested_at=state.erasure_requested_at,
+        restricted=state.restricted_at is not None,
     )
 
 
@@ -381,6 +387,43 @@ async def unconfirmed_erasures(
     return reply(UnconfirmedErasures(erasures=rows))
 
 
+async def submit_request(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    assert identity is not None
+    customer_id = _identifier(request.match_info["customer_id"], "customer_id")
+    body: SubmitRequest = await read_body(request, SubmitRequest)
+    request_id = str(uuid.uuid4())
+    event = {
+        "type": f"{body.kind}.requested",
+        "event_id": str(uuid.uuid4()),
+        "customer_id": customer_id,
+        "request_id": request_id,
+        "requested_at": ctx.clock.now().isoformat(),
+        "requested_by": body.requested_by or identity.name,
+    }
+    await ctx.publish_request(customer_id, json.dumps(event).encode())
+    give_up = time.monotonic() + ctx.settings.hold_answer_wait.total_seconds()
+    while time.monotonic() < give_up:
+        answer = ctx.projection.answer(request_id)
+        if answer is not None:
+            return reply(RequestSubmitted(request_id=request_id, customer_id=customer_id, kind=body.kind,
+                                          status="answered", answer=answer), 201)  # fmt: skip
+        await asyncio.sleep(0.05)
+    return reply(
+        RequestSubmitted(request_id=request_id, customer_id=customer_id, kind=body.kind, status="submitted",
+                         answer=None), 202)  # fmt: skip
+
+
+async def request_answer(
+    request: web.Request, identity: Identity | None, ctx: ApiContext
+) -> web.StreamResponse:
+    answer = ctx.projection.answer(request.match_info["request_id"])
+    if answer is None:
+        raise ApiError(404, "unknown_request", "no answer to such a request (yet)")
+    return reply(RequestAnswered.model_validate(answer))
+
+
 async def deadletters(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     return reply(DeadLetters(deadletters=list(ctx.projection.deadletters)))
 
@@ -431,6 +474,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              frozenset({"operator", "auditor"}), customer_erasures, response=CustomerErasures),
     Endpoint("GET", "/api/v1/erasures/unconfirmed", "Erasure commands sent and not confirmed in time",
              frozenset({"operator", "auditor"}), unconfirmed_erasures, response=UnconfirmedErasures),
+    Endpoint("POST", "/api/v1/customers/{customer_id}/requests",
+             "The customer's request: access (and export), erasure of media, or restriction",
+             OPERATOR, submit_request, body=SubmitRequest, response=RequestSubmitted, status=201),
+    Endpoint("GET", "/api/v1/requests/{request_id}", "The answer to a customer's request (request.answered)",
+             OPERATOR, request_answer, response=RequestAnswered),
     Endpoint("GET", "/api/v1/summary", "Figures for the dashboard", OPERATOR, summary, response=Summary),
     Endpoint("POST", "/api/v1/sweeps", "Sweep the media buckets now (see GET /api/v1/sweeps/latest)",
              OPERATOR, start_sweep, response=SweepStarted, status=202),

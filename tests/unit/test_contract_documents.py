@@ -31,10 +31,13 @@ def test_asyncapi_describes_every_topic_and_payload() -> None:
         "retention-deadletter",
         "erasure-commands",
         "erasure-confirmations",
+        "customer-requests",
+        "customer-request-outcomes",
     }
     messages = document["components"]["messages"]
     assert set(messages) == {"AlarmTriggered", "MediaStored", "HoldPlaced", "HoldReleased", "ContractEnded",
-                             "CallRecorded", "ErasureCompleted", "ErasureDue",
+                             "CallRecorded", "ErasureCompleted", "ErasureDue", "AccessRequested",
+                             "ErasureRequested", "RestrictionRequested", "RequestAnswered",
                              "AuditRecord", "DeadLetter"}  # fmt: skip
     schemas = document["components"]["schemas"]
     assert "triggered_at" in schemas["AlarmTriggered"]["required"]

@@ -54,6 +54,8 @@ def service(clock: FakeClock) -> RetentionService:
         internal=FakeTopic(),
         holds_out=FakeTopic(),
         erasure_commands=FakeTopic(),
+        request_outcomes=FakeTopic(),
+        requests_out=FakeTopic(),
     )
     settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
     return RetentionService(

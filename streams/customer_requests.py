@@ -1,0 +1,85 @@
+"""Answering the customer's requests (handlers/customer_rights.py): each request gets an answer on
+`customer-request-outcomes` and a record in the audit trail.
+
+The answer is computed from the read model, which holds every alarm of the customer whichever worker
+owns it; erasure and restriction are then carried out by every partition on its own alarms (the
+service broadcasts the request through the internal topic), by the same rule the answer states.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from handlers.audit import AuditType, audit_record
+from handlers.customer_rights import RequestAnswered, answer_access, answer_erasure, answer_restriction
+from handlers.events import AccessRequested, CustomerRequest, ErasureRequested
+from handlers.policy import RetentionPolicy
+from streams.audit_chain import AuditChain
+from streams.clock import Clock
+from streams.customer_table import CustomerTable
+from streams.projection import Projection
+
+log = structlog.get_logger(__name__)
+READ_MODEL_WAIT_SECONDS = 30.0
+
+
+class CustomerRequests:
+    def __init__(
+        self,
+        *,
+        read_model: Projection,
+        customers: CustomerTable,
+        policy: RetentionPolicy,
+        clock: Clock,
+        audit_chain: AuditChain,
+        outcomes_topic: object,
+    ) -> None:
+        self._read_model = read_model
+        self._customers = customers
+        self._policy = policy
+        self._clock = clock
+        self._audit_chain = audit_chain
+        self._outcomes = outcomes_topic
+
+    async def answer(self, request: CustomerRequest, partition: int) -> RequestAnswered:
+        await self._caught_up()
+        now = self._clock.now()
+        states = self._read_model.customer_alarms(request.customer_id)
+        if isinstance(request, AccessRequested):
+            other = self._customers.get(request.customer_id)
+            answer = answer_access(request.request_id, request.customer_id, states, other, now, self._policy)
+        elif isinstance(request, ErasureRequested):
+            answer = answer_erasure(request.request_id, request.customer_id, states, now, self._policy)
+        else:
+            answer = answer_restriction(request.request_id, request.customer_id, states, now, self._policy)
+        self._outcomes.send_soon(  # type: ignore[attr-defined]
+            key=request.customer_id.encode("utf-8"), value=answer.model_dump_json().encode("utf-8")
+        )
+        details = {
+            "request_id": request.request_id,
+            "kind": answer.kind,
+            "requested_by": request.requested_by,
+            "media_listed": str(len(answer.media)),
+            "media_kept_for_police": str(len(answer.kept)),
+        }
+        record = audit_record(
+            AuditType.REQUEST_ANSWERED,
+            occurred_at=now,
+            alarm_id=None,
+            customer_id=request.customer_id,
+            caused_by=request.event_id,
+            details=details,
+        )
+        self._audit_chain.publish(partition, request.customer_id, record)
+        log.info("customer.request_answered", customer_id=request.customer_id, **details)
+        return answer
+
+    async def _caught_up(self) -> None:
+        """Right after a start the read model may still be loading: an answer from it would omit media."""
+        for _ in range(int(READ_MODEL_WAIT_SECONDS * 10)):
+            if self._read_model.caught_up:
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the read model did not catch up; the request waits in the dead-letter topic")
