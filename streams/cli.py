@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
         dest="command", required=True
     )
     customer.add_parser("media", help="its media and deadlines").add_argument("customer_id")
+    customer.add_parser("erasures", help="its erasure commands to other systems").add_argument("customer_id")
+    rights = customer.add_parser("request", help="the customer's request: access, erasure or restriction")
+    rights.add_argument("kind", choices=["access", "erasure", "restriction"])
+    rights.add_argument("customer_id")
+    rights.add_argument("--requested-by", help="who asked, if not you")
 
     groups.add_parser("summary", help="the dashboard's figures")
 
@@ -139,6 +144,13 @@ def _run(args: argparse.Namespace, client: httpx.Client) -> int:
         return _show(args, _call(client, "GET", f"/api/v1/alarms/{args.alarm_id}"), _alarm_text)
     if group == "alarm" and command == "audit":
         return _show(args, _call(client, "GET", f"/api/v1/alarms/{args.alarm_id}/audit"), _audit_table)
+    if group == "customer" and command == "erasures":
+        answer = _call(client, "GET", f"/api/v1/customers/{args.customer_id}/erasures")
+        return _show(args, answer, _erasures_table)
+    if group == "customer" and command == "request":
+        body = {"kind": args.kind, **({"requested_by": args.requested_by} if args.requested_by else {})}
+        answer = _call(client, "POST", f"/api/v1/customers/{args.customer_id}/requests", body)
+        return _show(args, answer, _request_text)
     if group == "customer":
         answer = _call(client, "GET", f"/api/v1/customers/{args.customer_id}/media")
         return _show(args, answer, lambda a: "\n\n".join(_alarm_text(alarm) for alarm in a["alarms"]))
@@ -146,6 +158,29 @@ def _run(args: argparse.Namespace, client: httpx.Client) -> int:
         return _sweep(args, client)
     answer = _call(client, "GET", "/api/v1/summary")
     return _show(args, answer, _summary_text)
+
+
+def _erasures_table(answer: dict[str, Any]) -> str:
+    rows = [[e["rule"], e["category"], e["system"], e["action"], e["due_at"], e["status"], e["attempts"]]
+            for e in answer["erasures"]]  # fmt: skip
+    return tabulate(rows, headers=["rule", "category", "system", "action", "due", "status", "sent"])
+
+
+def _request_text(answer: dict[str, Any]) -> str:
+    head = f"{answer['kind']} request {answer['request_id']} for {answer['customer_id']}: {answer['status']}"
+    result = answer.get("answer")
+    if not result:
+        return head + " (the answer follows on customer-request-outcomes; see GET /api/v1/requests/ID)"
+    rows = [[m["alarm_id"], m["bucket"], m["key"], m["status"], m["deadline"] or "",
+             "kept for the police until " + m["kept_until"] if m["kept_for_police"] else ""]
+            for m in result["media"] + result.get("kept", [])]  # fmt: skip
+    table = (
+        tabulate(rows, headers=["alarm", "bucket", "key", "status", "deadline", "note"])
+        if rows
+        else "no media"
+    )
+    extra = [f"\n{result['kept_because']}"] if result.get("kept_because") else []
+    return "\n\n".join([head, table, *extra])
 
 
 def _sweep(args: argparse.Namespace, client: httpx.Client) -> int:

@@ -118,3 +118,18 @@ class TestTheCommandLine:
         from streams.api.auth import hash_token
 
         assert entry == {"name": "liaison-bergen", "role": "police-liaison", "sha256": hash_token(token)}
+
+    def test_an_operator_takes_a_customers_access_request(self, worker: WorkerProcess, alarm_id: str) -> None:
+        answer = retention(worker, "operator", "--json", "customer", "request", "access", "customer-1")
+        assert answer.returncode == 0, answer.stderr
+        report = json.loads(answer.stdout)
+        assert report["status"] == "answered"
+        assert alarm_id in {m["alarm_id"] for m in report["answer"]["media"]}
+        table = retention(worker, "operator", "customer", "request", "access", "customer-1")
+        assert table.returncode == 0, table.stderr
+        assert f"{alarm_id}/a.jpg" in table.stdout
+
+    def test_the_police_liaison_may_not_take_customer_requests(self, worker: WorkerProcess) -> None:
+        refused = retention(worker, "police-liaison", "customer", "request", "erasure", "customer-1")
+        assert refused.returncode == 1
+        assert "403" in refused.stderr
