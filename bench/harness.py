@@ -21,7 +21,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.local_stack import INPUT_TOPICS, LocalStack, tansu_binary, weed_binary
+from streams.local_stack import LocalStack, input_topics_of, isolated_topics, tansu_binary, weed_binary
 from streams.worker_process import WorkerProcess
 
 
@@ -61,18 +61,9 @@ class Bench:
     async def topics(self, scenario: str, partitions: int = 4) -> dict[str, str]:
         """Fresh topics and a fresh app id, so scenarios never see each other's records."""
         prefix = f"bench-{scenario}-{uuid.uuid4().hex[:6]}"
-        names = {
-            "TOPICS__ALARM_EVENTS": f"{prefix}-alarm-events",
-            "TOPICS__POLICE_HOLDS": f"{prefix}-police-holds",
-            "TOPICS__CONTRACT_EVENTS": f"{prefix}-contract-events",
-            "TOPICS__AUDIT": f"{prefix}-audit",
-            "TOPICS__DEADLETTER": f"{prefix}-deadletter",
-            "TOPICS__INTERNAL": f"{prefix}-internal",
-            "APP_ID": prefix,
-        }
-        inputs = [names[f"TOPICS__{t.upper().replace('-', '_')}"] for t in INPUT_TOPICS]
-        await asyncio.to_thread(self.stack.create_topics, inputs, partitions)
-        return names
+        names = isolated_topics(prefix)
+        await asyncio.to_thread(self.stack.create_topics, input_topics_of(names), partitions)
+        return {**names, "APP_ID": prefix}
 
     async def worker(self, name: str, **settings: str) -> WorkerProcess:
         """A worker process, once it is ready; the waiting happens off the event loop."""

@@ -131,5 +131,32 @@ def render_markdown(schedule: Schedule) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_record_of_processing(schedule: Schedule) -> str:
+    """The erasure part of the record of processing activities (GDPR Art. 30(1)(c) and (f)): each
+    category of personal data and the envisaged time limit for its erasure, and where it is kept."""
+    lines = [
+        "# Record of processing: categories of personal data and time limits for erasure",
+        "",
+        "Generated from config/retention-schedule.toml by `retention schedule --format record`;",
+        f"calendar periods are counted in {schedule.zone} time.",
+        "",
+        "| Category (Art. 30(1)(c)) | Personal data | Kept in "
+        "| Time limit for erasure (Art. 30(1)(f)) | Then | Rule |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in schedule.rules:
+        kept_in = "object storage (alarm media buckets)" if not r.by_command else f"`{r.system}`"
+        if r.keep.period() == Period():
+            limit = r.kept()
+        else:
+            limit = f"{r.keep.period().describe()} after {_STARTS_TEXT[r.starts]}"
+        if r.keep_with_consent is not None:
+            limit += f"; {r.keep_with_consent.period().describe()} with the customer's consent"
+        lines.append(
+            f"| `{r.category}` | {r.data} | {kept_in} | {limit} | {_ACTION_TEXT[r.action]} | {r.id} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def render_json(schedule: Schedule) -> str:
     return schedule.model_dump_json(indent=2) + "\n"

@@ -21,7 +21,7 @@ import httpx
 from tabulate import tabulate
 
 from config.schedule import ScheduleError, load_schedule
-from handlers.schedule import render_json, render_markdown
+from handlers.schedule import render_json, render_markdown, render_record_of_processing
 from streams.api.auth import ROLES, hash_token, new_token
 
 DEFAULT_URL = "http://127.0.0.1:6066"
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
 
     schedule = groups.add_parser("schedule", help="the retention schedule (config/retention-schedule.toml)")
-    schedule.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    schedule.add_argument("--format", choices=["markdown", "json", "record"], default="markdown")
     schedule.add_argument("--file", type=Path, help="another schedule file")
 
     token = groups.add_parser("token", help="tokens").add_subparsers(dest="command", required=True)
@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _new_token(args)
         if args.group == "schedule":
             schedule = load_schedule(args.file)
-            print(render_markdown(schedule) if args.format == "markdown" else render_json(schedule), end="")
+            render = {"markdown": render_markdown, "json": render_json, "record": render_record_of_processing}
+            print(render[args.format](schedule), end="")
             return 0
         if args.group == "audit":
             return asyncio.run(_verify_audit(args))

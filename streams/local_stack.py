@@ -348,6 +348,21 @@ def local_tokens() -> dict[str, str]:
     return {role: new_token() for role in ROLES}
 
 
+def isolated_topics(prefix: str) -> dict[str, str]:
+    """TOPICS__* settings naming every topic after `prefix`, so that a worker (in a test or a
+    benchmark) shares no topic with another on the same broker."""
+    from config.settings import TopicNames
+
+    return {
+        f"TOPICS__{name.upper()}": f"{prefix}-{topic}" for name, topic in TopicNames().model_dump().items()
+    }
+
+
+def input_topics_of(topics: dict[str, str]) -> list[str]:
+    """The input topics among isolated_topics(), which the alarm platform would create."""
+    return [topics[f"TOPICS__{name}"] for name in ("ALARM_EVENTS", "POLICE_HOLDS", "CONTRACT_EVENTS")]
+
+
 def api_tokens_setting(tokens: dict[str, str], prefix: str = "local") -> str:
     """API_TOKENS admitting these tokens, named after their role ("local-operator", ...)."""
     from streams.api.auth import hash_token

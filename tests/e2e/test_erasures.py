@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from config.schedule import DEFAULT_SCHEDULE
-from streams.local_stack import LocalStack
+from streams.local_stack import LocalStack, input_topics_of, isolated_topics
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import contract_ended_json
 from tests.kafka_helpers import produce, read_json
@@ -49,19 +49,8 @@ def drill(
     media_stack: LocalStack, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
     prefix = f"drill-{uuid.uuid4().hex[:6]}"
-    topics = {
-        "TOPICS__ALARM_EVENTS": f"{prefix}-alarm-events",
-        "TOPICS__POLICE_HOLDS": f"{prefix}-police-holds",
-        "TOPICS__CONTRACT_EVENTS": f"{prefix}-contract-events",
-        "TOPICS__AUDIT": f"{prefix}-audit",
-        "TOPICS__DEADLETTER": f"{prefix}-deadletter",
-        "TOPICS__INTERNAL": f"{prefix}-internal",
-        "TOPICS__ERASURE_COMMANDS": f"{prefix}-erasure-commands",
-        "TOPICS__ERASURE_CONFIRMATIONS": f"{prefix}-erasure-confirmations",
-    }
-    media_stack.create_topics(
-        [topics[f"TOPICS__{n}"] for n in ("ALARM_EVENTS", "POLICE_HOLDS", "CONTRACT_EVENTS")], 4
-    )
+    topics = isolated_topics(prefix)
+    media_stack.create_topics(input_topics_of(topics), 4)
     schedule = drill_schedule(tmp_path_factory.mktemp("drill") / "schedule.toml")
     worker = WorkerProcess(
         media_stack,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.partitioning import partition_for
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
@@ -92,20 +92,8 @@ def spread(prefix: str, count: int) -> list[str]:
 
 def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalStack, artifacts: Path) -> None:
     prefix = f"pair-{uuid.uuid4().hex[:6]}"
-    topics = {
-        "TOPICS__ALARM_EVENTS": f"{prefix}-alarm-events",
-        "TOPICS__POLICE_HOLDS": f"{prefix}-police-holds",
-        "TOPICS__CONTRACT_EVENTS": f"{prefix}-contract-events",
-        "TOPICS__AUDIT": f"{prefix}-audit",
-        "TOPICS__DEADLETTER": f"{prefix}-deadletter",
-        "TOPICS__INTERNAL": f"{prefix}-internal",
-    }
-    inputs = [
-        topics["TOPICS__ALARM_EVENTS"],
-        topics["TOPICS__POLICE_HOLDS"],
-        topics["TOPICS__CONTRACT_EVENTS"],
-    ]
-    stack.create_topics(inputs, PARTITIONS)
+    topics = isolated_topics(prefix)
+    stack.create_topics(input_topics_of(topics), PARTITIONS)
     stack.create_bucket(MEDIA_BUCKET)
     settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": f"PT{RETENTION}S", "HOLD_RETENTION": "PT300S"}
     s3: Any = stack.s3_client()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.conftest import exists, sleep_until
@@ -87,18 +87,8 @@ class TestRestart:
         import asyncio
 
         prefix = f"restart-{uuid.uuid4().hex[:6]}"
-        topics = {
-            "TOPICS__ALARM_EVENTS": f"{prefix}-alarm-events",
-            "TOPICS__POLICE_HOLDS": f"{prefix}-police-holds",
-            "TOPICS__CONTRACT_EVENTS": f"{prefix}-contract-events",
-            "TOPICS__AUDIT": f"{prefix}-audit",
-            "TOPICS__DEADLETTER": f"{prefix}-deadletter",
-            "TOPICS__INTERNAL": f"{prefix}-internal",
-        }
-        stack.create_topics(
-            [topics[n] for n in ("TOPICS__ALARM_EVENTS", "TOPICS__POLICE_HOLDS", "TOPICS__CONTRACT_EVENTS")],
-            4,
-        )
+        topics = isolated_topics(prefix)
+        stack.create_topics(input_topics_of(topics), 4)
         stack.create_bucket(MEDIA_BUCKET)
         settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": "PT40S"}
         s3: Any = stack.s3_client()

@@ -10,7 +10,7 @@ import pytest
 
 from config.schedule import ScheduleError, load_schedule
 from handlers.calendar import Period
-from handlers.schedule import Schedule, ScheduleRule, render_markdown
+from handlers.schedule import Schedule, ScheduleRule, render_markdown, render_record_of_processing
 from streams.cli import main as retention
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +114,15 @@ class TestScheduleErrors:
         assert schedule.rule("R8").due_at(ended, schedule.tz, consent=True) == datetime(
             2026, 4, 29, 11, 0, tzinfo=UTC
         )
+
+
+class TestTheRecordOfProcessing:
+    def test_docs_hold_the_generated_record(self, schedule: Schedule) -> None:
+        record = (ROOT / "docs" / "record-of-processing.md").read_text(encoding="utf-8")
+        assert record == render_record_of_processing(schedule), "run: retention schedule --format record"
+
+    def test_every_category_has_its_time_limit(self, schedule: Schedule) -> None:
+        record = render_record_of_processing(schedule)
+        for rule in schedule.rules:
+            row = next(line for line in record.splitlines() if f"`{rule.category}`" in line)
+            assert rule.keep.period().describe() in row or rule.kept() in row
