@@ -75,7 +75,20 @@ class ChaosRig:
         await asyncio.sleep(max(0.0, (last_due + bound - datetime.now(UTC)).total_seconds()) + 2)
         audit = await read_topic(self.stack.kafka_bootstrap, "retention-audit")
         still_there = await asyncio.to_thread(self._keys_in_bucket)
-        return check(scenario, plan, audit, still_there, datetime.now(UTC), bound)
+        report = check(scenario, plan, audit, still_there, datetime.now(UTC), bound)
+        if report.problems:
+            await self._keep_evidence(audit)
+        return report
+
+    async def _keep_evidence(self, audit: list[dict[str, Any]]) -> None:
+        """Tansu forgets everything when it stops: keep what the topics held, to find out why."""
+        topics = {"audit": audit}
+        for name in ("police-holds", "retention-deadletter", "alarm-events"):
+            topics[name] = await read_topic(self.stack.kafka_bootstrap, name)
+        for name, records in topics.items():
+            path = self.root / f"{name}.jsonl"
+            path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
 
     def _keys_in_bucket(self) -> set[str]:
         s3 = self.stack.s3_client()

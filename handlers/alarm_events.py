@@ -8,7 +8,7 @@ from datetime import datetime
 from handlers.audit import AuditType
 from handlers.contract_end import apply_contract_end
 from handlers.events import AlarmTriggered, MediaStored
-from handlers.holds import accepted_record
+from handlers.holds import accepted_record, repeat_answer
 from handlers.policy import Change, Outcome, RetentionPolicy, in_the_future, record, settle
 from handlers.state import AlarmState, MediaObject
 
@@ -56,6 +56,12 @@ def on_alarm_event(
 
     if first_account:
         _answer_waiting_holds(change, now, policy)
+    elif not new_media:
+        # The same event again: repeat the answers it gave waiting holds (their first publication may
+        # have been lost in a crash), with the same audit ids.
+        for hold in current.holds:
+            if hold.answered_by == event.event_id:
+                change.audit.extend(repeat_answer(current, hold, now, event.event_id, policy))
     if contract_ended is not None and change.state.contract_ended_at is None:
         # The contract ended before we heard of this alarm: its media goes now (unless held).
         ended_at, ended_by = contract_ended
@@ -70,7 +76,7 @@ def _answer_waiting_holds(change: Change, now: datetime, policy: RetentionPolicy
     limit = state.triggered_at + policy.hold_retention
     for hold in state.active_holds:
         if now >= limit:
-            hold = replace(hold, rejected_reason="retention_limit_passed")
+            hold = replace(hold, rejected_reason="retention_limit_passed", answered_by=change.cause)
             change.audit.append(
                 record(
                     AuditType.HOLD_REJECTED,
@@ -83,6 +89,7 @@ def _answer_waiting_holds(change: Change, now: datetime, policy: RetentionPolicy
             )
         else:
             change.audit.append(accepted_record(state, hold, limit, now, change.cause, waited=True))
+            hold = replace(hold, answered_by=change.cause)
         state = state.with_hold(hold)
     change.state = state
 

@@ -27,8 +27,12 @@ def on_hold_placed(
     change = Change(state, current, event.event_id)
 
     if existing is not None and existing.placed:
-        if existing.placed_event_id != event.event_id:  # the same event redelivered says nothing new
+        if existing.placed_event_id != event.event_id:
             change.audit.append(_duplicate(current, existing, now, event.event_id, "placed"))
+        else:
+            # The same event again: after a crash its answer may never have reached the audit topic
+            # (at-least-once, no transactions), so it is published again, with the same audit id.
+            change.audit.extend(repeat_answer(current, existing, now, event.event_id, policy))
         return settle(change, now, policy)
 
     hold = replace(
@@ -41,7 +45,7 @@ def on_hold_placed(
     )
     if hold.released_at is not None:
         # Its release arrived first: the police already let go of it.
-        hold = replace(hold, rejected_reason="already_released")
+        hold = replace(hold, rejected_reason="already_released", answered_by=event.event_id)
         change.audit.append(
             _answer(AuditType.HOLD_REJECTED, current, hold, now, event.event_id, reason="already_released")
         )
@@ -73,7 +77,7 @@ def _accept_or_reject(change: Change, hold: Hold, now: datetime, policy: Retenti
                 AuditType.HOLD_REJECTED, state, hold, now, cause, reason="retention_limit_passed", limit=limit
             )
         )
-        return replace(hold, rejected_reason="retention_limit_passed")
+        return replace(hold, rejected_reason="retention_limit_passed", answered_by=cause)
     if state.media and not state.pending:
         # Deletion already began (or finished): too late to keep anything. Say when.
         gone = [
@@ -91,9 +95,29 @@ def _accept_or_reject(change: Change, hold: Hold, now: datetime, policy: Retenti
                 deleted_at=when,
             )
         )
-        return replace(hold, rejected_reason="media_already_deleted")
+        return replace(hold, rejected_reason="media_already_deleted", answered_by=cause)
     change.audit.append(accepted_record(state, hold, limit, now, cause))
-    return hold
+    return replace(hold, answered_by=cause)
+
+
+def repeat_answer(
+    state: AlarmState, hold: Hold, now: datetime, cause: str, policy: RetentionPolicy
+) -> list[AuditRecord]:
+    """The answer the event `cause` gave this hold, again (the audit id depends only on the cause)."""
+    limit = hold_limit(state, policy)
+    if hold.answered_by == cause:
+        if hold.rejected_reason is not None:
+            return [_answer(AuditType.HOLD_REJECTED, state, hold, now, cause, reason=hold.rejected_reason)]
+        if limit is not None:
+            waited = hold.placed_event_id != cause
+            return [accepted_record(state, hold, limit, now, cause, waited=waited)]
+    if hold.answered_by is None and hold.active and not state.known and hold.placed_event_id == cause:
+        assert hold.placed_at is not None
+        waits_until = (hold.placed_at + policy.hold_retention).isoformat()
+        return [
+            record(AuditType.HOLD_WAITING, state, now, cause, hold=hold, details={"waits_until": waits_until})
+        ]
+    return []
 
 
 def accepted_record(

@@ -67,6 +67,9 @@ class Hold:
     expired_at: datetime | None = None  # the hold limit (R2) was reached while it was active
     dropped_at: datetime | None = None  # its alarm never arrived within the hold limit
     rejected_reason: str | None = None  # it came too late to keep anything
+    # event_id of the event whose processing answered the hold (accepted or rejected): when that event
+    # is delivered again, the answer is published again (same audit id), since the first may be lost.
+    answered_by: str | None = None
 
     @property
     def placed(self) -> bool:

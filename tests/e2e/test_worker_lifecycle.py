@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import Any
 import pytest
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.partitioning import partition_for
 from streams.worker_process import WorkerProcess
-from tests.builders import alarm_json
+from tests.builders import alarm_json, hold_placed_json
 from tests.e2e.conftest import exists, sleep_until
 from tests.kafka_helpers import produce, wait_for_records
 
@@ -146,3 +148,114 @@ class TestRestart:
         finally:
             first.kill()
             second.stop()
+
+    def test_a_takeover_processes_what_waits_on_partitions_the_killed_worker_never_committed(
+        self, stack: LocalStack, artifacts: Path
+    ) -> None:
+        """Records on partitions the killed worker never committed on, arriving while the successor
+        joins, are all processed. (The faust seek-back skip that `make chaos` found, see
+        streams/kafka_transport.py, needs a rebalance at the wrong moment: this test has not caught
+        it deterministically; `python -m chaos --only kill` with its fixed seed does, 8 holds of 35.)"""
+        import asyncio
+
+        prefix = f"takeover-{uuid.uuid4().hex[:6]}"
+        topics = isolated_topics(prefix)
+        stack.create_topics(input_topics_of(topics), 4)
+        settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": "PT300S", "SWEEP_INTERVAL": "PT0S"}
+        first = WorkerProcess(stack, artifacts / f"{prefix}-first.log", **settings).start()
+        second = WorkerProcess(stack, artifacts / f"{prefix}-second.log", **settings)
+        alarm_ids = [f"{prefix}-alarm-{i}" for i in range(40)]  # spread over the four partitions
+        early = [a for a in alarm_ids if partition_for(a, 4) == 0][:2]  # the first worker commits only p0
+        late = [a for a in alarm_ids if a not in early]
+        holds = late[::3]
+
+        def send(alarms: list[str], held: list[str]) -> None:
+            async def go() -> None:
+                await produce(
+                    stack.kafka_bootstrap,
+                    topics["TOPICS__ALARM_EVENTS"],
+                    [(a.encode(), alarm_json(a, [f"{a}/a.jpg"], bucket=MEDIA_BUCKET)) for a in alarms],
+                )
+                if held:
+                    await produce(
+                        stack.kafka_bootstrap,
+                        topics["TOPICS__POLICE_HOLDS"],
+                        [(a.encode(), hold_placed_json(a, f"hold-{a}")) for a in held],
+                    )
+
+            asyncio.run(go())
+
+        def audited(kind: str, count: int) -> None:
+            asyncio.run(
+                wait_for_records(
+                    stack.kafka_bootstrap, topics["TOPICS__AUDIT"], lambda r: r["type"] == kind, count=count
+                )
+            )
+
+        try:
+            first.wait_ready()
+            send(early, [])
+            audited("media.deletion_scheduled", len(early))
+            time.sleep(4)  # past faust's commit interval: p0 is committed, the others never were
+            first.kill()
+            second.start()  # while the killed worker is still a member of the group
+            # Records keep arriving while the successor joins, waits out the dead member and recovers.
+            for n in range(0, len(late), 2):
+                send(late[n : n + 2], [a for a in late[n : n + 2] if a in holds])
+                time.sleep(0.5)
+            second.wait_ready()
+            audited("media.deletion_scheduled", len(alarm_ids))
+            audited("hold.accepted", len(holds))
+        finally:
+            first.kill()
+            second.stop()
+
+    def test_records_waiting_on_partitions_never_committed_are_all_processed(
+        self, stack: LocalStack, artifacts: Path
+    ) -> None:
+        """Events sent while no worker runs (the first deployment, or a takeover from a worker killed
+        before its first commit on a partition) are all processed: faust drops what it fetches while
+        its tables recover and seeks back to the committed offsets, of which these partitions have none."""
+        import asyncio
+
+        prefix = f"waiting-{uuid.uuid4().hex[:6]}"
+        topics = isolated_topics(prefix)
+        stack.create_topics(input_topics_of(topics), 4)
+        alarm_ids = [f"{prefix}-alarm-{i}" for i in range(24)]  # spread over the four partitions
+        hold_alarms = alarm_ids[::3]
+
+        async def send_all() -> None:
+            await produce(
+                stack.kafka_bootstrap,
+                topics["TOPICS__ALARM_EVENTS"],
+                [(a.encode(), alarm_json(a, [f"{a}/a.jpg"], bucket=MEDIA_BUCKET)) for a in alarm_ids],
+            )
+            await produce(
+                stack.kafka_bootstrap,
+                topics["TOPICS__POLICE_HOLDS"],
+                [(a.encode(), hold_placed_json(a, f"hold-{a}")) for a in hold_alarms],
+            )
+
+        asyncio.run(send_all())
+        settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": "PT300S", "SWEEP_INTERVAL": "PT0S"}
+        worker = WorkerProcess(stack, artifacts / f"{prefix}.log", **settings).start()
+        try:
+            worker.wait_ready()
+
+            async def answered() -> None:
+                await wait_for_records(
+                    stack.kafka_bootstrap,
+                    topics["TOPICS__AUDIT"],
+                    lambda r: r["type"] == "media.deletion_scheduled",
+                    count=len(alarm_ids),
+                )
+                await wait_for_records(
+                    stack.kafka_bootstrap,
+                    topics["TOPICS__AUDIT"],
+                    lambda r: r["type"] == "hold.accepted",
+                    count=len(hold_alarms),
+                )
+
+            asyncio.run(answered())
+        finally:
+            worker.stop()

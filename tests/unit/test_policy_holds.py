@@ -88,12 +88,33 @@ class TestPlacingAHold:
         assert outcome.state.deadline == LIMIT
         assert [m.key for m in outcome.legal_hold_on] == ["late.mp4"]
 
-    def test_the_same_event_redelivered_changes_nothing(self) -> None:
+    def test_the_same_event_redelivered_changes_nothing_and_repeats_its_answer(self) -> None:
+        # After a crash the state may have reached the changelog while the answer did not reach the
+        # audit topic: the redelivered event publishes the same answer again, with the same audit id.
         event = placed()
         first = on_hold_placed(alarm(), event, T0 + timedelta(days=1), POLICY)
-        again = on_hold_placed(first.state, event, T0 + timedelta(days=1), POLICY)
+        again = on_hold_placed(first.state, event, T0 + timedelta(days=2), POLICY)
         assert again.state is first.state
-        assert again.audit == ()
+        answer = next(r for r in first.audit if r.type is AuditType.HOLD_ACCEPTED)
+        assert [(r.type, r.audit_id) for r in again.audit] == [(AuditType.HOLD_ACCEPTED, answer.audit_id)]
+
+    def test_a_redelivered_rejected_placement_repeats_its_rejection(self) -> None:
+        event = placed(at=T0 + timedelta(days=31))
+        first = on_hold_placed(alarm(), event, T0 + timedelta(days=31), POLICY)
+        again = on_hold_placed(first.state, event, T0 + timedelta(days=32), POLICY)
+        [rejection] = [r for r in first.audit if r.type is AuditType.HOLD_REJECTED]
+        assert [(r.audit_id, r.details["reason"]) for r in again.audit] == [
+            (rejection.audit_id, "retention_limit_passed")
+        ]
+
+    def test_a_redelivered_alarm_event_repeats_its_answers_to_holds_that_waited(self) -> None:
+        waiting = on_hold_placed(None, placed(at=T0 + timedelta(hours=1)), T0 + timedelta(hours=1), POLICY)
+        alarm_event = triggered()
+        first = on_alarm_event(waiting.state, alarm_event, T0 + timedelta(hours=2), POLICY)
+        again = on_alarm_event(first.state, alarm_event, T0 + timedelta(hours=3), POLICY)
+        accepted = next(r for r in first.audit if r.type is AuditType.HOLD_ACCEPTED)
+        assert again.state == first.state
+        assert [r.audit_id for r in again.audit] == [accepted.audit_id]
 
     def test_a_second_placement_of_the_same_hold_is_recorded_as_a_duplicate(self) -> None:
         first = on_hold_placed(alarm(), placed(), T0 + timedelta(days=1), POLICY)
