@@ -89,7 +89,6 @@ class ChaosRig:
             path = self.root / f"{name}.jsonl"
             path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
-
     def _keys_in_bucket(self) -> set[str]:
         s3 = self.stack.s3_client()
         keys: set[str] = set()

@@ -43,6 +43,14 @@ class Erasure:
     def open(self) -> bool:
         return self.confirmed_at is None
 
+    @property
+    def status(self) -> Literal["scheduled", "sent", "unconfirmed", "confirmed"]:
+        if self.confirmed_at is not None:
+            return "confirmed"
+        if self.flagged_at is not None:
+            return "unconfirmed"
+        return "sent" if self.sent_at is not None else "scheduled"
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerRecord:

@@ -344,25 +344,8 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
 
 
 def erasure_view(erasure: Erasure) -> ErasureView:
-    if erasure.confirmed_at is not None:
-        status = "confirmed"
-    elif erasure.flagged_at is not None:
-        status = "unconfirmed"
-    else:
-        status = "sent" if erasure.sent_at is not None else "scheduled"
-    return ErasureView(
-        command_id=erasure.command_id,
-        rule=erasure.rule,
-        category=erasure.category,
-        action=erasure.action,
-        system=erasure.system,
-        due_at=erasure.due_at,
-        subject=erasure.subject,
-        status=status,  # type: ignore[arg-type]
-        attempts=erasure.attempts,
-        sent_at=erasure.sent_at,
-        confirmed_at=erasure.confirmed_at,
-    )
+    fields = {name: getattr(erasure, name) for name in ErasureView.model_fields}
+    return ErasureView(**fields)
 
 
 async def customer_erasures(
