@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -58,9 +59,7 @@ class TestAuthentication:
     async def test_every_role_outside_an_endpoints_roles_is_403(
         self, api: httpx.AsyncClient, endpoint: Any
     ) -> None:
-        path = (
-            endpoint.path.replace("{alarm_id}", "a").replace("{hold_id}", "h").replace("{customer_id}", "c")
-        )
+        path = re.sub(r"\{[a-z_]+\}", "x", endpoint.path)  # any value: the role is refused first
         for role in set(TOKENS) - set(endpoint.roles):
             answer = await api.request(endpoint.method, path, headers=bearer(role), json={})
             assert answer.status_code == 403, (role, answer.text)
