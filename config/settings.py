@@ -181,14 +181,6 @@ class Settings(BaseSettings):
 
     def signing_keys(self) -> dict[str, bytes]:
         keys = {k: v.get_secret_value().encode() for k, v in self.hold_signing_keys.items()}
-        if self.kafka_security_protocol.startswith("SASL") and not (
-            self.kafka_sasl_username and self.kafka_sasl_password
-        ):
-            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are needed for SASL")
-        for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "s3_ca_bundle"):
-            path = getattr(self, name)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name.upper()}: no such file")
         if self.hold_signing_keys_file is not None:
             keys.update(
                 {
