@@ -16,6 +16,19 @@ def _alive(worker: WorkerProcess) -> bool:
     return worker.process is not None and worker.process.poll() is None
 
 
+async def _start_with_the_broker_away(rig: ChaosRig, name: str, seconds: float) -> WorkerProcess:
+    """Start a worker while the broker is unreachable for `seconds`: it must keep trying, say so in a
+    clear log line, and become ready once the broker is back."""
+    rig.broker_line.cut()
+    worker = rig.worker(name, wait=False)
+    await asyncio.sleep(seconds)
+    assert _alive(worker), "the worker gave up on the broker"
+    assert "broker.unreachable" in worker.log_path.read_text(errors="replace"), "no clear log line"
+    rig.broker_line.restore()
+    await asyncio.to_thread(worker.wait_ready, 180)
+    return worker
+
+
 async def _restart(rig: ChaosRig, name: str) -> tuple[WorkerProcess, float]:
     started = time.monotonic()
     worker = await asyncio.to_thread(rig.worker, name)
@@ -95,13 +108,7 @@ async def store_unreachable(rig: ChaosRig, seconds: float, outage: float) -> Rep
 
 async def broker_unreachable(rig: ChaosRig, seconds: float, at_start: float, outage: float) -> Report:
     """The broker is unreachable while the worker starts, and again for a while during operation."""
-    rig.broker_line.cut()
-    worker = rig.worker("broker", wait=False)
-    await asyncio.sleep(at_start)
-    assert _alive(worker), "the worker gave up on the broker"
-    assert "broker.unreachable" in worker.log_path.read_text(errors="replace"), "no clear log line"
-    rig.broker_line.restore()
-    await asyncio.to_thread(worker.wait_ready, 180)
+    worker = await _start_with_the_broker_away(rig, "broker", at_start)
     load = rig.load()
     sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
     await asyncio.sleep(min(5.0, seconds / 4))
@@ -129,13 +136,7 @@ async def broker_unreachable(rig: ChaosRig, seconds: float, at_start: float, out
 async def every_fault_briefly(rig: ChaosRig, seconds: float = 24, outage: float = 8) -> Report:
     """The short version for `make test`: the broker away at start-up, then under load the store away
     for a while and the worker SIGKILLed and restarted."""
-    rig.broker_line.cut()
-    worker = rig.worker("brief", wait=False)
-    await asyncio.sleep(outage)
-    assert _alive(worker), "the worker gave up on the broker"
-    assert "broker.unreachable" in worker.log_path.read_text(errors="replace"), "no clear log line"
-    rig.broker_line.restore()
-    await asyncio.to_thread(worker.wait_ready, 180)
+    worker = await _start_with_the_broker_away(rig, "brief", outage)
     load = rig.load()
     sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
     await asyncio.sleep(seconds / 4)
