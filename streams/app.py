@@ -213,6 +213,7 @@ def _figures(
     counts = projection.counts(now, settings.overdue_grace, owned)
     holds = projection.active_holds(owned)
     soon = now + settings.hold_expiry_warning
+    erasures_open, erasures_unconfirmed = projection.erasure_counts(owned)
     return WorkerFigures(
         pending=counts["pending"],
         deleting=counts["deleting"],
@@ -227,6 +228,6 @@ def _figures(
         lag=dict(lag),
         degraded={"object_store": bool(service.degraded()), "broker": projection.broker_problem is not None},
         last_sweep=projection.last_sweep,
-        erasures_open=service.erasures.open,
-        erasures_unconfirmed=service.erasures.unconfirmed,
+        erasures_open=erasures_open,
+        erasures_unconfirmed=erasures_unconfirmed,
     )

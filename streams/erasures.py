@@ -56,9 +56,6 @@ class Erasures:
         self._commands = commands_topic
         self._send_internal = send_internal
         self.scheduler = Scheduler(DeadlineIndex(), clock, self._notify)
-        self.open = 0  # erasures not yet confirmed, of the customers this worker owns
-        self.unconfirmed = 0  # of which flagged: sent and not confirmed in time
-        self._counts: dict[str, tuple[int, int]] = {}
 
     def on_customer_event(
         self, event: ContractEnded | CallRecorded | ErasureCompleted, partition: int
@@ -95,7 +92,6 @@ class Erasures:
                 key=record.customer_id.encode("utf-8"), value=command.model_dump_json().encode("utf-8")
             )
         self.scheduler.track(record.customer_id, partition, next_check_at(record, self.confirm_within))
-        self._count(record)
         if outcome.audit:
             log.info(
                 "customer.erasures",
@@ -105,13 +101,6 @@ class Erasures:
                 open=sum(1 for e in record.erasures if e.open),
             )
 
-    def _count(self, record: CustomerRecord) -> None:
-        new = (sum(1 for e in record.erasures if e.open), len(record.unconfirmed))
-        old = self._counts.get(record.customer_id, (0, 0))
-        self._counts[record.customer_id] = new
-        self.open += new[0] - old[0]
-        self.unconfirmed += new[1] - old[1]
-
     async def _notify(self, partition: int, customer_ids: list[str], checked_at: datetime) -> None:
         command = ErasuresReached(
             event_id=str(uuid.uuid4()), customer_ids=tuple(customer_ids), checked_at=checked_at
@@ -120,20 +109,12 @@ class Erasures:
 
     def rebuild(self, partitions: Collection[int]) -> int:
         self.scheduler.index.clear()
-        self._counts.clear()
-        self.open = self.unconfirmed = 0
         tracked = 0
         for record in self.customers.records_in(partitions):
             check = next_check_at(record, self.confirm_within)
             self.scheduler.track(record.customer_id, self.customers.partition_of(record.customer_id), check)
-            self._count(record)
             tracked += check is not None
         return tracked
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         self.scheduler.index.drop_partitions(partitions)
-        gone = [c for c in self._counts if self.customers.partition_of(c) in set(partitions)]
-        for customer_id in gone:
-            open_, unconfirmed = self._counts.pop(customer_id)
-            self.open -= open_
-            self.unconfirmed -= unconfirmed
