@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from chaos.check import Report, check
 from chaos.load import LoadGenerator, Plan
 from chaos.proxy import CuttableProxy
+from streams import topic_ends
 from streams.local_stack import INPUT_TOPICS, LocalStack, Ports, _free_port
 from streams.worker_process import WorkerProcess
 
@@ -98,20 +97,8 @@ class ChaosRig:
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[dict[str, Any]] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for batch in (await consumer.getmany(*tps, timeout_ms=1000)).values():
-                records.extend(json.loads(r.value) for r in batch)
-        return records
-    finally:
-        await consumer.stop()
+    records = await topic_ends.read_topic({"bootstrap_servers": bootstrap}, topic)
+    return [json.loads(r.value) for r in records]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:

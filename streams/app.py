@@ -18,6 +18,7 @@ from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.audit_chain import AuditChain
+from streams.changelog_writes import ChangelogWrites, TrackedTable
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
 from streams.customer_requests import CustomerRequests
@@ -26,6 +27,7 @@ from streams.kafka_security import client_options, faust_credentials
 from streams.metrics import Metrics, WorkerFigures
 from streams.object_store import ObjectStore
 from streams.projection import Projection, ProjectionFeed
+from streams.recovery_check import RecoveryCheck
 from streams.service import RetentionService, policy_from
 from streams.sweep import Sweeper
 from streams.topics import define_topics
@@ -63,14 +65,24 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         datadir=settings.state_dir,
         web_enabled=False,  # our own server (streams/api) serves the API, dashboard and metrics
         broker_credentials=faust_credentials(settings),
+        Table=TrackedTable,  # so that audit records can wait for the state they describe
     )
     app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)  # type: ignore[attr-defined]
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
     contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
     customer_table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions)
+    writes = ChangelogWrites()
+    for tracked in (table, contract_table, customer_table):
+        tracked.writes = writes  # type: ignore[attr-defined]  # a TrackedTable (Table= above)
     metrics = Metrics()
-    audit_chain = AuditChain(topics.audit, client_options(settings), settings.topics.audit)
+    audit_chain = AuditChain(topics.audit, client_options(settings), settings.topics.audit, writes)
+
+    async def send_what_the_state_allows() -> None:
+        await audit_chain.released()
+        await app.producer.flush()
+
+    app.before_commit = send_what_the_state_allows  # type: ignore[attr-defined]  # see kafka_transport
     service = RetentionService(
         settings=settings,
         clock=clock,
@@ -114,12 +126,13 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     )
     lag: dict[tuple[str, int], int] = {}
     metrics.watch(lambda: _figures(service, projection, clock, settings, lag))
+    recovery_check = RecoveryCheck(app, client_options(settings))
     api = ApiContext(
         settings=settings,
         projection=projection,
         clock=clock,
         publish_hold=service.publish_hold_event,
-        health=lambda: _health(service, projection),
+        health=lambda: _health(service, projection, recovery_check),
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
     )
@@ -131,7 +144,18 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
 
     @table.on_recover
     async def _rebuild_schedule() -> None:
+        # faust resumes the streams only after this returns: nothing is decided before the tables are
+        # known to hold their changelogs to the end.
+        generation = app.consumer_generation_id
+
+        def superseded() -> bool:
+            another = app.tables.recovery.signal_recovery_start.is_set()  # type: ignore[attr-defined]
+            return bool(another or app.consumer_generation_id != generation)
+
+        if not await recovery_check.verify(superseded):
+            return
         owned = owned_partitions()
+        await send_what_the_state_allows()  # the chains' tails are in the topic before they are read
         await audit_chain.resume(owned)  # before any record of these partitions is written
         service.rebuild(owned)
 
@@ -184,19 +208,29 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
             await asyncio.sleep(LAG_INTERVAL_SECONDS)
             lag.clear()
             for tp in app.consumer.assignment():
+                # The high watermark of the consumer's latest fetch of the partition (never ListOffsets,
+                # which Tansu answers short of the end); none before its first fetch.
                 position = await app.consumer.position(tp)
-                if position is not None:
-                    lag[(tp.topic, tp.partition)] = max(0, app.consumer.highwater(tp) - position)
+                highwater = app.consumer.highwater(tp)
+                if position is not None and highwater is not None:
+                    lag[(tp.topic, tp.partition)] = max(0, highwater - position)
 
     return RetentionApp(app=app, service=service, projection=projection)
 
 
-def _health(service: RetentionService, projection: Projection) -> dict[str, Any]:
+def _health(service: RetentionService, projection: Projection, recovery: RecoveryCheck) -> dict[str, Any]:
     reasons = service.degraded()
     if projection.broker_problem:
         reasons.append(projection.broker_problem)
-    body = {**service.health(), "projection_caught_up": projection.caught_up, "degraded": reasons}
-    if reasons and body["status"] == "ready":
+    body = {
+        **service.health(),
+        "projection_caught_up": projection.caught_up,
+        "degraded": reasons,
+        "recovery": recovery.problem or "complete",
+    }
+    if recovery.problem is not None:
+        body["status"] = "starting"  # not ready while its state is not known to be whole
+    elif reasons and body["status"] == "ready":
         body["status"] = "degraded"
     return body
 

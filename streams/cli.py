@@ -311,29 +311,19 @@ def _left(moment: str) -> str:
 
 
 async def _verify_audit(args: argparse.Namespace) -> int:
-    """Read every partition of the audit topic from the start and check its hash chain."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
+    """Read every partition of the audit topic from the start to its end and check its hash chain."""
     from handlers.audit_chain import verify
+    from streams.topic_ends import UnknownTopic, read_topic
 
     if not args.bootstrap:
         raise CliError("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
-    consumer = AIOKafkaConsumer(bootstrap_servers=args.bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(args.topic)
-        if not partitions:
-            raise CliError(f"no topic {args.topic}")
-        tps = [TopicPartition(args.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: dict[int, list[tuple[int, bytes]]] = {tp.partition: [] for tp in tps}
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for tp, batch in (await consumer.getmany(*tps, timeout_ms=1000)).items():
-                records[tp.partition].extend((r.offset, r.value) for r in batch if r.offset < ends[tp])
-    finally:
-        await consumer.stop()
+        found = await read_topic({"bootstrap_servers": args.bootstrap}, args.topic)
+    except UnknownTopic as exc:
+        raise CliError(str(exc)) from exc
+    records: dict[int, list[tuple[int, bytes]]] = {}
+    for record in found:
+        records.setdefault(record.partition, []).append((record.offset, record.value))
     total, broken = 0, []
     for partition, entries in records.items():
         count, problem = verify(partition, entries)

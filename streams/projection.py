@@ -24,6 +24,7 @@ from sortedcontainers import SortedList
 from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, Hold, MediaStatus, decode_state
 from streams.partitioning import partition_for
+from streams.topic_ends import at_end
 
 log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
@@ -327,16 +328,15 @@ class ProjectionFeed:
         try:
             tps = await self._assign_all(consumer)
             await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=5000)
                 for tp, records in batches.items():
                     self._feed(tp.topic, records)
-                if not self._projection.caught_up:
-                    positions = [await consumer.position(tp) for tp in tps]
-                    if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
-                        self._projection.caught_up = True
-                        log.info("projection.caught_up", alarms=len(self._projection._summaries))
+                # Caught up when every position reached the end the latest fetch reported (never
+                # ListOffsets: Tansu answers it short of the end, see streams/topic_ends.py).
+                if not self._projection.caught_up and await at_end(consumer, tps):
+                    self._projection.caught_up = True
+                    log.info("projection.caught_up", alarms=len(self._projection._summaries))
         finally:
             probe.cancel()
             await consumer.stop()

@@ -6,7 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
+
+from streams.topic_ends import UnknownTopic, read_topic
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -19,29 +21,25 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, 
         await producer.stop()
 
 
-async def read_all(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of a topic, from the beginning to the current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+async def produce_burst(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Send every record without waiting for each, as a busy producer does: the broker gets them in
+    batches of several records."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    await producer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            batches = await consumer.getmany(*tps, timeout_ms=500)
-            for batch in batches.values():
-                records.extend(batch)
-        return records
+        sent = [await producer.send(topic, value, key=key) for key, value in records]
+        await asyncio.gather(*sent)
     finally:
-        await consumer.stop()
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of a topic, from the beginning to its end as a fetch reports it (a topic not
+    created yet has none)."""
+    try:
+        return await read_topic({"bootstrap_servers": bootstrap}, topic)
+    except UnknownTopic:
+        return []
 
 
 async def read_json(bootstrap: str, topic: str) -> list[dict[str, Any]]:
