@@ -15,11 +15,19 @@ from typing import Any
 
 from chaos.check import Report, table
 from chaos.rig import ChaosRig
-from chaos.scenarios import broker_unreachable, killed_repeatedly, one_of_two_lost, store_unreachable
+from chaos.scenarios import (
+    broker_unreachable,
+    burst_then_kill,
+    killed_repeatedly,
+    one_of_two_lost,
+    store_unreachable,
+)
 from config.logging import configure_logging
 
 RESULTS = Path(__file__).parent / "results"
 SCENARIOS: dict[str, Callable[[ChaosRig], Coroutine[Any, Any, Report]]] = {
+    "burst-kill": lambda rig: burst_then_kill(rig, alarms=20, rounds=3),
+    "burst-kill-s3": lambda rig: burst_then_kill(rig, alarms=20, rounds=3),
     "kill": lambda rig: killed_repeatedly(rig, seconds=60, kills=3),
     "lose-one": lambda rig: one_of_two_lost(rig, seconds=45),
     "store": lambda rig: store_unreachable(rig, seconds=75, outage=60),
@@ -35,7 +43,7 @@ def main() -> int:
     reports: list[Report] = []
     for name in args.only or list(SCENARIOS):
         root = Path(tempfile.mkdtemp(prefix=f"retention-chaos-{name}-"))
-        rig = ChaosRig(root)
+        rig = ChaosRig(root, broker_storage="s3" if name.endswith("-s3") else "memory")
         print(f"{name}: starting (logs in {root})", flush=True)
         rig.start()
         report: Report

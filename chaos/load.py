@@ -72,6 +72,42 @@ class LoadGenerator:
         finally:
             await self._producer.stop()
 
+    async def burst(self, alarms: int, holds_after: float = 2.0) -> None:
+        """`alarms` alarms sent back to back, then `holds_after` seconds later a hold on each, back to
+        back: the broker gets them in batches of several records (the case that once lost holds)."""
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, linger_ms=20)
+        await self._start_producer()
+        try:
+            plans = []
+            triggered_at = datetime.now(UTC)
+            for _ in range(alarms):
+                alarm_id = f"burst-{uuid.uuid4().hex[:10]}"
+                keys = [f"{alarm_id}/{n}.jpg" for n in range(OBJECTS_PER_ALARM)]
+                await asyncio.to_thread(self._upload, keys)
+                plans.append(AlarmPlan(alarm_id, "burst-customer", triggered_at, keys))
+            await self._send_all([("alarm-events", plan.alarm_id, self._triggered(plan)) for plan in plans])
+            for plan in plans:
+                self.plan.alarms[plan.alarm_id] = plan
+            await asyncio.sleep(holds_after)
+            placed = []
+            for plan in plans:
+                plan.hold_id = f"hold-{uuid.uuid4().hex[:8]}"
+                plan.hold_placed_at = datetime.now(UTC)
+                placed.append(("police-holds", plan.alarm_id, self._placed(plan)))
+            await self._send_all(placed)
+        finally:
+            await self._producer.stop()
+
+    async def _send_all(self, records: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Hand every record to the producer before waiting for any."""
+        assert self._producer is not None
+        sent = [
+            await self._producer.send(topic, json.dumps(document).encode(), key=key.encode())
+            for topic, key, document in records
+        ]
+        await asyncio.gather(*sent)
+        self.plan.events_sent += len(records)
+
     async def _start_producer(self) -> None:
         assert self._producer is not None
         while True:  # the broker may be unreachable when the load starts
@@ -96,34 +132,27 @@ class LoadGenerator:
         alarm_id = f"chaos-{uuid.uuid4().hex[:10]}"
         keys = [f"{alarm_id}/{n}.jpg" for n in range(OBJECTS_PER_ALARM)]
         await asyncio.to_thread(self._upload, keys)
-        triggered_at = datetime.now(UTC)
-        plan = AlarmPlan(alarm_id, customer_id, triggered_at, keys)
+        plan = AlarmPlan(alarm_id, customer_id, datetime.now(UTC), keys)
         self.plan.alarms[alarm_id] = plan
-        await self._send(
-            "alarm-events",
-            alarm_id,
-            {
-                "type": "alarm.triggered",
-                "event_id": str(uuid.uuid4()),
-                "alarm_id": alarm_id,
-                "customer_id": customer_id,
-                "triggered_at": triggered_at.isoformat(),
-                "media": [{"bucket": self._bucket, "key": k} for k in keys],
-            },
-        )
+        await self._send("alarm-events", alarm_id, self._triggered(plan))
         if self._random.random() < 0.33:
             task = asyncio.create_task(self._hold(plan))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _upload(self, keys: list[str]) -> None:
-        for key in keys:
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"jpeg")
+    def _triggered(self, plan: AlarmPlan) -> dict[str, Any]:
+        return {
+            "type": "alarm.triggered",
+            "event_id": str(uuid.uuid4()),
+            "alarm_id": plan.alarm_id,
+            "customer_id": plan.customer_id,
+            "triggered_at": plan.triggered_at.isoformat(),
+            "media": [{"bucket": self._bucket, "key": k} for k in plan.keys],
+        }
 
-    async def _hold(self, plan: AlarmPlan) -> None:
-        await asyncio.sleep(self._random.uniform(1, 3))
-        plan.hold_id = f"hold-{uuid.uuid4().hex[:8]}"
-        plan.hold_placed_at = datetime.now(UTC)
+    def _placed(self, plan: AlarmPlan) -> dict[str, Any]:
+        assert plan.hold_id is not None
+        assert plan.hold_placed_at is not None
         placed = {
             "type": "hold.placed",
             "event_id": str(uuid.uuid4()),
@@ -133,7 +162,17 @@ class LoadGenerator:
             "placed_by": "chaos-liaison",
             "placed_at": plan.hold_placed_at.isoformat(),
         }
-        await self._send("police-holds", plan.alarm_id, sign(placed, SIGNING_KEY_ID, SIGNING_KEY.encode()))
+        return sign(placed, SIGNING_KEY_ID, SIGNING_KEY.encode())
+
+    def _upload(self, keys: list[str]) -> None:
+        for key in keys:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"jpeg")
+
+    async def _hold(self, plan: AlarmPlan) -> None:
+        await asyncio.sleep(self._random.uniform(1, 3))
+        plan.hold_id = f"hold-{uuid.uuid4().hex[:8]}"
+        plan.hold_placed_at = datetime.now(UTC)
+        await self._send("police-holds", plan.alarm_id, self._placed(plan))
         if self._random.random() < 0.5:
             await asyncio.sleep(self.plan.retention.total_seconds() + self._random.uniform(2, 8))
             released_at = datetime.now(UTC)

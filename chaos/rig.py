@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,19 +21,63 @@ from streams.worker_process import WorkerProcess
 BUCKET = "chaos-media"
 RETENTION = timedelta(seconds=15)
 HOLD_LIMIT = timedelta(seconds=45)
+WATCH_SECONDS = 0.5
+
+
+class BucketWatch:
+    """Lists the bucket every WATCH_SECONDS and notes when each object was first seen gone: when the
+    world lost it, whatever the service's records say."""
+
+    def __init__(self, s3: Any) -> None:
+        self._s3 = s3
+        self.gone_at: dict[str, datetime] = {}
+        self._seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bucket-watch")
+
+    def start(self) -> BucketWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                present = _keys_in(self._s3)
+            except Exception:  # the store cut off by a scenario: nothing learnt this round
+                present = None
+            if present is not None:
+                now = datetime.now(UTC)
+                for key in self._seen - present:
+                    self.gone_at.setdefault(key, now)
+                self._seen |= present
+            self._stop.wait(WATCH_SECONDS)
 
 
 class ChaosRig:
     def __init__(
-        self, root: Path, retention: timedelta = RETENTION, hold_limit: timedelta = HOLD_LIMIT
+        self,
+        root: Path,
+        retention: timedelta = RETENTION,
+        hold_limit: timedelta = HOLD_LIMIT,
+        broker_storage: str = "memory",
     ) -> None:
         self.root = root
         self.retention, self.hold_limit = retention, hold_limit
         ports = Ports.free()
         self.broker_line = CuttableProxy(_free_port(), ports.kafka)
         self.store_line = CuttableProxy(_free_port(), ports.s3)
-        self.stack = LocalStack(root / "stack", ports, advertised_kafka_port=self.broker_line.listen_port)
+        self.stack = LocalStack(
+            root / "stack",
+            ports,
+            advertised_kafka_port=self.broker_line.listen_port,
+            broker_storage=broker_storage,
+        )
         self.workers: list[WorkerProcess] = []
+        self._watch: BucketWatch | None = None
 
     def start(self) -> None:
         self.broker_line.start()
@@ -42,6 +87,8 @@ class ChaosRig:
         self.stack.create_bucket(BUCKET)
 
     def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
         for worker in self.workers:
             worker.kill()
         self.stack.stop()
@@ -65,6 +112,9 @@ class ChaosRig:
         return process
 
     def load(self) -> LoadGenerator:
+        """The load generator; the bucket is watched from now on."""
+        if self._watch is None:
+            self._watch = BucketWatch(self.stack.s3_client()).start()
         plan = Plan(retention=self.retention, hold_limit=self.hold_limit)
         return LoadGenerator(self.stack.kafka_bootstrap, self.stack.s3_client(), BUCKET, plan)
 
@@ -73,8 +123,9 @@ class ChaosRig:
         last_due = max(a.triggered_at for a in plan.alarms.values()) + self.hold_limit
         await asyncio.sleep(max(0.0, (last_due + bound - datetime.now(UTC)).total_seconds()) + 2)
         audit = await read_topic(self.stack.kafka_bootstrap, "retention-audit")
-        still_there = await asyncio.to_thread(self._keys_in_bucket)
-        report = check(scenario, plan, audit, still_there, datetime.now(UTC), bound)
+        still_there = await asyncio.to_thread(_keys_in, self.stack.s3_client())
+        gone_at = dict(self._watch.gone_at) if self._watch is not None else {}
+        report = check(scenario, plan, audit, still_there, datetime.now(UTC), bound, gone_at)
         if report.problems:
             await self._keep_evidence(audit)
         return report
@@ -88,12 +139,12 @@ class ChaosRig:
             path = self.root / f"{name}.jsonl"
             path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
-    def _keys_in_bucket(self) -> set[str]:
-        s3 = self.stack.s3_client()
-        keys: set[str] = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-            keys.update(item["Key"] for item in page.get("Contents", []))
-        return keys
+
+def _keys_in(s3: Any) -> set[str]:
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        keys.update(item["Key"] for item in page.get("Contents", []))
+    return keys
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 from chaos.check import Report
-from chaos.rig import ChaosRig, wait_until
+from chaos.rig import ChaosRig, read_topic, wait_until
 from streams.worker_process import WorkerProcess
 
 
@@ -158,3 +158,36 @@ async def every_fault_briefly(rig: ChaosRig, seconds: float = 24, outage: float 
     )
     report.recovery_seconds = took
     return report
+
+
+async def burst_then_kill(rig: ChaosRig, alarms: int = 20, rounds: int = 2) -> Report:
+    """The worst moment for a restart: alarms in a burst, a hold on each in a burst, and the worker
+    SIGKILLed as soon as every hold is accepted; again for `rounds`. The recovered state must hold
+    every hold the audit trail accepted: a held object gone from the bucket counts as held deleted."""
+    worker = await asyncio.to_thread(rig.worker, "burst-0")
+    load = rig.load()
+    recoveries = []
+    for n in range(rounds):
+        await load.burst(alarms)
+        holds = {plan.hold_id for plan in load.plan.alarms.values() if plan.hold_id is not None}
+        await asyncio.to_thread(
+            wait_until,
+            lambda holds=holds: holds <= _accepted(rig),  # type: ignore[misc]
+            60,
+            "every hold of the burst accepted",
+        )
+        worker.kill()
+        worker, took = await _restart(rig, f"burst-{n + 1}")
+        recoveries.append(took)
+    report = await rig.settle_and_check(
+        f"{alarms} alarms and holds in a burst, then SIGKILL, x{rounds} ({rig.stack.broker_storage} broker)",
+        load.plan,
+        bound=timedelta(seconds=30),
+    )
+    report.recovery_seconds = max(recoveries)
+    return report
+
+
+def _accepted(rig: ChaosRig) -> set[str]:
+    audit = asyncio.run(read_topic(rig.stack.kafka_bootstrap, "retention-audit"))
+    return {r["hold_id"] for r in audit if r["type"] == "hold.accepted"}

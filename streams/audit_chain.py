@@ -24,7 +24,7 @@ from aiokafka import TopicPartition
 from handlers.audit import AuditRecord
 from handlers.audit_chain import GENESIS, seal
 from streams.changelog_writes import ChangelogWrites
-from streams.topic_ends import high_watermarks, probe_consumer
+from streams.topic_ends import high_watermarks, started
 
 log = structlog.get_logger(__name__)
 
@@ -92,10 +92,8 @@ class AuditChain:
     async def resume(self, partitions: Collection[int]) -> None:
         """Continue each partition's chain from the last record actually in the topic (the end from a
         fetch: continuing from any other record would fork the chain)."""
-        consumer = probe_consumer(self._consumer_options)
-        await consumer.start()
-        try:
-            self._last = {}
+        self._last = {}
+        async with started(self._consumer_options) as consumer:
             tps = [TopicPartition(self._topic_name, p) for p in partitions]
             if not tps:
                 return
@@ -107,5 +105,3 @@ class AuditChain:
                 record = await consumer.getone(tp)
                 self._last[tp.partition] = orjson.loads(record.value).get("hash", GENESIS)
             log.info("audit_chain.resumed", partitions=sorted(partitions))
-        finally:
-            await consumer.stop()

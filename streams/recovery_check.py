@@ -20,7 +20,7 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams.topic_ends import high_watermarks, probe_consumer, read_to_end
+from streams.topic_ends import high_watermarks, read_to_end, started
 
 log = structlog.get_logger(__name__)
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0)
@@ -94,12 +94,8 @@ class RecoveryCheck:
         tps = sorted(recovery.active_tps)
         if not tps:
             return []
-        consumer = probe_consumer(self._client_options)
-        await consumer.start()
-        try:
+        async with started(self._client_options) as consumer:
             ends = await high_watermarks(consumer, [TopicPartition(tp.topic, tp.partition) for tp in tps])
-        finally:
-            await consumer.stop()
         found = []
         for tp in tps:
             counted = recovery.active_offsets.get(tp)
@@ -116,9 +112,7 @@ class RecoveryCheck:
         returns the last offset applied, by partition."""
         recovery = self._recovery
         tables = {(tp.topic, tp.partition): table for tp, table in recovery.tp_to_table.items()}
-        consumer = probe_consumer(self._client_options)
-        await consumer.start()
-        try:
+        async with started(self._client_options) as consumer:
             tps = [TopicPartition(gap.topic, gap.partition) for gap in gaps]
             consumer.assign(tps)
             for gap in gaps:
@@ -133,8 +127,6 @@ class RecoveryCheck:
                     records_applied += len(records)
             log.warning("recovery.caught_up", records=records_applied, partitions=[str(g) for g in gaps])
             return applied
-        finally:
-            await consumer.stop()
 
     @property
     def _recovery(self) -> Any:

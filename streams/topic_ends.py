@@ -17,6 +17,7 @@ the wait with `asyncio.timeout`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -30,8 +31,8 @@ class UnknownTopic(LookupError):
     """The broker does not know the topic."""
 
 
-def probe_consumer(client_options: dict[str, Any]) -> AIOKafkaConsumer:
-    """A consumer outside any group, for reading partitions to their end. Start it before use."""
+def _probe_consumer(client_options: dict[str, Any]) -> AIOKafkaConsumer:
+    """A consumer outside any group, for reading partitions to their end."""
     return AIOKafkaConsumer(
         enable_auto_commit=False,
         fetch_max_wait_ms=FETCH_WAIT_MS,
@@ -39,6 +40,17 @@ def probe_consumer(client_options: dict[str, Any]) -> AIOKafkaConsumer:
         auto_offset_reset="earliest",
         **client_options,
     )
+
+
+@asynccontextmanager
+async def started(client_options: dict[str, Any]) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started probe consumer, stopped afterwards whatever happens (also when it cannot start)."""
+    consumer = _probe_consumer(client_options)
+    try:
+        await consumer.start()
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def high_watermarks(
@@ -89,9 +101,7 @@ async def at_end(consumer: AIOKafkaConsumer, tps: Collection[TopicPartition]) ->
 async def read_topic(client_options: dict[str, Any], topic: str) -> list[ConsumerRecord[Any, Any]]:
     """Every record of a topic, from the beginning to its end, partition by partition in order.
     Raises UnknownTopic when there is no such topic."""
-    consumer = probe_consumer(client_options)
-    await consumer.start()
-    try:
+    async with started(client_options) as consumer:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             await consumer._client.force_metadata_update()
@@ -106,5 +116,3 @@ async def read_topic(client_options: dict[str, Any], topic: str) -> list[Consume
             for tp, records in batches.items():
                 by_partition[tp].extend(records)
         return [record for tp in tps for record in by_partition[tp]]
-    finally:
-        await consumer.stop()

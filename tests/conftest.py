@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_stack import LocalStack, Ports
+from streams.local_stack import BROKER_STORAGE, LocalStack, Ports
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack whose broker keeps its log in S3 (Tansu's S3 engine on this stack's SeaweedFS)."""
+    local = LocalStack(tmp_path_factory.mktemp("durable-stack"), Ports.free(), broker_storage="s3")
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session", params=BROKER_STORAGE)
+def each_broker(request: pytest.FixtureRequest) -> LocalStack:
+    """Runs a test once on each of Tansu's storage engines: memory, then S3."""
+    stack: LocalStack = request.getfixturevalue("stack" if request.param == "memory" else "durable_stack")
+    return stack
 
 
 @pytest.fixture(scope="session")

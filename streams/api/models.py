@@ -185,3 +185,7 @@ class Health(_Body):
     deletion_failures_total: int
     legal_holds_outstanding: int
     projection_caught_up: bool
+    recovery: str = Field(
+        description='"complete" once every table is known to hold its changelog to the end; until '
+        "then, why not (the worker decides nothing before)"
+    )

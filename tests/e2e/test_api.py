@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.api.models import Health
 from streams.api.routes import ENDPOINTS
 from streams.local_stack import MEDIA_BUCKET, LocalStack
 from streams.worker_process import TOKENS, WorkerProcess
@@ -205,7 +206,9 @@ class TestReading:
 
 class TestPublicPages:
     async def test_health_metrics_and_the_contract_documents(self, api: httpx.AsyncClient) -> None:
-        assert (await api.get("/health")).json()["status"] == "ready"
+        health = Health.model_validate((await api.get("/health")).json())  # the documented shape
+        assert health.status == "ready"
+        assert health.recovery == "complete"
         metrics = (await api.get("/metrics")).text
         for name in (
             "retention_events_consumed_total",

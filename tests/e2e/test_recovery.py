@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import (
-    BROKER_STORAGE,
-    MEDIA_BUCKET,
-    LocalStack,
-    Ports,
-    input_topics_of,
-    isolated_topics,
-)
+from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
 from tests.e2e.conftest import exists, sleep_until, wait_until_gone
@@ -38,22 +30,6 @@ PARTITIONS = 4
 RETENTION_SECONDS = 20
 HOLD_SECONDS = 75
 HELD_ALARMS = 20
-
-
-@pytest.fixture(scope="module", params=BROKER_STORAGE)
-def engine_stack(
-    request: pytest.FixtureRequest, stack: LocalStack, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalStack]:
-    """The session's stack for the memory engine; a stack of its own whose broker logs to S3."""
-    if request.param == "memory":
-        yield stack
-        return
-    durable = LocalStack(tmp_path_factory.mktemp("s3-broker"), Ports.free(), broker_storage="s3")
-    durable.start()
-    try:
-        yield durable
-    finally:
-        durable.stop()
 
 
 class Scenario:
@@ -121,6 +97,7 @@ class Scenario:
         deleted = [a for a in self.held if not exists(self.s3, *self.objects[a])]
         assert deleted == [], f"{len(deleted)} of {HELD_ALARMS} held objects deleted"
         assert self.active_holds(worker) == set(self.holds.values())
+        assert (worker.health() or {}).get("recovery") == "complete"
 
     def active_holds(self, worker: WorkerProcess) -> set[str]:
         headers = {"Authorization": f"Bearer {TOKENS['police-liaison']}"}
@@ -129,9 +106,9 @@ class Scenario:
 
 
 async def test_held_evidence_survives_a_sigkill_right_after_a_burst_of_holds(
-    engine_stack: LocalStack, artifacts: Path
+    each_broker: LocalStack, artifacts: Path
 ) -> None:
-    scenario = await asyncio.to_thread(Scenario, engine_stack, artifacts, "burst-kill")
+    scenario = await asyncio.to_thread(Scenario, each_broker, artifacts, "burst-kill")
     first = scenario.worker("first").start()
     second = scenario.worker("second")
     try:
@@ -147,9 +124,9 @@ async def test_held_evidence_survives_a_sigkill_right_after_a_burst_of_holds(
 
 
 async def test_held_evidence_survives_a_worker_joining_and_leaving(
-    engine_stack: LocalStack, artifacts: Path
+    each_broker: LocalStack, artifacts: Path
 ) -> None:
-    scenario = await asyncio.to_thread(Scenario, engine_stack, artifacts, "burst-rebalance")
+    scenario = await asyncio.to_thread(Scenario, each_broker, artifacts, "burst-rebalance")
     first = scenario.worker("first").start()
     joining = scenario.worker("joining")
     try:
