@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 
 from chaos.check import Report
 from chaos.rig import ChaosRig, read_topic, wait_until
+from streams.topic_ends import committed_total
 from streams.worker_process import WorkerProcess
 
 
@@ -162,20 +165,17 @@ async def every_fault_briefly(rig: ChaosRig, seconds: float = 24, outage: float 
 
 async def burst_then_kill(rig: ChaosRig, alarms: int = 20, rounds: int = 2) -> Report:
     """The worst moment for a restart: alarms in a burst, a hold on each in a burst, and the worker
-    SIGKILLed as soon as every hold is accepted; again for `rounds`. The recovered state must hold
-    every hold the audit trail accepted: a held object gone from the bucket counts as held deleted."""
+    SIGKILLed as soon as every hold is accepted and its offset committed, so that the holds live only
+    in the worker's state; again for `rounds`. A held object gone from the bucket counts as held
+    deleted."""
     worker = await asyncio.to_thread(rig.worker, "burst-0")
     load = rig.load()
     recoveries = []
     for n in range(rounds):
         await load.burst(alarms)
         holds = {plan.hold_id for plan in load.plan.alarms.values() if plan.hold_id is not None}
-        await asyncio.to_thread(
-            wait_until,
-            lambda holds=holds: holds <= _accepted(rig),  # type: ignore[misc]
-            60,
-            "every hold of the burst accepted",
-        )
+        await _poll(partial(_all_accepted, rig, holds), 60, "every hold of the burst accepted")
+        await _poll(partial(_all_committed, rig, len(holds)), 60, "the holds' offsets committed")
         worker.kill()
         worker, took = await _restart(rig, f"burst-{n + 1}")
         recoveries.append(took)
@@ -188,6 +188,20 @@ async def burst_then_kill(rig: ChaosRig, alarms: int = 20, rounds: int = 2) -> R
     return report
 
 
-def _accepted(rig: ChaosRig) -> set[str]:
-    audit = asyncio.run(read_topic(rig.stack.kafka_bootstrap, "retention-audit"))
-    return {r["hold_id"] for r in audit if r["type"] == "hold.accepted"}
+async def _poll(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        raise TimeoutError(f"{what} did not happen within {timeout} s") from None
+
+
+async def _all_accepted(rig: ChaosRig, holds: set[str]) -> bool:
+    audit = await read_topic(rig.stack.kafka_bootstrap, "retention-audit")
+    return holds <= {r["hold_id"] for r in audit if r["type"] == "hold.accepted"}
+
+
+async def _all_committed(rig: ChaosRig, holds: int) -> bool:
+    options = {"bootstrap_servers": rig.stack.kafka_bootstrap}
+    return await committed_total(options, "chaos", "police-holds") >= holds

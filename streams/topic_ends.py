@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 FETCH_WAIT_MS = 100  # Tansu answers a fetch only when its wait runs out; keep each probe short
@@ -116,3 +117,14 @@ async def read_topic(client_options: dict[str, Any], topic: str) -> list[Consume
             for tp, records in batches.items():
                 by_partition[tp].extend(records)
         return [record for tp in tps for record in by_partition[tp]]
+
+
+async def committed_total(client_options: dict[str, Any], group: str, topic: str) -> int:
+    """How many records of `topic` the consumer group `group` has committed, over all partitions."""
+    admin = AIOKafkaAdminClient(**client_options)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from streams.topic_ends import UnknownTopic, read_topic
+from streams.topic_ends import UnknownTopic, committed_total, read_topic
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -74,3 +74,18 @@ async def wait_for_objects(
             return matching
         await asyncio.sleep(0.5)
     raise AssertionError(f"fewer than {objects} objects in the matching records on {topic}: {matching}")
+
+
+async def wait_for_commit(
+    bootstrap: str, group: str, topic: str, records: int, timeout: float = 30.0
+) -> None:
+    """Until the consumer group has committed `records` records of `topic`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    committed = 0
+    while loop.time() < deadline:
+        committed = await committed_total({"bootstrap_servers": bootstrap}, group, topic)
+        if committed >= records:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{group} committed {committed} of {records} records of {topic}")

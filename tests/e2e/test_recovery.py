@@ -23,7 +23,7 @@ from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isola
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
 from tests.e2e.conftest import exists, sleep_until, wait_until_gone
-from tests.kafka_helpers import produce_burst, wait_for_records
+from tests.kafka_helpers import produce_burst, wait_for_commit, wait_for_records
 
 pytestmark = pytest.mark.e2e
 PARTITIONS = 4
@@ -86,6 +86,11 @@ class Scenario:
             lambda r: r["type"] == "hold.accepted" and r.get("alarm_id") in self.holds,
             count=HELD_ALARMS,
             timeout=30,
+        )
+        # The worst moment: the holds' offsets are committed, so the holds now live only in the
+        # worker's state (before that, a restart would simply process them again).
+        await wait_for_commit(
+            self.stack.kafka_bootstrap, self.prefix, self.topics["TOPICS__POLICE_HOLDS"], HELD_ALARMS
         )
 
     async def check_nothing_held_was_deleted(self, worker: WorkerProcess) -> None:
