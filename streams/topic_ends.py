@@ -21,7 +21,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 FETCH_WAIT_MS = 100  # Tansu answers a fetch only when its wait runs out; keep each probe short
@@ -120,11 +119,14 @@ async def read_topic(client_options: dict[str, Any], topic: str) -> list[Consume
 
 
 async def committed_total(client_options: dict[str, Any], group: str, topic: str) -> int:
-    """How many records of `topic` the consumer group `group` has committed, over all partitions."""
-    admin = AIOKafkaAdminClient(**client_options)
-    await admin.start()
+    """How many records of `topic` the consumer group `group` has committed, over all partitions.
+    (Asked by a consumer of the group that does not join it: Tansu answers the admin client's
+    OffsetFetch in a form aiokafka cannot read.)"""
+    consumer = AIOKafkaConsumer(group_id=group, enable_auto_commit=False, **client_options)
     try:
-        offsets = await admin.list_consumer_group_offsets(group)
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        offsets = [await consumer.committed(TopicPartition(topic, p)) for p in sorted(partitions)]
     finally:
-        await admin.close()
-    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+        await consumer.stop()
+    return sum(offset for offset in offsets if offset is not None and offset > 0)
