@@ -8,17 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import faust
 import structlog
 
 from config.settings import Settings
 from streams import kafka_transport
+from streams.acknowledgements import Acknowledgements, TrackedTable
 from streams.agents import register_agents
 from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.audit_chain import AuditChain
-from streams.changelog_writes import ChangelogWrites, TrackedTable
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
 from streams.customer_requests import CustomerRequests
@@ -48,7 +47,7 @@ class RetentionApp:
 def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Clock) -> RetentionApp:
     session = settings.kafka_session_timeout.total_seconds()
     kafka_transport.register()
-    app = faust.App(
+    app = kafka_transport.RetentionFaust(
         settings.app_id,
         broker=[
             f"{kafka_transport.SCHEME}://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
@@ -67,22 +66,35 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         broker_credentials=faust_credentials(settings),
         Table=TrackedTable,  # so that audit records can wait for the state they describe
     )
-    app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)  # type: ignore[attr-defined]
+    app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)
     topics = define_topics(app, settings.topics)
     table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
     contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
     customer_table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions)
-    writes = ChangelogWrites()
+    # What must be durable before it is claimed or committed past (streams/acknowledgements.py).
+    writes = Acknowledgements("the tables' changelogs")
     for tracked in (table, contract_table, customer_table):
         tracked.writes = writes  # type: ignore[attr-defined]  # a TrackedTable (Table= above)
+    app.outgoing = Acknowledgements("the producer")
     metrics = Metrics()
     audit_chain = AuditChain(topics.audit, client_options(settings), settings.topics.audit, writes)
 
-    async def send_what_the_state_allows() -> None:
+    async def everything_sent_is_durable() -> None:
+        """Before an offset is committed: the audit records of the events up to it are released (they
+        wait for their state), and every message sent so far is acknowledged."""
+        assert app.outgoing is not None
         await audit_chain.released()
-        await app.producer.flush()
+        await app.outgoing.reached(app.outgoing.mark())
 
-    app.before_commit = send_what_the_state_allows  # type: ignore[attr-defined]  # see kafka_transport
+    crashing: set[asyncio.Future[None]] = set()
+
+    def crash(reason: Exception) -> None:
+        # The events whose records were lost are not committed: a restart processes them again.
+        crashing.add(asyncio.ensure_future(app.crash(reason)))
+
+    writes.on_failure(crash)
+    app.outgoing.on_failure(crash)
+    app.before_commit = everything_sent_is_durable
     service = RetentionService(
         settings=settings,
         clock=clock,
@@ -132,7 +144,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         projection=projection,
         clock=clock,
         publish_hold=service.publish_hold_event,
-        health=lambda: _health(service, projection, recovery_check),
+        health=lambda: _health(service, projection, recovery_check, [writes, app.outgoing]),
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
     )
@@ -149,15 +161,22 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         generation = app.consumer_generation_id
 
         def superseded() -> bool:
-            another = app.tables.recovery.signal_recovery_start.is_set()  # type: ignore[attr-defined]
-            return bool(another or app.consumer_generation_id != generation)
+            return bool(app.consumer_generation_id != generation)
 
-        if not await recovery_check.verify(superseded):
-            return
-        owned = owned_partitions()
-        await send_what_the_state_allows()  # the chains' tails are in the topic before they are read
-        await audit_chain.resume(owned)  # before any record of these partitions is written
-        service.rebuild(owned)
+        try:
+            if not await recovery_check.verify(superseded):
+                return
+            owned = owned_partitions()
+            await everything_sent_is_durable()  # the chains' tails are in the topic before they are read
+            resumed = await recovery_check.retried(
+                "cannot read the audit chains' last records", lambda: audit_chain.resume(owned), superseded
+            )
+            if resumed and not superseded():
+                service.rebuild(owned)
+        except Exception as exc:
+            # faust would resume the streams on a state nobody checked: stop instead, and be restarted.
+            log.exception("recovery.failed", error=type(exc).__name__)
+            crash(exc)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, revoked: set[Any], **_: Any) -> None:
@@ -218,8 +237,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     return RetentionApp(app=app, service=service, projection=projection)
 
 
-def _health(service: RetentionService, projection: Projection, recovery: RecoveryCheck) -> dict[str, Any]:
-    reasons = service.degraded()
+def _health(
+    service: RetentionService, projection: Projection, recovery: RecoveryCheck, failed: list[Any]
+) -> dict[str, Any]:
+    reasons = service.degraded() + [str(f.failed) for f in failed if f.failed is not None]
     if projection.broker_problem:
         reasons.append(projection.broker_problem)
     body = {

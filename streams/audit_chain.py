@@ -5,7 +5,7 @@ Each audit partition has one writer: the worker that owns the alarm partition wi
 record of each partition it took over and continues the chain from its hash.
 
 A record is released to the producer only once every changelog write issued before it has been
-acknowledged (streams/changelog_writes.py): the audit trail never says more than the recovered state
+acknowledged (streams/acknowledgements.py): the audit trail never says more than the recovered state
 holds. Records are released in the order they were published, and sealed as they are released.
 """
 
@@ -23,7 +23,7 @@ from aiokafka import TopicPartition
 
 from handlers.audit import AuditRecord
 from handlers.audit_chain import GENESIS, seal
-from streams.changelog_writes import ChangelogWrites
+from streams.acknowledgements import Acknowledgements
 from streams.topic_ends import high_watermarks, started
 
 log = structlog.get_logger(__name__)
@@ -43,7 +43,7 @@ class AuditChain:
         topic: Any,
         consumer_options: dict[str, Any],
         topic_name: str,
-        writes: ChangelogWrites | None = None,
+        writes: Acknowledgements | None = None,
     ) -> None:
         self._topic = topic
         self._consumer_options = consumer_options
@@ -56,6 +56,7 @@ class AuditChain:
         self._progress = asyncio.Event()
         if writes is not None:
             writes.on_progress(self._release)
+            writes.on_failure(lambda _: self._progress.set())  # wake released(), which raises
 
     def publish(self, partition: int, key: str, record: AuditRecord) -> None:
         """Released to faust's producer buffer once the state it describes is durable; `released()`
@@ -66,14 +67,13 @@ class AuditChain:
         self._published += 1
         self._release()
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
     async def released(self) -> None:
-        """Until every record published before this call has been handed to the producer."""
+        """Until every record published before this call has been handed to the producer. Raises
+        SendFailed when a changelog write before one of them failed: that record is never sent."""
         target = self._published
         while self._released < target:
+            if self._writes is not None and self._writes.failed is not None:
+                raise self._writes.failed
             self._progress.clear()
             await self._progress.wait()
 

@@ -1,5 +1,5 @@
-"""faust's aiokafka transport: table recovery that reads to the real end, a configurable fetch wait,
-and a seek-back that loses nothing.
+"""faust's aiokafka transport: table recovery that reads to the real end, commits that wait for what
+their events sent, a configurable fetch wait, and a seek-back that loses nothing.
 
 faust's table recovery takes each changelog partition's end from ListOffsets and declares recovery done
 when it gets there. Tansu answers ListOffsets short of the end once a partition holds batches of several
@@ -7,6 +7,12 @@ records (streams/topic_ends.py), so a worker restarted right after a burst recov
 state: accepted holds were missing and their evidence was deleted at the R1 deadline. Here the end
 comes from a Fetch response's high watermark instead (streams/recovery_check.py then checks that the
 tables really got there).
+
+faust flushes its producer before committing offsets, but the flush of its buffer gives up after 0.1 s
+without progress: records an event caused (its state, its audit records, a re-keyed copy) could still
+be unsent when its offset is committed, and lost in a crash. Here every message handed to the buffer is
+tracked (streams/acknowledgements.py), and a commit first awaits the app's `before_commit`, which waits
+until they are acknowledged.
 
 faust fixes the consumer's fetch_max_wait_ms at 1,500 ms. Apache Kafka answers a waiting fetch as soon
 as data arrives, so there the wait only bounds idle polling; Tansu answers only when the wait runs out,
@@ -24,14 +30,16 @@ processed). Here such partitions go back to where auto_offset_reset=earliest wou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import faust
 import structlog
 from aiokafka import TopicPartition
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
 
+from streams.acknowledgements import Acknowledgements
 from streams.topic_ends import FETCH_WAIT_MS, high_watermarks
 
 log = structlog.get_logger(__name__)
@@ -39,26 +47,29 @@ SCHEME = "retention-kafka"
 DEFAULT_FETCH_MAX_WAIT_MS = 1500
 
 
+class RetentionFaust(faust.App):
+    """A faust app with what this transport reads of it."""
+
+    fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS
+    outgoing: Acknowledgements | None = None  # every message handed to the producer's buffer
+    before_commit: Callable[[], Awaitable[None]] | None = None  # awaited before offsets are committed
+
+
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
-    _end_probe: Any = None  # a consumer outside the group, started on first use in this thread's loop
-
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
-        """The end of each partition from a Fetch response (faust asked ListOffsets)."""
-        if self._end_probe is None:
-            probe = self._create_client_consumer(self.transport)  # type: ignore[arg-type]
-            probe._fetch_max_wait_ms = FETCH_WAIT_MS  # read by start(), like the worker consumer's
+        """The end of each partition from a Fetch response (faust asked ListOffsets), by a consumer
+        outside the group, started for the question."""
+        probe = self._create_client_consumer(self.transport)  # type: ignore[arg-type]
+        probe._fetch_max_wait_ms = FETCH_WAIT_MS  # read by start(), like the worker consumer's
+        try:
             await probe.start()
-            self._end_probe = probe
-        async with asyncio.timeout(self.app.conf.broker_request_timeout):
-            ends = await high_watermarks(
-                self._end_probe, [TopicPartition(tp.topic, tp.partition) for tp in partitions]
-            )
-        return {tp: ends[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
-
-    async def on_thread_stop(self) -> None:
-        await super().on_thread_stop()
-        if self._end_probe is not None:
-            await self._end_probe.stop()
+            # Within faust's own limit for this step, so that a broker that does not answer is an
+            # error here, not a stopped recovery there.
+            async with asyncio.timeout(self.app.conf.broker_request_timeout / 2):
+                ends = await high_watermarks(probe, [TopicPartition(*tp) for tp in partitions])
+            return {tp: ends[TopicPartition(*tp)] for tp in partitions}
+        finally:
+            await probe.stop()
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -85,9 +96,6 @@ class _Consumer(driver.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:
-        """faust flushed the producer just before this, so the state of the events up to these offsets
-        is durable; records that waited for it (the audit trail, streams/audit_chain.py) are sent
-        now, and no offset is committed before them."""
         before_commit = getattr(self.app, "before_commit", None)
         if before_commit is not None:
             await before_commit()
@@ -95,8 +103,17 @@ class _Consumer(driver.Consumer):
         return committed
 
 
+class _Producer(driver.Producer):
+    def send_soon(self, fut: Any) -> None:
+        outgoing = getattr(self.app, "outgoing", None)
+        if outgoing is not None:
+            outgoing.track(fut)
+        super().send_soon(fut)
+
+
 class Transport(driver.Transport):
     Consumer = _Consumer
+    Producer = _Producer
 
 
 def register() -> None:

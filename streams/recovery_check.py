@@ -6,15 +6,20 @@ would leave a table short, and a table short of an accepted hold deletes held ev
 worker processes anything, each active changelog partition's last applied offset is compared with the
 end a fresh Fetch reports. A partition found short is read to its end and applied here. While the
 check cannot tell (the broker does not answer), the worker stays not ready and says why; faust does not
-resume the streams until this returns, so nothing is decided on an incomplete state.
+resume the streams until the recovery callback returns, so nothing is decided on an incomplete state.
+
+faust does not cancel a recovery callback when a new rebalance begins, so a check that finds itself
+superseded stops at the next step and leaves the status to the newer one.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+import itertools
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import structlog
 from aiokafka import TopicPartition
@@ -24,7 +29,13 @@ from streams.topic_ends import high_watermarks, read_to_end, started
 
 log = structlog.get_logger(__name__)
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0)
-ANSWER_WITHIN_SECONDS = 30.0  # for the broker to answer the fetches of one check or one catch-up
+ANSWER_WITHIN_SECONDS = 30.0  # for the broker to answer the fetches of one step
+TRANSIENT = (KafkaError, TimeoutError, OSError)  # the broker away or slow: try again
+T = TypeVar("T")
+
+
+class Superseded(Exception):
+    """A new rebalance began: this recovery's check is moot."""
 
 
 @dataclass(frozen=True)
@@ -54,84 +65,118 @@ class RecoveryCheck:
     def __init__(self, app: Any, client_options: dict[str, Any]) -> None:
         self._app = app
         self._client_options = client_options
+        self._current = 0  # which check may speak: the latest one started
         self.problem: str | None = "tables not recovered yet"
 
     async def verify(self, superseded: Callable[[], bool]) -> bool:
         """True once every active changelog partition is complete; False if a new rebalance began
         first (that one's recovery will be checked in its turn)."""
+        self._current += 1
+        mine = self._current
+
+        def moot() -> bool:
+            return mine != self._current or superseded()
+
         self.problem = "tables being checked against their changelogs"
-        attempt = 0
         caught_up: dict[tuple[str, int], int] = {}  # what this check applied itself, past faust's count
-        while not superseded():
+        unsure = "cannot tell whether the tables hold their changelogs to the end"
+        try:
+            while gaps := await self.step(mine, moot, unsure, partial(self.gaps, caught_up)):
+                self._say(mine, "tables recovered short of their changelogs: " + "; ".join(map(str, gaps)))
+                reading = partial(self.catch_up, gaps, caught_up, moot)
+                await self.step(mine, moot, "could not read the rest of the changelogs", reading)
+        except Superseded:
+            return False
+        self._say(mine, None)
+        log.info("recovery.verified", changelog_partitions=len(self._recovery.active_tps))
+        return True
+
+    async def retried(
+        self, unsure: str, attempt: Callable[[], Awaitable[object]], superseded: Callable[[], bool]
+    ) -> bool:
+        """Another step after the check (reading the audit chains' tails, say), tried again while the
+        broker fails, the worker not ready meanwhile; False if a new rebalance began first."""
+        mine = self._current
+
+        def moot() -> bool:
+            return mine != self._current or superseded()
+
+        try:
+            await self.step(mine, moot, unsure, attempt)
+        except Superseded:
+            return False
+        self._say(mine, None)
+        return True
+
+    async def step(
+        self, mine: int, moot: Callable[[], bool], unsure: str, attempt: Callable[[], Awaitable[T]]
+    ) -> T:
+        """One step of the check, tried again while the broker fails; the problem said meanwhile."""
+        for tries in itertools.count():
+            if moot():
+                raise Superseded
             try:
                 async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
-                    gaps = await self.gaps(caught_up)
-            except (KafkaError, TimeoutError, OSError) as exc:
-                self._unsure(f"cannot tell whether the tables hold their changelogs to the end: {exc}")
-                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
-                attempt += 1
-                continue
-            if not gaps:
-                self.problem = None
-                log.info("recovery.verified", changelog_partitions=len(self._recovery.active_tps))
-                return True
-            self._unsure("tables recovered short of their changelogs: " + "; ".join(map(str, gaps)))
-            try:
-                async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
-                    caught_up.update(await self.catch_up(gaps))
-            except (KafkaError, TimeoutError, OSError) as exc:
-                self._unsure(f"could not read the rest of the changelogs: {exc}")
-                await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
-                attempt += 1
-        self.problem = "a new rebalance began before the tables were checked"
-        return False
+                    return await attempt()
+            except TRANSIENT as exc:
+                self._say(mine, f"{unsure}: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
+        raise AssertionError("itertools.count() ended")
 
     async def gaps(self, caught_up: dict[tuple[str, int], int] | None = None) -> list[Gap]:
         """Asked of the broker by a consumer of our own, not through faust's recovery path, so that
         this is a second opinion on it. `caught_up`: the last offset applied by catch_up, by partition
         (faust's own count is left alone: its next recovery starts from it and reads to the end)."""
         recovery = self._recovery
+        # Records faust received after its last flush are counted but wait in its buffers: apply them.
+        recovery.flush_buffers()
         tps = sorted(recovery.active_tps)
         if not tps:
             return []
         async with started(self._client_options) as consumer:
-            ends = await high_watermarks(consumer, [TopicPartition(tp.topic, tp.partition) for tp in tps])
+            ends = await high_watermarks(consumer, [TopicPartition(*tp) for tp in tps])
         found = []
         for tp in tps:
             counted = recovery.active_offsets.get(tp)
-            applied = max(
-                -1 if counted is None else counted, (caught_up or {}).get((tp.topic, tp.partition), -1)
-            )
-            end = ends[TopicPartition(tp.topic, tp.partition)]
+            applied = max(-1 if counted is None else counted, (caught_up or {}).get(tuple(tp), -1))
+            end = ends[TopicPartition(*tp)]
             if applied < end - 1:
                 found.append(Gap(tp.topic, tp.partition, applied, end))
         return found
 
-    async def catch_up(self, gaps: Collection[Gap]) -> dict[tuple[str, int], int]:
+    async def catch_up(
+        self,
+        gaps: Collection[Gap],
+        caught_up: dict[tuple[str, int], int],
+        moot: Callable[[], bool] = lambda: False,
+    ) -> None:
         """Read each short partition from after its last applied record to the end, into its table;
-        returns the last offset applied, by partition."""
-        recovery = self._recovery
-        tables = {(tp.topic, tp.partition): table for tp, table in recovery.tp_to_table.items()}
+        `caught_up` learns the last offset applied, by partition, batch by batch."""
+        tables = {tuple(tp): table for tp, table in self._recovery.tp_to_table.items()}
+        applied = 0
         async with started(self._client_options) as consumer:
             tps = [TopicPartition(gap.topic, gap.partition) for gap in gaps]
             consumer.assign(tps)
             for gap in gaps:
                 consumer.seek(TopicPartition(gap.topic, gap.partition), gap.applied + 1)
-            applied: dict[tuple[str, int], int] = {}
-            records_applied = 0
             async for batches in read_to_end(consumer, tps):
+                if moot():
+                    raise Superseded
                 for tp, records in batches.items():
-                    table = tables[(tp.topic, tp.partition)]
-                    table.apply_changelog_batch([_ChangelogEvent(r.key, r.value, r) for r in records])
-                    applied[(tp.topic, tp.partition)] = records[-1].offset
-                    records_applied += len(records)
-            log.warning("recovery.caught_up", records=records_applied, partitions=[str(g) for g in gaps])
-            return applied
+                    tables[tuple(tp)].apply_changelog_batch(
+                        [_ChangelogEvent(r.key, r.value, r) for r in records]
+                    )
+                    caught_up[tuple(tp)] = records[-1].offset
+                    applied += len(records)
+        log.warning("recovery.caught_up", records=applied, partitions=[str(g) for g in gaps])
 
     @property
     def _recovery(self) -> Any:
         return self._app.tables.recovery
 
-    def _unsure(self, problem: str) -> None:
+    def _say(self, check: int, problem: str | None) -> None:
+        if check != self._current:
+            return  # a newer check speaks for the worker now
+        if problem is not None and problem != self.problem:
+            log.error("recovery.unverified", problem=problem)
         self.problem = problem
-        log.error("recovery.unverified", problem=problem)

@@ -5,6 +5,7 @@ The partitions here end with a batch of several records: the case Tansu's ListOf
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,8 +15,9 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams import kafka_transport
+from streams.acknowledgements import Acknowledgements
 from streams.local_stack import LocalStack
-from streams.topic_ends import UnknownTopic, high_watermarks, read_topic, started
+from streams.topic_ends import UnknownTopic, committed_total, high_watermarks, read_topic, started
 
 pytestmark = pytest.mark.integration
 BATCHES = (4, 1, 3)  # records per batch, on partition 0; partition 1 stays empty
@@ -52,7 +54,7 @@ async def topic(each_broker: LocalStack) -> str:
 async def faust_consumer(each_broker: LocalStack) -> AsyncIterator[faust.types.ConsumerT]:
     """The consumer faust's table recovery asks for highwaters, through the project's transport."""
     kafka_transport.register()
-    app = faust.App(
+    app = kafka_transport.RetentionFaust(
         f"ends-{uuid.uuid4().hex[:8]}",
         broker=f"{kafka_transport.SCHEME}://{each_broker.kafka_bootstrap}",
         store="memory://",
@@ -72,6 +74,47 @@ class TestTheTransport:
     ) -> None:
         ends = await faust_consumer.highwaters(TopicPartition(topic, 0), TopicPartition(topic, 1))
         assert ends == {TopicPartition(topic, 0): RECORDS, TopicPartition(topic, 1): 0}
+
+
+class TestCommits:
+    async def test_wait_for_before_commit_and_do_not_happen_when_it_fails(
+        self, each_broker: LocalStack, topic: str, faust_consumer: faust.types.ConsumerT
+    ) -> None:
+        app = faust_consumer.app
+
+        async def refuse() -> None:
+            raise RuntimeError("an audit record was not acknowledged")
+
+        app.before_commit = refuse
+        with pytest.raises(RuntimeError, match="not acknowledged"):
+            await faust_consumer._commit({TopicPartition(topic, 0): 3})
+        options = {"bootstrap_servers": each_broker.kafka_bootstrap}
+        assert await committed_total(options, app.conf.id, topic) == 0
+
+
+class TestProducer:
+    async def test_tracks_every_message_it_buffers_until_acknowledged(
+        self, each_broker: LocalStack, topic: str
+    ) -> None:
+        kafka_transport.register()
+        app = kafka_transport.RetentionFaust(
+            f"ends-{uuid.uuid4().hex[:8]}",
+            broker=f"{kafka_transport.SCHEME}://{each_broker.kafka_bootstrap}",
+            store="memory://",
+            web_enabled=False,
+        )
+        app.outgoing = Acknowledgements("test")
+        await app.producer.start()
+        try:
+            channel = app.topic(topic, key_type=bytes, value_type=bytes, value_serializer="raw")
+            for n in range(5):
+                channel.send_soon(key=b"k", value=b"%d" % n, partition=1)
+            assert app.outgoing.mark() == 5
+            await asyncio.wait_for(app.outgoing.reached(5), 30)
+        finally:
+            await app.producer.stop()
+        records = await read_topic({"bootstrap_servers": each_broker.kafka_bootstrap}, topic)
+        assert [r.value for r in records if r.partition == 1] == [b"%d" % n for n in range(5)]
 
 
 class TestHighWatermarks:

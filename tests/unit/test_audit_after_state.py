@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from handlers.audit import AuditType, audit_record
 from handlers.audit_chain import verify
+from streams.acknowledgements import Acknowledgements, SendFailed
 from streams.audit_chain import AuditChain
-from streams.changelog_writes import ChangelogWrites
 from tests.builders import T0
 from tests.fakes import FakeTopic
 
@@ -29,7 +31,9 @@ def sent_alarms(topic: FakeTopic) -> list[str]:
 
 class Rig:
     def __init__(self) -> None:
-        self.writes = ChangelogWrites()
+        self.writes = Acknowledgements("the changelogs")
+        self.failures: list[SendFailed] = []
+        self.writes.on_failure(self.failures.append)
         self.topic = FakeTopic()
         self.chain = AuditChain(self.topic, {}, "audit", self.writes)
 
@@ -87,7 +91,7 @@ class TestARecordWaitsForTheStateItDescribes:
         entries = [(offset, entry["value"]) for offset, entry in enumerate(rig.topic.sent)]
         assert verify(0, entries) == (3, None)  # type: ignore[arg-type]
 
-    async def test_a_failed_write_holds_back_every_record_after_it(self) -> None:
+    async def test_a_failed_write_holds_back_every_record_after_it_and_is_reported(self) -> None:
         rig = Rig()
         failed = rig.write()
         rig.publish("a")
@@ -97,6 +101,14 @@ class TestARecordWaitsForTheStateItDescribes:
         later.set_result("acknowledged")
         await settle()
         assert rig.topic.sent == []
+        assert len(rig.failures) == 1  # the worker crashes on it, and the events are processed again
+        with pytest.raises(SendFailed):
+            await asyncio.wait_for(rig.chain.released(), 1)  # so no offset is committed past them
+
+    async def test_a_cancelled_write_counts_as_failed(self) -> None:
+        rig = Rig()
+        rig.write().cancel()
+        await settle()
         assert rig.writes.failed is not None
 
     async def test_a_record_with_no_write_before_it_goes_at_once(self) -> None:
@@ -128,3 +140,29 @@ class TestBeforeAnOffsetIsCommitted:
         first.set_result("acknowledged")
         await asyncio.wait_for(waiting, 1)
         assert sent_alarms(rig.topic) == ["a"]
+
+
+class TestAcknowledgements:
+    async def test_reached_waits_for_every_message_up_to_the_mark_in_any_order(self) -> None:
+        acks = Acknowledgements("test")
+        loop = asyncio.get_running_loop()
+        sent = [loop.create_future() for _ in range(3)]
+        for future in sent:
+            acks.track(future)
+        waiting = asyncio.create_task(acks.reached(acks.mark()))
+        sent[2].set_result(None)
+        sent[0].set_result(None)
+        await settle()
+        assert not waiting.done()
+        assert acks.acknowledged_through() == 1
+        sent[1].set_result(None)
+        await asyncio.wait_for(waiting, 1)
+        assert acks.acknowledged_through() == 3
+
+    async def test_reached_raises_when_a_message_before_the_mark_failed(self) -> None:
+        acks = Acknowledgements("test")
+        future = asyncio.get_running_loop().create_future()
+        acks.track(future)
+        future.set_exception(OSError("gone"))
+        with pytest.raises(SendFailed):
+            await asyncio.wait_for(acks.reached(acks.mark()), 1)
