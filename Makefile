@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo lint typecheck check clean browser bench bench-full chaos
+.PHONY: run test test-pythons demo lint typecheck check clean browser bench bench-full chaos
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -21,6 +21,19 @@ demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
 
 test: $(STAMP) browser  ## the whole suite: unit, integration and end-to-end
 	$(BIN)/python -m pytest
+
+# The unit suite on the other Pythons the package supports (pyenv's, where CI machines have them).
+OTHER_PYTHONS ?= 3.12 3.13
+test-pythons:  ## the unit suite on Python 3.12 and 3.13 as well
+	@set -e; for version in $(OTHER_PYTHONS); do \
+	  python=$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$version.*/bin/python 2>/dev/null | tail -n 1); \
+	  [ -n "$$python" ] || { echo "Python $$version not found under pyenv"; exit 1; }; \
+	  venv=.venv-$$version; \
+	  [ -f $$venv/.installed ] || { $$python -m venv $$venv && $$venv/bin/pip install --quiet --upgrade pip \
+	    && $$venv/bin/pip install --quiet -e '.[dev]' && touch $$venv/.installed; }; \
+	  echo "unit tests on $$($$venv/bin/python --version)"; \
+	  $$venv/bin/python -m pytest tests/unit -q -p no:cacheprovider; \
+	done
 
 # The dashboard test drives Debian's chromium; install it where we can.
 browser:
@@ -50,4 +63,4 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 clean:
-	rm -rf $(VENV) .local-stack .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* .local-stack .state .pytest_cache .mypy_cache .ruff_cache

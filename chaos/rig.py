@@ -105,6 +105,7 @@ class ChaosRig:
             HOLD_RETENTION=f"PT{self.hold_limit.total_seconds():.0f}S",
             HOLD_EXPIRY_WARNING="PT5S",
             APP_ID="chaos",
+            PARTITIONS="4",
         ).start()
         self.workers.append(process)
         if wait:

@@ -45,6 +45,11 @@ class TopicNames(BaseModel):
     alarm_events: str = "alarm-events"
     police_holds: str = "police-holds"
     contract_events: str = "contract-events"
+    # The inputs re-keyed by the service (streams/rekeying.py) and partitioned by its own partitioner,
+    # so that an alarm's events and its holds, or a customer's events, meet on one partition whatever
+    # partitioner and partition count their producers used.
+    alarm_stream: str = "retention-alarm-stream"
+    customer_stream: str = "retention-customer-stream"
     audit: str = "retention-audit"
     deadletter: str = "retention-deadletter"
     # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).
@@ -108,6 +113,10 @@ class Settings(BaseSettings):
     max_clock_skew: Duration = timedelta(minutes=5)
 
     topics: TopicNames = TopicNames()
+    # How many parts the service divides its state into: the partitions of its own topics, and the most
+    # workers that can share the work. Unset: what its topics already have (an existing deployment), or
+    # 8 for a new one (DEFAULT_PARTITIONS in streams/topology.py). Input topics may have any number.
+    partitions: int | None = Field(default=None, ge=1, le=1024)
     app_id: str = "alarm-media-retention"
     state_dir: str = ".state"  # faust's working folder; the tables themselves live in Kafka
     web_host: str = "127.0.0.1"

@@ -13,12 +13,17 @@ from streams.topics import Topics
 
 
 def register_agents(app: Any, topics: Topics, service: RetentionService) -> None:
+    @app.agent(topics.inputs, name="rekey", concurrency=1)
+    async def rekey(stream: Any) -> None:
+        async for event in stream.events():
+            await service.handle_input(event.message)
+
     @app.agent(topics.alarm_stream, name="alarm-state", concurrency=1)
     async def alarm_state(stream: Any) -> None:
         async for event in stream.events():
             await service.handle_alarm_stream(event.message)
 
-    @app.agent(topics.customer_events, name="customer-events", concurrency=1)
+    @app.agent(topics.customer_stream, name="customer-events", concurrency=1)
     async def customer_events(stream: Any) -> None:
         async for event in stream.events():
             await service.handle_customer_event(event.message)

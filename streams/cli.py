@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     schedule.add_argument("--format", choices=["markdown", "json", "record"], default="markdown")
     schedule.add_argument("--file", type=Path, help="another schedule file")
 
+    contract = groups.add_parser("contract", help="the event contract")
+    contract.add_subparsers(dest="command", required=True).add_parser(
+        "examples", help="an example of every payload, made by the code (the README's examples)"
+    )
+
     token = groups.add_parser("token", help="tokens").add_subparsers(dest="command", required=True)
     create = token.add_parser("new", help="make a token and the API_TOKENS entry that admits it")
     create.add_argument("--name", required=True, help="the identity recorded in events and the audit trail")
@@ -99,6 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.group == "audit":
             return asyncio.run(_verify_audit(args))
+        if args.group == "contract":
+            from streams.api.contract_examples import readme_blocks
+
+            print("\n\n".join(readme_blocks().values()))
+            return 0
         client = _client(args.url)
         return _run(args, client)
     except (CliError, ScheduleError) as exc:

@@ -66,7 +66,9 @@ from streams.erasures import Erasures
 from streams.legal_holds import LegalHoldKeeper
 from streams.metrics import Metrics
 from streams.object_store import ObjectStore
+from streams.rekeying import Rekeyer
 from streams.scheduler import DeadlineIndex, Scheduler
+from streams.source import Source
 from streams.sweep import Sweeper
 from streams.topics import Topics
 
@@ -133,6 +135,7 @@ class RetentionService:
         self.partitions: list[int] = []  # the partitions this worker owns since the last rebalance
         self.sweeper: Sweeper | None = None  # set by the composition root, which has the read model
         self.customer_requests: CustomerRequests | None = None  # likewise
+        self.rekeyer = Rekeyer(topics, alarms.partitions, settings.media_buckets, self._dead_letter_soon)
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
@@ -141,6 +144,13 @@ class RetentionService:
 
     async def handle_customer_event(self, message: Any) -> None:
         await self._guarded(message, self._on_customer_record)
+
+    async def handle_input(self, message: Any) -> None:
+        """An input record as its producer partitioned it: to the re-keying stage."""
+        await self._guarded(message, self._forward)
+
+    async def _forward(self, message: Any) -> None:
+        self.rekeyer.forward(message)
 
     async def _guarded(self, message: Any, handler: Any) -> None:
         structlog.contextvars.bind_contextvars(
@@ -159,10 +169,7 @@ class RetentionService:
         if message.topic == self.topics.names.internal:
             await self._handle_internal(message)
             return
-        kind = self.topics.input_kind(message.topic)
-        if kind not in (InputTopic.ALARMS, InputTopic.HOLDS):
-            raise RuntimeError(f"no handler for topic {message.topic}")
-        event = self._decode(message, kind)
+        event = self._decode(message, (InputTopic.ALARMS, InputTopic.HOLDS))
         if event is None:
             return
         assert isinstance(event, AlarmTriggered | MediaStored | HoldPlaced | HoldReleased)
@@ -178,7 +185,13 @@ class RetentionService:
             outcome = on_hold_released(previous, event, now, self.policy)
         await self._apply(previous, outcome, message, event_type=event.type)
 
-    def _decode(self, message: Any, kind: InputTopic) -> InputEvent | None:
+    def _decode(self, message: Any, expected: tuple[InputTopic, ...]) -> InputEvent | None:
+        """A record of one of our re-keyed streams, decoded as the input topic it came from."""
+        source = Source.of(message)
+        kind = self.topics.input_kind(source.topic)
+        if kind not in expected:
+            self._dead_letter_soon(message, f"record on {message.topic} from an unexpected source")
+            return None
         try:
             event = decode_event(
                 message.value, message.key, kind, self.settings.media_buckets, self.signing_keys
@@ -190,7 +203,7 @@ class RetentionService:
                 occurred_at=self.clock.now(),
                 alarm_id=exc.alarm_id,
                 customer_id=None,
-                caused_by=f"{message.topic}/{message.partition}/{message.offset}",
+                caused_by=str(source),
                 hold_id=exc.hold_id,
                 details={"reason": exc.reason},
             )
@@ -199,13 +212,14 @@ class RetentionService:
         except InvalidEvent as exc:
             self._dead_letter_soon(message, exc.reason)
             return None
-        self.metrics.events.labels(message.topic, event.type).inc()
-        expected = self.alarms.partition_of(message.key.decode("utf-8"))
-        if message.partition != expected:
+        self.metrics.events.labels(source.topic, event.type).inc()
+        expected_partition = self.alarms.partition_of(message.key.decode("utf-8"))
+        if message.partition != expected_partition:
+            # Only the re-keying stage writes these topics, by the service's partitioner.
             self._dead_letter_soon(
                 message,
-                f"record is on partition {message.partition} but its key belongs on partition "
-                f"{expected} under Kafka's default (murmur2) partitioner; produce with that partitioner",
+                f"record is on partition {message.partition} of {message.topic} but its key belongs on "
+                f"partition {expected_partition}: only the service may write that topic",
             )
             return None
         return event
@@ -276,10 +290,7 @@ class RetentionService:
     # --- customer events: contract ends, call recordings, erasure confirmations (keyed by customer) --
 
     async def _on_customer_record(self, message: Any) -> None:
-        kind = self.topics.input_kind(message.topic)
-        if kind not in (InputTopic.CONTRACTS, InputTopic.CONFIRMATIONS, InputTopic.REQUESTS):
-            raise RuntimeError(f"no handler for topic {message.topic}")
-        event = self._decode(message, kind)
+        event = self._decode(message, (InputTopic.CONTRACTS, InputTopic.CONFIRMATIONS, InputTopic.REQUESTS))
         if event is None:
             return
         structlog.contextvars.bind_contextvars(event_type=event.type)
@@ -378,19 +389,21 @@ class RetentionService:
         self._dead_letter_soon(message, reason)
 
     def _dead_letter_soon(self, message: Any, reason: str) -> None:
-        # Buffered by faust and flushed before the source offset is committed.
-        log.warning("record.dead_lettered", reason=reason)
-        self.metrics.deadlettered.labels(message.topic).inc()
+        """The record as its producer wrote it, and where: the input topic, also after re-keying.
+        Buffered by faust and flushed before the offset is committed."""
+        source = Source.of(message)
+        log.warning("record.dead_lettered", reason=reason, source_topic=source.topic)
+        self.metrics.deadlettered.labels(source.topic).inc()
         self.topics.deadletter.send_soon(
             key=message.key,
             value=deadletter_value(
                 reason=reason,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
+                topic=source.topic,
+                partition=source.partition,
+                offset=source.offset,
                 key=message.key,
                 value=message.value,
-                timestamp=message.timestamp,
+                timestamp=source.timestamp,
                 now=self.clock.now(),
             ),
         )

@@ -12,8 +12,11 @@ from handlers.decoding import InputTopic
 @dataclass(frozen=True)
 class Topics:
     names: TopicNames
-    alarm_stream: Any  # alarm events, police holds and our internal messages: all keyed by alarm
-    customer_events: Any  # contract events, erasure confirmations, customer requests: keyed by customer
+    inputs: Any  # every input topic, as the producers partitioned them: read by the re-keying stage
+    alarm_stream: Any  # re-keyed alarm events and police holds, and our internal messages: by alarm
+    customer_stream: Any  # re-keyed contract events, erasure confirmations, customer requests
+    alarm_stream_out: Any  # where the re-keying stage writes alarm events and holds
+    customer_stream_out: Any  # ... and customer events
     audit: Any
     deadletter: Any
     internal: Any
@@ -44,8 +47,17 @@ def define_topics(app: Any, names: TopicNames) -> Topics:
 
     return Topics(
         names=names,
-        alarm_stream=raw(names.alarm_events, names.police_holds, names.internal),
-        customer_events=raw(names.contract_events, names.erasure_confirmations, names.customer_requests),
+        inputs=raw(
+            names.alarm_events,
+            names.police_holds,
+            names.contract_events,
+            names.erasure_confirmations,
+            names.customer_requests,
+        ),
+        alarm_stream=raw(names.alarm_stream, names.internal),
+        customer_stream=raw(names.customer_stream),
+        alarm_stream_out=raw(names.alarm_stream),
+        customer_stream_out=raw(names.customer_stream),
         audit=raw(names.audit),
         deadletter=raw(names.deadletter),
         internal=raw(names.internal),

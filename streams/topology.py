@@ -1,7 +1,11 @@
 """Checks the topics before the worker starts, and creates the service's own.
 
-An alarm and its holds meet only if they land on the same partition number, so the input topics must
-agree on their partition count, and the service's internal topics and tables take that count too.
+The input topics belong to the producers: they may have any number of partitions, and their records
+any partitioner. The service re-keys them into topics of its own (streams/rekeying.py), and those, its
+internal topic, its tables' changelogs and its audit trail share one partition count: an alarm's state,
+its events, its holds and its audit chain live on the same partition number. That count is the setting
+PARTITIONS; unset, it is what the service's topics already have, so an existing deployment keeps its
+state where it is.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from config.settings import Settings
 from streams.kafka_security import client_options
 
 log = structlog.get_logger(__name__)
+DEFAULT_PARTITIONS = 8
 
 
 class TopologyError(Exception):
@@ -26,8 +31,34 @@ def changelog_topics(settings: Settings) -> list[str]:
     return [f"{settings.app_id}-{table}-changelog" for table in ("alarms", "contract-ends", "customers")]
 
 
+def partitioned_topics(settings: Settings) -> list[str]:
+    """The service's topics that must all have its partition count (the changelogs included, which
+    faust creates with it)."""
+    names = settings.topics
+    return [
+        names.alarm_stream,
+        names.customer_stream,
+        names.internal,
+        names.audit,
+        *changelog_topics(settings),
+    ]
+
+
+def other_own_topics(settings: Settings) -> list[str]:
+    """Topics the service creates when missing, whose partition count does not matter to it: outputs,
+    and the inputs it offers to other systems (erasure confirmations, customer requests)."""
+    names = settings.topics
+    return [
+        names.deadletter,
+        names.erasure_commands,
+        names.request_outcomes,
+        names.erasure_confirmations,
+        names.customer_requests,
+    ]
+
+
 async def prepare_topics(settings: Settings, *, retry_forever: bool = True) -> int:
-    """Return the partition count every keyed topic shares; create the service's own topics."""
+    """Return the service's partition count; create the service's own topics."""
     admin = await _connect(settings, retry_forever)
     try:
         return await _prepare(admin, settings)
@@ -65,40 +96,41 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
     if missing:
         raise TopologyError(
             f"input topic(s) {', '.join(missing)} do not exist on {settings.kafka_bootstrap_servers}: "
-            "create them, all with the same number of partitions"
+            "create them (any number of partitions)"
         )
+    partitioned = partitioned_topics(settings)
     # Only describe topics that exist: a metadata request may create a missing topic as a side effect.
-    counts = await _partition_counts(admin, inputs)
-    if len(set(counts.values())) != 1:
-        described = ", ".join(f"{t} has {n}" for t, n in counts.items())
-        raise TopologyError(f"input topics must have the same number of partitions ({described})")
-    partitions = counts[names.alarm_events]
-
-    own = [
-        names.internal,
-        names.audit,
-        names.deadletter,
-        names.erasure_commands,
-        names.erasure_confirmations,
-        names.customer_requests,
-        names.request_outcomes,
-        *changelog_topics(settings),
-    ]
-    present = [topic for topic in own if topic in existing]
-    for topic, count in (await _partition_counts(admin, present)).items():
-        if count != partitions:
-            raise TopologyError(
-                f"topic {topic} has {count} partitions but the input topics have {partitions}: "
-                "they must match; delete it or give the inputs the same count"
-            )
-    # faust creates its changelog topics itself, with the app's partition count.
-    to_create = [topic for topic in own if topic not in existing and topic not in changelog_topics(settings)]
+    counts = await _partition_counts(admin, [t for t in partitioned if t in existing])
+    partitions = _partition_count(settings, counts)
+    to_create = [t for t in [*partitioned, *other_own_topics(settings)] if t not in existing]
+    to_create = [t for t in to_create if t not in changelog_topics(settings)]  # faust creates those
     if to_create:
         await admin.create_topics(
             [NewTopic(topic, partitions, settings.kafka_replication_factor) for topic in to_create]
         )
         log.info("topics.created", topics=to_create, partitions=partitions)
     return partitions
+
+
+def _partition_count(settings: Settings, counts: dict[str, int]) -> int:
+    """The setting, or what the service's topics have; they must all agree."""
+    found = sorted(set(counts.values()))
+    if len(found) > 1:
+        described = ", ".join(f"{t} has {n}" for t, n in sorted(counts.items()))
+        raise TopologyError(
+            f"the service's own topics must have one partition count, but {described}: the state is "
+            "divided by it; recreate the odd ones with the count the others have"
+        )
+    if settings.partitions is None:
+        return found[0] if found else DEFAULT_PARTITIONS
+    if found and found[0] != settings.partitions:
+        topic = next(iter(sorted(counts)))
+        raise TopologyError(
+            f"PARTITIONS is {settings.partitions} but the service's topics ({topic} and others) have "
+            f"{found[0]}: its state is divided by that count; set PARTITIONS={found[0]} or leave it unset "
+            "(changing the count of a deployment is not supported in place)"
+        )
+    return settings.partitions
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:

@@ -22,11 +22,25 @@ class FakeTopic:
     def __init__(self) -> None:
         self.sent: list[dict[str, object]] = []
 
-    async def send(self, *, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        self.sent.append({"key": key, "value": value, "partition": partition})
+    async def send(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        self.send_soon(key=key, value=value, partition=partition, headers=headers)
 
-    def send_soon(self, *, key: bytes | None, value: bytes, partition: int | None = None) -> None:
-        self.sent.append({"key": key, "value": value, "partition": partition})
+    def send_soon(
+        self,
+        *,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        self.sent.append({"key": key, "value": value, "partition": partition, "headers": headers or []})
 
 
 class FakeTable(dict):  # type: ignore[type-arg]

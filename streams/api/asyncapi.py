@@ -24,6 +24,7 @@ from handlers.events import (
     MediaStored,
     RestrictionRequested,
 )
+from streams.api.contract_examples import examples
 
 
 class DeadLetter(BaseModel):
@@ -71,6 +72,7 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    by_type = {example.payload.get("type"): example for example in examples()}
     for channel_id, address, key, action, channel_models in channels_spec:
         channel_messages = {}
         for model in channel_models:
@@ -81,11 +83,13 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
                 "contentType": "application/json",
                 "payload": refs[(model, mode)],
                 "bindings": {"kafka": {"key": {"type": "string", "description": f"the record key: {key}"}}},
+                "examples": _examples_of(model, by_type),
             }
             channel_messages[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
         channels[channel_id] = {
             "address": address,
-            "description": f"Kafka topic, keyed by {key}, partitioned with the default (murmur2) partitioner",
+            "description": f"Kafka topic, keyed by {key}"
+            + (", any partitioner, any number of partitions" if action == "receive" else ""),
             "messages": channel_messages,
         }
         operations[f"{action}{channel_id[0].upper()}{channel_id[1:]}"] = {
@@ -98,10 +102,24 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
             "title": "Alarm media retention: event contract",
             "version": version,
             "description": "JSON in UTF-8; every event has a type and a unique event_id; every timestamp "
-            "is RFC 3339 with an offset; unknown fields are refused. All input topics have the same "
-            "number of partitions.",
+            "is RFC 3339 with an offset; unknown fields are refused. Records of the input topics must be "
+            "keyed as stated; their partitioner and the topics' partition counts are the producers' choice.",
         },
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": schemas.get("$defs", {})},
     }
+
+
+def _examples_of(model: type[BaseModel], by_type: dict[Any, Any]) -> list[dict[str, Any]]:
+    """The contract's examples of this payload (streams/api/contract_examples.py), as AsyncAPI's
+    message examples: the ones the README shows."""
+    if model is DeadLetter:
+        chosen = [e for e in examples() if e.name == "dead letter"]
+    elif model is AuditRecord:
+        chosen = [e for e in examples() if e.topic == "audit"]
+    else:
+        type_field = model.model_fields.get("type")
+        literal = getattr(type_field.annotation, "__args__", (None,))[0] if type_field else None
+        chosen = [by_type[literal]] if literal in by_type else []
+    return [{"name": e.name, "payload": e.payload} for e in chosen]

@@ -94,3 +94,20 @@ def legal_hold_status(s3: Any, bucket: str, key: str) -> list[str]:
         except s3.exceptions.ClientError:
             statuses.append("OFF")
     return statuses
+
+
+def wait_for_split(workers: list[WorkerProcess], partitions: int, timeout: float = 120) -> None:
+    """Until every worker is ready and owns some of the `partitions`, and together they own them all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = [w.health() or {} for w in workers]
+        owned = [set(h.get("partitions", [])) for h in health]
+        if (
+            all(h.get("status") == "ready" for h in health)
+            and all(owned)
+            and set().union(*owned) == set(range(partitions))
+            and sum(len(o) for o in owned) == partitions
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"partitions not split: {[w.health() for w in workers]}")

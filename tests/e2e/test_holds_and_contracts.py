@@ -14,6 +14,7 @@ import pytest
 
 from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
 from streams.partitioning import partition_for
+from streams.topology import DEFAULT_PARTITIONS
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
 from tests.e2e.conftest import (
@@ -168,9 +169,9 @@ class TestAContractEnd:
         self, worker: WorkerProcess, media_stack: LocalStack, s3: Any
     ) -> None:
         customer = unique("customer")
-        # Alarms on different partitions: the end must reach all of them.
+        # Alarms on different partitions of the service: the end must reach all of them.
         alarms: list[str] = []
-        while len({partition_for(a, 4) for a in alarms}) < 3:
+        while len({partition_for(a, DEFAULT_PARTITIONS) for a in alarms}) < 3:
             alarms.append(unique("ended"))
         held_alarm, hold_id = alarms[0], unique("hold")
         uploads = {a: upload(s3, MEDIA_BUCKET, a, 1) for a in alarms}

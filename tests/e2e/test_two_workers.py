@@ -17,29 +17,12 @@ from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isola
 from streams.partitioning import partition_for
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
-from tests.e2e.conftest import exists, sleep_until, wait_until_gone
+from tests.e2e.conftest import exists, sleep_until, wait_for_split, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_records
 
 pytestmark = pytest.mark.e2e
 PARTITIONS = 4
 RETENTION = 30
-
-
-def wait_for_split(workers: list[WorkerProcess], timeout: float = 90) -> None:
-    """Until every worker is ready and the partitions are divided between them, each owning some."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        health = [w.health() or {} for w in workers]
-        owned = [set(h.get("partitions", [])) for h in health]
-        if (
-            all(h.get("status") == "ready" for h in health)
-            and all(owned)
-            and set().union(*owned) == set(range(PARTITIONS))
-            and sum(len(o) for o in owned) == PARTITIONS
-        ):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"partitions not split: {[w.health() for w in workers]}")
 
 
 def wait_for_owner_of_everything(worker: WorkerProcess, timeout: float = 90) -> None:
@@ -95,7 +78,13 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
     topics = isolated_topics(prefix)
     stack.create_topics(input_topics_of(topics), PARTITIONS)
     stack.create_bucket(MEDIA_BUCKET)
-    settings = {**topics, "APP_ID": prefix, "MEDIA_RETENTION": f"PT{RETENTION}S", "HOLD_RETENTION": "PT300S"}
+    settings = {
+        **topics,
+        "APP_ID": prefix,
+        "PARTITIONS": str(PARTITIONS),
+        "MEDIA_RETENTION": f"PT{RETENTION}S",
+        "HOLD_RETENTION": "PT300S",
+    }
     s3: Any = stack.s3_client()
     bootstrap = stack.kafka_bootstrap
 
@@ -103,7 +92,7 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
     second = WorkerProcess(stack, artifacts / f"{prefix}-b.log", **settings).start()
     replacement = WorkerProcess(stack, artifacts / f"{prefix}-a2.log", **settings)
     try:
-        wait_for_split([first, second])
+        wait_for_split([first, second], PARTITIONS)
 
         alarms = spread(prefix, 12)
         held = alarms[:4]  # one per partition
@@ -170,7 +159,7 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
 
         # A replacement joins; the held media stays held, and goes when released.
         replacement.start()
-        wait_for_split([second, replacement])
+        wait_for_split([second, replacement], PARTITIONS)
         assert all(exists(s3, *objects[a]) for a in held)
         # Whichever worker is asked, the answer is the same.
         assert_same_answers(

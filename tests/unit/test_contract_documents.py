@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from config.settings import TopicNames
-from streams.api.asyncapi import asyncapi_document
+from handlers.audit import AuditRecord
+from handlers.audit_chain import verify
+from handlers.customer_rights import RequestAnswered
+from handlers.erasure import ErasureDue
+from streams.api.asyncapi import DeadLetter, asyncapi_document
+from streams.api.contract_examples import examples, readme_blocks
 from streams.api.openapi import openapi_document
 from streams.api.routes import ENDPOINTS
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_openapi_lists_every_endpoint_with_its_roles_and_errors() -> None:
@@ -43,3 +54,39 @@ def test_asyncapi_describes_every_topic_and_payload() -> None:
     assert "triggered_at" in schemas["AlarmTriggered"]["required"]
     assert schemas["AlarmTriggered"]["additionalProperties"] is False
     assert document["operations"]["receivePoliceHolds"]["action"] == "receive"
+
+
+class TestTheExamplesAgree:
+    """The README, the AsyncAPI document and the code show the same payloads."""
+
+    def test_the_readme_shows_every_example_as_the_code_makes_it(self) -> None:
+        readme = (ROOT / "README.md").read_text()
+        shown = dict(re.findall(r"(<!-- example: (.+?) -->\n.*?\n<!-- /example -->)", readme, re.DOTALL))
+        blocks = readme_blocks()
+        assert set(shown.values()) == set(blocks), "regenerate with `retention contract examples`"
+        for name, block in blocks.items():
+            assert block in readme, f"the README's {name} example differs from the code's"
+
+    def test_asyncapi_carries_the_same_examples_and_every_message_has_one(self) -> None:
+        document = asyncapi_document("1.0", TopicNames())
+        carried = [e["payload"] for m in document["components"]["messages"].values() for e in m["examples"]]
+        assert sorted(map(json.dumps, carried)) == sorted(json.dumps(e.payload) for e in examples())
+        assert all(m["examples"] for m in document["components"]["messages"].values())
+
+    def test_every_output_example_is_what_its_model_reads(self) -> None:
+        for example in examples():
+            payload = {k: v for k, v in example.payload.items() if k not in ("prev_hash", "hash")}
+            if example.topic == "audit":
+                AuditRecord.model_validate(payload)
+            elif example.topic == "erasure-commands":
+                ErasureDue.model_validate(payload)
+            elif example.topic == "customer-request-outcomes":
+                RequestAnswered.model_validate(payload)
+            elif example.topic == "retention-deadletter":
+                DeadLetter.model_validate(payload)
+
+    def test_the_audit_examples_are_a_valid_chain(self) -> None:
+        chained = [
+            (n, json.dumps(e.payload).encode()) for n, e in enumerate(examples()) if e.topic == "audit"
+        ]
+        assert verify(0, [(n, value) for n, (_, value) in enumerate(chained)]) == (len(chained), None)

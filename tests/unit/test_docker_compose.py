@@ -55,7 +55,7 @@ def test_the_worker_image_runs_the_documented_command() -> None:
     assert 'CMD ["python", "-m", "streams", "worker"]' in dockerfile
 
 
-def test_the_input_topics_are_created_with_equal_partitions() -> None:
+def test_the_input_topics_are_created() -> None:
     command = "".join(compose()["services"]["kafka-topics"]["command"])
     defaults = TopicNames()
     for topic in (defaults.alarm_events, defaults.police_holds, defaults.contract_events):

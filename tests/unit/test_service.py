@@ -35,6 +35,7 @@ class Message:
     key: bytes | None
     value: bytes | None
     timestamp: float = 0.0
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @pytest.fixture
@@ -47,8 +48,11 @@ def service(clock: FakeClock) -> RetentionService:
     names = TopicNames()
     topics = Topics(
         names=names,
+        inputs=None,
         alarm_stream=None,
-        customer_events=None,
+        customer_stream=None,
+        alarm_stream_out=FakeTopic(),
+        customer_stream_out=FakeTopic(),
         audit=FakeTopic(),
         deadletter=FakeTopic(),
         internal=FakeTopic(),
@@ -70,8 +74,27 @@ def service(clock: FakeClock) -> RetentionService:
     )
 
 
-def alarm_message(alarm_id: str, value: bytes, offset: int = 0) -> Message:
-    return Message("alarm-events", partition_for(alarm_id, PARTITIONS), offset, alarm_id.encode(), value)
+def alarm_message(alarm_id: str, value: bytes, offset: int = 0, partition: int = 0) -> Message:
+    """A record of alarm-events as a producer wrote it (on any partition)."""
+    return Message("alarm-events", partition, offset, alarm_id.encode(), value)
+
+
+async def deliver(service: RetentionService, message: Message) -> None:
+    """An input record through the re-keying stage to the stage that applies it, as in the worker."""
+    names = service.topics.names
+    outputs = [
+        (service.topics.alarm_stream_out, names.alarm_stream, service.handle_alarm_stream),
+        (service.topics.customer_stream_out, names.customer_stream, service.handle_customer_event),
+    ]
+    before = [len(out.sent) for out, _, _ in outputs]
+    await service.handle_input(message)
+    for (out, topic, handle), count in zip(outputs, before, strict=True):
+        for offset, item in enumerate(out.sent[count:], start=count):
+            await handle(
+                Message(
+                    topic, item["partition"], offset, item["key"], item["value"], 0.0, tuple(item["headers"])
+                )
+            )
 
 
 def sent(topic: Any) -> list[dict[str, Any]]:
@@ -80,7 +103,7 @@ def sent(topic: Any) -> list[dict[str, Any]]:
 
 class TestAlarmEvents:
     async def test_an_alarm_is_stored_audited_and_scheduled(self, service: RetentionService) -> None:
-        await service.handle_alarm_stream(alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
+        await deliver(service, alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
         state = service.alarms.get("alarm-1")
         assert state is not None
         assert state.deadline == T0 + timedelta(days=7)
@@ -92,7 +115,7 @@ class TestAlarmEvents:
 class TestDeadLetters:
     async def test_a_bad_record_goes_to_the_dead_letter_topic_whole(self, service: RetentionService) -> None:
         message = Message("alarm-events", 2, 41, b"alarm-9", b"{oops")
-        await service.handle_alarm_stream(message)
+        await deliver(service, message)
         (letter,) = sent(service.topics.deadletter)
         assert letter["reason"].startswith("not valid JSON")
         assert letter["source"] == {
@@ -105,23 +128,27 @@ class TestDeadLetters:
         assert base64.b64decode(letter["key_base64"]) == b"alarm-9"
         assert service.topics.audit.sent == []
 
-    async def test_a_record_on_the_wrong_partition_is_refused(self, service: RetentionService) -> None:
+    async def test_a_record_on_the_wrong_partition_of_our_own_stream_is_refused(
+        self, service: RetentionService
+    ) -> None:
         right = partition_for("alarm-1", PARTITIONS)
         message = Message(
-            "alarm-events",
+            "retention-alarm-stream",
             (right + 1) % PARTITIONS,
             0,
             b"alarm-1",
             alarm_json("alarm-1", ["a.jpg"], at=T0),
+            headers=(("source-topic", b"alarm-events"), ("source-partition", b"0"), ("source-offset", b"5")),
         )
         await service.handle_alarm_stream(message)
         (letter,) = sent(service.topics.deadletter)
         assert f"belongs on partition {right}" in letter["reason"]
+        assert letter["source"]["topic"] == "alarm-events"
         assert service.alarms.get("alarm-1") is None
 
     async def test_a_trigger_time_in_the_future_is_dead_lettered(self, service: RetentionService) -> None:
         value = alarm_json("alarm-1", ["a.jpg"], at=T0 + timedelta(days=1))
-        await service.handle_alarm_stream(alarm_message("alarm-1", value))
+        await deliver(service, alarm_message("alarm-1", value))
         (letter,) = sent(service.topics.deadletter)
         assert "in the future" in letter["reason"]
 
@@ -132,7 +159,7 @@ class TestDeadLetters:
             raise KeyError("bug")
 
         monkeypatch.setattr(service.alarms, "get", broken)
-        await service.handle_alarm_stream(alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
+        await deliver(service, alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
         (letter,) = sent(service.topics.deadletter)
         assert letter["reason"] == "internal error while processing: KeyError"
 
@@ -190,7 +217,7 @@ class TestRebuild:
     ) -> None:
         for i in range(6):
             alarm_id = f"alarm-{i}"
-            await service.handle_alarm_stream(alarm_message(alarm_id, alarm_json(alarm_id, ["a.jpg"], at=T0)))
+            await deliver(service, alarm_message(alarm_id, alarm_json(alarm_id, ["a.jpg"], at=T0)))
         due = DeadlinesReached(event_id="t", alarm_ids=("alarm-0",), checked_at=T0 + timedelta(days=7))
         clock.advance(timedelta(days=7))
         await service.handle_alarm_stream(
@@ -263,8 +290,8 @@ class TestErasureCommandsUnderAControllableClock:
     ) -> None:
         customer = "customer-9"
         partition = partition_for(customer, PARTITIONS)
-        await service.handle_customer_event(
-            Message("contract-events", partition, 0, customer.encode(), contract_ended_json(customer, at=T0))
+        await deliver(
+            service, Message("contract-events", 0, 0, customer.encode(), contract_ended_json(customer, at=T0))
         )
         internal: FakeTopic = service.topics.internal  # type: ignore[assignment]
         commands: FakeTopic = service.topics.erasure_commands  # type: ignore[assignment]
@@ -301,8 +328,8 @@ class TestErasureCommandsUnderAControllableClock:
                         "system": command["system"], "completed_at": moment.isoformat(),
                     }).encode()  # fmt: skip
                     offset += 1
-                    await service.handle_customer_event(
-                        Message("erasure-confirmations", partition, offset, customer.encode(), confirmation)
+                    await deliver(
+                        service, Message("erasure-confirmations", 0, offset, customer.encode(), confirmation)
                     )
         finally:
             runner.cancel()
