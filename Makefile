@@ -19,8 +19,10 @@ run: $(STAMP)  ## the service on the embedded local stack, until Ctrl-C
 demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
 	$(BIN)/python -m streams demo
 
+# Two processes, each with its own local stack, a test module each at a time: the end-to-end tests mostly
+# wait for deadlines, so two at once halve the wall time on two cores.
 test: $(STAMP) browser  ## the whole suite: unit, integration and end-to-end
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The unit suite on the other Pythons the package supports (pyenv's, where CI machines have them).
 OTHER_PYTHONS ?= 3.12 3.13

@@ -22,10 +22,12 @@ from aiokafka import AIOKafkaProducer
 from confluent_kafka import Producer
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.partitioning import partition_for
 from streams.topology import DEFAULT_PARTITIONS
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json
 from tests.e2e.conftest import exists, sleep_until, wait_for_split, wait_until_gone
+from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.e2e
 RETENTION = 25  # seconds: "7 days"
@@ -112,6 +114,17 @@ def test_every_promise_holds_whatever_client_produced_the_events(stack: LocalSta
         for n, alarm in enumerate(held):
             producers[names[(n + 1) % 3]](hold_topic, alarm, hold_placed_json(alarm, f"hold-{alarm}"))
         producers["librdkafka"](contract_topic, customer, contract_ended_json(customer))
+
+        # What the version before re-keying refused: records off their key's murmur2 partition.
+        inputs = {t: asyncio.run(read_all(stack.kafka_bootstrap, t)) for t in (alarm_topic, hold_topic)}
+        counts = {alarm_topic: 3, hold_topic: 4}
+        elsewhere = [
+            r
+            for t, rs in inputs.items()
+            for r in rs
+            if r.partition != partition_for(r.key.decode(), counts[t])
+        ]
+        assert len(elsewhere) >= 5, "the producers happened to agree with murmur2: nothing was tested"
 
         asyncio.run(wait_until_gone(s3, [objects[a] for a in leaving], timeout=BOUND * 2))
         asyncio.run(sleep_until(triggered_at + timedelta(seconds=RETENTION - 2)))
