@@ -18,6 +18,7 @@ from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.audit_chain import AuditChain
+from streams.backlog_gate import BacklogGate
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
 from streams.customer_requests import CustomerRequests
@@ -105,6 +106,12 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         topics=topics,
         audit_chain=audit_chain,
         metrics=metrics,
+        backlog_gate=BacklogGate(
+            client_options(settings),
+            settings.app_id,
+            settings.topics.police_holds,
+            settings.topics.alarm_stream,
+        ),
     )
     register_agents(app, topics, service)
     projection = Projection(partitions, settings.hold_retention)
@@ -173,13 +180,23 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
             )
             if resumed and not superseded():
                 service.rebuild(owned)
+                opening.discard_and_start(open_after_backlog(owned, superseded))
         except Exception as exc:
             # faust would resume the streams on a state nobody checked: stop instead, and be restarted.
             log.exception("recovery.failed", error=type(exc).__name__)
             crash(exc)
 
+    async def open_after_backlog(owned: set[int], superseded: Any) -> None:
+        assert service.backlog_gate is not None
+        deferred = await service.backlog_gate.drain(owned)
+        if not superseded():
+            service.act_on_deferred(deferred)
+
+    opening = _OneTask()
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, revoked: set[Any], **_: Any) -> None:
+        opening.discard()
         service.forget_partitions({tp.partition for tp in revoked if tp.topic == settings.topics.internal})
 
     @app.task
@@ -235,6 +252,22 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
                     lag[(tp.topic, tp.partition)] = max(0, highwater - position)
 
     return RetentionApp(app=app, service=service, projection=projection)
+
+
+class _OneTask:
+    """At most one task at a time: a new one replaces the old, which is cancelled."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def discard_and_start(self, work: Any) -> None:
+        self.discard()
+        self._task = asyncio.ensure_future(work)
+
+    def discard(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
 
 
 def _health(

@@ -56,6 +56,7 @@ from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
+from streams.backlog_gate import BacklogGate
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
 from streams.customer_requests import CustomerRequests
@@ -98,7 +99,10 @@ class RetentionService:
         topics: Topics,
         audit_chain: AuditChain,
         metrics: Metrics | None = None,
+        backlog_gate: BacklogGate | None = None,
     ) -> None:
+        """`backlog_gate`: deadlines wait behind it after each rebalance (streams/backlog_gate.py);
+        None acts on them at once (unit tests, where nothing is behind)."""
         self.settings = settings
         self.policy = policy_from(settings)
         self.clock = clock
@@ -136,6 +140,7 @@ class RetentionService:
         self.sweeper: Sweeper | None = None  # set by the composition root, which has the read model
         self.customer_requests: CustomerRequests | None = None  # likewise
         self.rekeyer = Rekeyer(topics, alarms.partitions, settings.media_buckets, self._dead_letter_soon)
+        self.backlog_gate = backlog_gate
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
@@ -233,6 +238,9 @@ class RetentionService:
         self.metrics.events.labels(message.topic, command.type).inc()
         now = self.clock.now()
         if isinstance(command, DeadlinesReached):
+            if self.backlog_gate is not None and not self.backlog_gate.open:
+                self.backlog_gate.defer(message.partition, command.alarm_ids)
+                return
             for alarm_id in command.alarm_ids:
                 previous = self.alarms.get(alarm_id)
                 outcome = on_time_passed(previous, now, command.event_id, self.policy)
@@ -464,6 +472,7 @@ class RetentionService:
             "deletions_outstanding": self.deleter.outstanding,
             "deletion_failures_total": self.deleter.failures_total,
             "legal_holds_outstanding": self.legal_holds.outstanding,
+            "deadlines": self.backlog_gate.status if self.backlog_gate is not None else "acting",
         }
 
     async def _send_internal(self, partition: int, value: bytes) -> None:
@@ -473,7 +482,16 @@ class RetentionService:
 
     # --- after a rebalance --------------------------------------------------------------------------
 
+    def act_on_deferred(self, deferred: dict[int, set[str]]) -> None:
+        """The deadlines that came while the holds' backlog was applied: check them now."""
+        now = self.clock.now()
+        for partition, alarm_ids in deferred.items():
+            for alarm_id in alarm_ids:
+                self.scheduler.track(alarm_id, partition, now)
+
     def forget_partitions(self, partitions: Collection[int]) -> None:
+        if self.backlog_gate is not None:
+            self.backlog_gate.close()
         self.scheduler.index.drop_partitions(partitions)
         self.erasures.forget_partitions(partitions)
         self.partitions = [p for p in self.partitions if p not in set(partitions)]

@@ -184,6 +184,10 @@ class Health(_Body):
     deletions_outstanding: int
     deletion_failures_total: int
     legal_holds_outstanding: int
+    deadlines: str = Field(
+        description='"acting", or why deadlines wait: after a rebalance, until the holds that arrived '
+        "before it are applied"
+    )
     projection_caught_up: bool
     recovery: str = Field(
         description='"complete" once every table is known to hold its changelog to the end; until '

@@ -60,6 +60,24 @@ class Scenario:
         return WorkerProcess(self.stack, self.artifacts / f"{self.prefix}-{name}.log", **self.settings)
 
     async def trigger_then_hold_in_a_burst(self) -> None:
+        await self.trigger_in_a_burst()
+        await sleep_until(self.triggered_at + timedelta(seconds=2))
+        await self.hold_in_a_burst()
+        await wait_for_records(
+            self.stack.kafka_bootstrap,
+            self.topics["TOPICS__AUDIT"],
+            lambda r: r["type"] == "hold.accepted" and r.get("alarm_id") in self.holds,
+            count=HELD_ALARMS,
+            timeout=30,
+        )
+        # The worst moment: the holds' offsets are committed, so the holds now live only in the
+        # worker's state (before that, a restart would simply process them again).
+        await self.committed(self.topics["TOPICS__POLICE_HOLDS"], HELD_ALARMS)
+
+    async def committed(self, topic: str, records: int) -> None:
+        await wait_for_commit(self.stack.kafka_bootstrap, self.prefix, topic, records)
+
+    async def trigger_in_a_burst(self) -> None:
         for bucket, key in self.objects.values():
             self.s3.put_object(Bucket=bucket, Key=key, Body=b"jpeg")
         self.triggered_at = datetime.now(UTC)
@@ -74,23 +92,12 @@ class Scenario:
                 for alarm in self.objects
             ],
         )
-        await sleep_until(self.triggered_at + timedelta(seconds=2))
+
+    async def hold_in_a_burst(self) -> None:
         await produce_burst(
             self.stack.kafka_bootstrap,
             self.topics["TOPICS__POLICE_HOLDS"],
             [(alarm.encode(), hold_placed_json(alarm, self.holds[alarm])) for alarm in self.held],
-        )
-        await wait_for_records(
-            self.stack.kafka_bootstrap,
-            self.topics["TOPICS__AUDIT"],
-            lambda r: r["type"] == "hold.accepted" and r.get("alarm_id") in self.holds,
-            count=HELD_ALARMS,
-            timeout=30,
-        )
-        # The worst moment: the holds' offsets are committed, so the holds now live only in the
-        # worker's state (before that, a restart would simply process them again).
-        await wait_for_commit(
-            self.stack.kafka_bootstrap, self.prefix, self.topics["TOPICS__POLICE_HOLDS"], HELD_ALARMS
         )
 
     async def check_nothing_held_was_deleted(self, worker: WorkerProcess) -> None:
@@ -156,3 +163,26 @@ def wait_for_both_to_own_partitions(a: WorkerProcess, b: WorkerProcess, timeout:
             return
         time.sleep(0.5)
     raise TimeoutError(f"the partitions were not split: {a.health()} {b.health()}")
+
+
+async def test_holds_that_arrive_while_no_worker_runs_win_over_the_deadlines_that_pass_meanwhile(
+    stack: LocalStack, artifacts: Path
+) -> None:
+    """The holds reach Kafka long before the deadline, but no worker runs until after it: the restarted
+    worker must apply them before it acts on the deadlines that passed meanwhile."""
+    scenario = await asyncio.to_thread(Scenario, stack, artifacts, "down-at-deadline")
+    first = scenario.worker("first").start()
+    second = scenario.worker("second")
+    try:
+        await asyncio.to_thread(first.wait_ready)
+        await scenario.trigger_in_a_burst()
+        await scenario.committed(scenario.topics["TOPICS__ALARM_EVENTS"], len(scenario.objects))
+        first.kill()
+        await scenario.hold_in_a_burst()  # placed 15 s and more before the deadline
+        await sleep_until(scenario.triggered_at + timedelta(seconds=RETENTION_SECONDS + 3))
+        second.start()
+        await asyncio.to_thread(second.wait_ready)
+        await scenario.check_nothing_held_was_deleted(second)
+    finally:
+        first.stop()
+        second.stop()

@@ -15,6 +15,7 @@ from config.settings import TopicNames, load_settings
 from handlers.commands import DeadlinesReached, DeletedObject, ObjectsDeleted
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
+from streams.backlog_gate import BacklogGate
 from streams.contract_ends import ContractEnds
 from streams.customer_table import CustomerTable
 from streams.object_store import InMemoryObjectStore
@@ -45,6 +46,10 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def service(clock: FakeClock) -> RetentionService:
+    return make_service(clock)
+
+
+def make_service(clock: FakeClock, backlog_gate: BacklogGate | None = None) -> RetentionService:
     names = TopicNames()
     topics = Topics(
         names=names,
@@ -71,6 +76,7 @@ def service(clock: FakeClock) -> RetentionService:
         customers=CustomerTable(FakeTable(), PARTITIONS),
         topics=topics,
         audit_chain=AuditChain(topics.audit, {}, "retention-audit"),
+        backlog_gate=backlog_gate,
     )
 
 
@@ -209,6 +215,26 @@ class TestInternalMessages:
         (item,) = service.topics.internal.sent
         assert item["partition"] == 3
         assert json.loads(item["value"])["alarm_ids"] == ["alarm-1"]
+
+
+class TestDeadlinesAfterARebalance:
+    async def test_wait_behind_the_backlog_gate_and_are_checked_once_it_opens(self, clock: FakeClock) -> None:
+        gate = BacklogGate({}, "group", "police-holds", "retention-alarm-stream")
+        service = make_service(clock, gate)
+        await deliver(service, alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
+        partition = partition_for("alarm-1", PARTITIONS)
+        clock.advance(timedelta(days=7, seconds=1))
+        due = DeadlinesReached(event_id="t", alarm_ids=("alarm-1",), checked_at=clock.now())
+        await service.handle_alarm_stream(
+            Message("retention-internal", partition, 0, b"p", due.model_dump_json().encode())
+        )
+        state = service.alarms.get("alarm-1")
+        assert state is not None
+        assert len(state.pending) == 1  # nothing decided while holds may still be on their way
+        assert service.health()["deadlines"].startswith("waiting until the holds")
+
+        service.act_on_deferred({partition: {"alarm-1"}})
+        assert service.scheduler.index.pop_due(clock.now()) == {partition: ["alarm-1"]}
 
 
 class TestRebuild:

@@ -1,0 +1,104 @@
+"""After every (re)start and rebalance, no deadline is acted on before the holds that came earlier.
+
+A hold that reached Kafka before an alarm's deadline must win, also when no worker ran at the time (an
+outage, a restart, a rebalance): the restarted worker finds deadlines already passed and holds waiting
+in `police-holds`, and nothing orders its own `deadlines.reached` after them (the holds first go through
+the re-keying stage, on whichever worker owns their partitions). Found by `make chaos` once deletions
+were judged by the bucket: 4 objects of 2 held alarms deleted after a SIGKILL; and by
+tests/e2e/test_recovery.py: 14 of 20 held objects.
+
+So after each rebuild the worker takes the ends of every `police-holds` partition, waits until the
+consumer group has committed past them (the service commits only what it has forwarded and had
+acknowledged, streams/kafka_transport.py), then takes the ends of its own partitions of the alarm
+stream and waits until those are committed too (applied to the state). Only then does it act on the
+deadlines it was told about meanwhile. In normal operation the gate is open and costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Collection
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from streams.topic_ends import high_watermarks, started
+
+log = structlog.get_logger(__name__)
+POLL_SECONDS = 0.5
+RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0)
+WAITING = "waiting until the holds that arrived before the last rebalance are applied"
+
+
+class BacklogGate:
+    def __init__(
+        self, client_options: dict[str, Any], group: str, holds_topic: str, alarm_stream: str
+    ) -> None:
+        self._client_options = client_options
+        self._group = group
+        self._holds_topic = holds_topic
+        self._alarm_stream = alarm_stream
+        self.open = False
+        self.status = WAITING
+        self._deferred: dict[int, set[str]] = {}
+
+    def close(self) -> None:
+        self.open = False
+        self.status = WAITING
+
+    def defer(self, partition: int, alarm_ids: Collection[str]) -> None:
+        self._deferred.setdefault(partition, set()).update(alarm_ids)
+
+    async def drain(self, partitions: Collection[int]) -> dict[int, set[str]]:
+        """Until the holds' backlog is applied to these partitions; then open, and return the deadlines
+        deferred meanwhile, by partition. Retries while the broker fails; cancel it on a rebalance."""
+        for tries in itertools.count():
+            try:
+                await self._drain(partitions)
+                break
+            except (KafkaError, TimeoutError, OSError) as exc:
+                self.status = f"{WAITING}; the broker did not answer: {type(exc).__name__}: {exc}"
+                log.warning("deadlines.backlog_unknown", reason=str(exc))
+                await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
+        deferred, self._deferred = self._deferred, {}
+        self.open = True
+        self.status = "acting"
+        log.info("deadlines.acting", deferred=sum(len(ids) for ids in deferred.values()))
+        return {p: ids for p, ids in deferred.items() if p in set(partitions)}
+
+    async def _drain(self, partitions: Collection[int]) -> None:
+        async with started(self._client_options) as probe:
+            holds = [TopicPartition(self._holds_topic, p) for p in sorted(await self._partitions_of(probe))]
+            await self._committed_past(await high_watermarks(probe, holds))
+            stream = [TopicPartition(self._alarm_stream, p) for p in sorted(partitions)]
+            await self._committed_past(await high_watermarks(probe, stream))
+
+    async def _partitions_of(self, probe: AIOKafkaConsumer) -> set[int]:
+        partitions = probe.partitions_for_topic(self._holds_topic)
+        if not partitions:
+            await probe._client.force_metadata_update()
+            partitions = probe.partitions_for_topic(self._holds_topic)
+        if not partitions:
+            raise KafkaError(f"no metadata for {self._holds_topic}")
+        return set(partitions)
+
+    async def _committed_past(self, ends: dict[TopicPartition, int]) -> None:
+        """Until the group's committed offset of each partition has reached its end (from `ends`)."""
+        waiting = {tp: end for tp, end in ends.items() if end > 0}
+        if not waiting:
+            return
+        group = AIOKafkaConsumer(group_id=self._group, enable_auto_commit=False, **self._client_options)
+        try:
+            await group.start()  # asks, never joins: this consumer subscribes to nothing
+            while waiting:
+                for tp, end in list(waiting.items()):
+                    committed = await group.committed(tp)
+                    if committed is not None and committed >= end:
+                        del waiting[tp]
+                if waiting:
+                    await asyncio.sleep(POLL_SECONDS)
+        finally:
+            await group.stop()

@@ -1,0 +1,83 @@
+"""The backlog gate: deadlines wait until the group has committed past every hold that came earlier.
+
+Real topics on Tansu; the consumer group's commits are made here, as the service's would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.backlog_gate import BacklogGate
+from streams.local_stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+async def make_topics(bootstrap: str, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 2, 1) for name in names])
+    finally:
+        await admin.close()
+
+
+async def write(bootstrap: str, topic: str, partition: int, count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for _ in range(count):
+            await producer.send_and_wait(topic, b"{}", key=b"k", partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int]) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(offsets)
+    finally:
+        await consumer.stop()
+
+
+async def test_deadlines_wait_until_the_holds_and_the_alarm_stream_are_committed_to_their_ends(
+    stack: LocalStack,
+) -> None:
+    bootstrap = stack.kafka_bootstrap
+    holds, alarm_stream, group = (f"gate-{uuid.uuid4().hex[:6]}-{n}" for n in ("holds", "stream", "group"))
+    await make_topics(bootstrap, holds, alarm_stream)
+    await write(bootstrap, holds, 1, 3)  # holds that arrived while no worker ran
+    await write(bootstrap, alarm_stream, 0, 2)
+    gate = BacklogGate({"bootstrap_servers": bootstrap}, group, holds, alarm_stream)
+    gate.defer(0, ["alarm-a", "alarm-b"])
+    gate.defer(1, ["alarm-c"])  # a partition this worker no longer owns
+
+    draining = asyncio.create_task(gate.drain([0]))
+    await asyncio.sleep(2)
+    assert not draining.done()
+    assert not gate.open
+    await commit(bootstrap, group, {TopicPartition(holds, 1): 3})  # the holds forwarded
+    await asyncio.sleep(2)
+    assert not draining.done()  # ... but not yet applied on the alarm stream
+    await commit(bootstrap, group, {TopicPartition(alarm_stream, 0): 2})
+    deferred = await asyncio.wait_for(draining, 10)
+
+    assert gate.open
+    assert gate.status == "acting"
+    assert deferred == {0: {"alarm-a", "alarm-b"}}
+
+
+async def test_with_nothing_behind_it_opens_at_once(stack: LocalStack) -> None:
+    bootstrap = stack.kafka_bootstrap
+    holds, alarm_stream, group = (f"gate-{uuid.uuid4().hex[:6]}-{n}" for n in ("holds", "stream", "group"))
+    await make_topics(bootstrap, holds, alarm_stream)
+    gate = BacklogGate({"bootstrap_servers": bootstrap}, group, holds, alarm_stream)
+    assert await asyncio.wait_for(gate.drain([0, 1]), 10) == {}
+    assert gate.open
