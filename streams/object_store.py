@@ -7,17 +7,21 @@ delete marker and the image stays readable through its version id.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, MutableSet, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
 # S3 answers these for a version that is already gone: for us that is success.
 _ALREADY_GONE = {"NoSuchKey", "NoSuchVersion"}
-_MAX_KEYS_PER_DELETE = 1000
+_MAX_KEYS_PER_DELETE = 1000  # DeleteObjects takes at most this many keys
+_MAX_KEYS_PER_LISTING = 1000  # AWS answers at most this many keys per ListObjectsV2 page
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class S3ObjectStore:
         results = await asyncio.gather(
             *(self._call(self._set_legal_hold_sync, bucket, key, on) for key in keys), return_exceptions=True
         )
+        _raise_if_unreachable(results)
         failed = {
             key: f"{type(result).__name__}: {result}"
             for key, result in zip(keys, results, strict=True)
@@ -147,6 +152,7 @@ class S3ObjectStore:
         listings = await asyncio.gather(
             *(self._call(self._versions_of, bucket, key) for key in keys), return_exceptions=True
         )
+        _raise_if_unreachable(listings)
         failed: dict[str, str] = {}
         targets: list[tuple[str, str]] = []
         for key, listing in zip(keys, listings, strict=True):
@@ -198,55 +204,282 @@ class S3ObjectStore:
         }
 
 
+def _raise_if_unreachable(results: Sequence[object]) -> None:
+    """Per-key calls gathered with their exceptions: S3's refusals (ClientError) are that key's failure,
+    but botocore's own errors (no connection, a timeout) mean the store could not be asked at all, and
+    the port promises to raise then, as the first request of a call does."""
+    for result in results:
+        if isinstance(result, BotoCoreError):
+            raise result
+
+
 class InMemoryObjectStore:
-    """Buckets as dictionaries of version lists; `available = False` makes every call fail."""
+    """S3 as the service meets it, in memory, for the unit tests.
 
-    def __init__(self, versioned_buckets: Sequence[str] = (), locked_buckets: Sequence[str] = ()) -> None:
-        self.objects: dict[str, dict[str, list[bytes]]] = {}
-        self.versioned = set(versioned_buckets) | set(locked_buckets)
-        self.locked = set(locked_buckets)
-        self.legal_holds: set[tuple[str, str]] = set()
+    tests/integration/test_object_store_contract.py runs the same assertions against this store and the
+    S3 store on a real SeaweedFS; what it models is what that contract checks:
+
+    - a versioned bucket (and every Object Lock bucket) keeps every version; a plain DELETE
+      (`delete_object`) only adds a delete marker, and a key behind one is no longer listed;
+    - legal holds are per version: `set_legal_hold` holds the versions there are now, not later ones;
+    - deletions go as DeleteObjects requests of at most 1,000 keys (`delete_requests` records their
+      sizes), and a version S3 refuses to delete (a legal hold) is reported per key, not raised;
+    - an unknown bucket raises botocore's NoSuchBucket `ClientError`; `available = False` simulates an
+      outage: every call raises botocore's `EndpointConnectionError`, as boto3 does on a refused connection;
+    - listing pages hold at most 1,000 objects, as on AWS, whatever `page_size` asks.
+
+    `put` creates a plain bucket on first use, for unit tests that never name their buckets up front.
+    """
+
+    def __init__(
+        self,
+        versioned_buckets: Sequence[str] = (),
+        locked_buckets: Sequence[str] = (),
+        plain_buckets: Sequence[str] = (),
+    ) -> None:
+        self._buckets: dict[str, _Bucket] = {}
+        for name in plain_buckets:
+            self.create_bucket(name)
+        for name in versioned_buckets:
+            self.create_bucket(name, versioned=True)
+        for name in locked_buckets:
+            self.create_bucket(name, object_lock=True)
         self.available = True
-        self.calls = 0
-        self.modified: dict[tuple[str, str], datetime] = {}
+        self.calls = 0  # calls through the ObjectStore port
+        self.delete_requests: list[int] = []  # keys per DeleteObjects request, as S3 would have received them
+        self._ids = itertools.count(1)
 
-    async def list_objects(self, bucket: str, page_size: int = 1000) -> AsyncIterator[list[StoredObject]]:
-        self.calls += 1
-        if not self.available:
-            raise ConnectionError("object store unavailable")
-        keys = sorted(k for k, versions in self.objects.get(bucket, {}).items() if versions)
-        for start in range(0, len(keys), page_size):
-            yield [StoredObject(k, self.modified[(bucket, k)]) for k in keys[start : start + page_size]]
+    # --- what a test (or "someone else") does to the bucket, as it could with the S3 API ---------------
 
-    def put(self, bucket: str, key: str, body: bytes = b"image", modified: datetime | None = None) -> None:
-        self.modified[(bucket, key)] = modified or datetime.now(UTC)
-        versions = self.objects.setdefault(bucket, {}).setdefault(key, [])
-        if bucket in self.versioned:
-            versions.append(body)
-        else:
-            versions[:] = [body]
+    def create_bucket(self, name: str, *, versioned: bool = False, object_lock: bool = False) -> None:
+        """Object Lock implies versioning, as on S3."""
+        bucket = self._buckets.setdefault(name, _Bucket())
+        bucket.versioned |= versioned or object_lock
+        bucket.locked |= object_lock
+
+    def put(self, bucket: str, key: str, body: bytes = b"image", modified: datetime | None = None) -> str:
+        """PutObject; the new version's id ("null" in a bucket that is not versioned)."""
+        self.create_bucket(bucket)
+        state = self._buckets[bucket]
+        version = _Version(self._new_id(state), body, modified or datetime.now(UTC))
+        versions = state.keys.setdefault(key, [])
+        if not state.versioned:
+            versions.clear()
+        versions.append(version)
+        return version.version_id
+
+    def delete_object(self, bucket: str, key: str) -> str | None:
+        """A plain DeleteObject (no version id): in a versioned bucket it only adds a delete marker (its id
+        is returned) and every version stays; otherwise the object goes."""
+        state = self._bucket(bucket)
+        if not state.versioned:
+            state.keys.pop(key, None)
+            return None
+        marker = _Version(self._new_id(state), None, datetime.now(UTC))
+        state.keys.setdefault(key, []).append(marker)
+        return marker.version_id
+
+    def put_legal_hold(self, bucket: str, key: str, version_id: str, on: bool) -> None:
+        """PutObjectLegalHold on one version; raises the ClientError S3 answers."""
+        state = self._bucket(bucket)
+        if not state.locked:
+            raise _client_error(
+                "InvalidRequest", "Bucket is missing Object Lock Configuration", "PutObjectLegalHold"
+            )
+        if any(key.startswith(prefix) for prefix in state.legal_hold_denied):
+            raise _client_error("AccessDenied", "Access Denied.", "PutObjectLegalHold")
+        for version in state.keys.get(key, []):
+            if version.version_id == version_id:
+                version.legal_hold = on
+                return
+        raise _client_error("NoSuchVersion", "The specified version does not exist.", "PutObjectLegalHold")
+
+    def deny_legal_holds(self, bucket: str, prefix: str) -> None:
+        """As a bucket policy denying s3:PutObjectLegalHold on `prefix*` would."""
+        self._bucket(bucket).legal_hold_denied.add(prefix)
+
+    def versions(self, bucket: str, key: str) -> list[ObjectVersion]:
+        """ListObjectVersions for exactly `key`: its versions and delete markers, newest first."""
+        entries = self._bucket(bucket).keys.get(key, [])
+        return [
+            ObjectVersion(key, v.version_id, v.body is None, v is entries[-1], v.legal_hold, v.last_modified)
+            for v in reversed(entries)
+        ]
 
     def exists(self, bucket: str, key: str) -> bool:
-        return bool(self.objects.get(bucket, {}).get(key))
+        """Whether any version of `key` still holds data: what "deleted" in this product denies. (A GET may
+        already answer 404 when a delete marker hides the versions.)"""
+        state = self._buckets.get(bucket)
+        return state is not None and any(v.body is not None for v in state.keys.get(key, []))
+
+    @property
+    def legal_holds(self) -> _LegalHoldsByKey:
+        """A per-key view: `(bucket, key) in store.legal_holds` when a version of it is held;
+        `store.legal_holds.add((bucket, key))` holds every version there is now, turning Object Lock on
+        for the bucket (S3 allows legal holds nowhere else)."""
+        return _LegalHoldsByKey(self)
+
+    # --- the ObjectStore port -----------------------------------------------------------------------------
 
     async def delete_all_versions(self, bucket: str, keys: Sequence[str]) -> DeletionReport:
-        self.calls += 1
-        if not self.available:
-            raise ConnectionError("object store unavailable")
-        failed = {key: "AccessDenied: legal hold" for key in keys if (bucket, key) in self.legal_holds}
+        self._reach()
+        if not keys:
+            return DeletionReport(frozenset())
+        state = self._bucket(bucket)
+        targets: list[tuple[str, str | None]] = []
         for key in keys:
-            if key not in failed:
-                self.objects.get(bucket, {}).pop(key, None)
+            if state.versioned:
+                targets.extend((key, v.version_id) for v in reversed(state.keys.get(key, [])))
+            else:
+                targets.append((key, None))
+        failed: dict[str, str] = {}
+        for start in range(0, len(targets), _MAX_KEYS_PER_DELETE):
+            failed.update(self._delete_objects(state, targets[start : start + _MAX_KEYS_PER_DELETE]))
         return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
 
     async def set_legal_hold(self, bucket: str, keys: Sequence[str], on: bool) -> DeletionReport:
+        self._reach()
+        if not keys:
+            return DeletionReport(frozenset())
+        state = self._bucket(bucket)
+        if not state.locked:
+            return DeletionReport(frozenset(keys))
+        failed: dict[str, str] = {}
+        for key in keys:
+            for version in [v for v in reversed(state.keys.get(key, [])) if v.body is not None]:
+                try:
+                    self.put_legal_hold(bucket, key, version.version_id, on)
+                except ClientError as exc:
+                    failed[key] = f"{type(exc).__name__}: {exc}"
+                    break
+        return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
+
+    async def list_objects(self, bucket: str, page_size: int = 1000) -> AsyncIterator[list[StoredObject]]:
         self.calls += 1
+        size = max(1, min(page_size, _MAX_KEYS_PER_LISTING))
+        after: str | None = None
+        while True:  # a page at a time, like ListObjectsV2 with a continuation token
+            self._raise_if_unavailable()
+            state = self._bucket(bucket)
+            current = sorted(
+                k for k, versions in state.keys.items()
+                if versions and versions[-1].body is not None and (after is None or k > after)
+            )  # fmt: skip
+            page = current[:size]
+            yield [StoredObject(k, state.keys[k][-1].last_modified) for k in page]
+            if len(current) <= size:
+                return
+            after = page[-1]
+
+    # --- inside ----------------------------------------------------------------------------------------
+
+    def _reach(self) -> None:
+        self.calls += 1
+        self._raise_if_unavailable()
+
+    def _raise_if_unavailable(self) -> None:
         if not self.available:
-            raise ConnectionError("object store unavailable")
-        if bucket in self.locked:
-            for key in keys:
-                if on and self.exists(bucket, key):
-                    self.legal_holds.add((bucket, key))
-                elif not on:
-                    self.legal_holds.discard((bucket, key))
-        return DeletionReport(frozenset(keys))
+            raise EndpointConnectionError(endpoint_url="http://object-store.invalid")
+
+    def _bucket(self, name: str) -> _Bucket:
+        state = self._buckets.get(name)
+        if state is None:
+            raise _client_error("NoSuchBucket", "The specified bucket does not exist", "HeadBucket", name)
+        return state
+
+    def _new_id(self, state: _Bucket) -> str:
+        return f"v{next(self._ids):08}" if state.versioned else "null"
+
+    def _delete_objects(self, state: _Bucket, objects: list[tuple[str, str | None]]) -> dict[str, str]:
+        """One DeleteObjects request: key -> the error S3 reports for it in `Errors`."""
+        if len(objects) > _MAX_KEYS_PER_DELETE:  # AWS: MalformedXML; SeaweedFS: InvalidArgument
+            raise _client_error("MalformedXML", "The XML you provided was not well-formed", "DeleteObjects")
+        self.delete_requests.append(len(objects))
+        errors: dict[str, str] = {}
+        for key, version_id in objects:
+            versions = state.keys.get(key, [])
+            if version_id is None:  # only sent to a bucket that is not versioned
+                versions.clear()
+            else:
+                for version in versions:
+                    if version.version_id == version_id:
+                        if version.legal_hold:
+                            errors[key] = "AccessDenied: Access Denied."
+                        else:
+                            versions.remove(version)
+                        break
+                # A version already gone counts as deleted, as NoSuchVersion does for the S3 store.
+            if not versions:
+                state.keys.pop(key, None)
+        return errors
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One entry of a ListObjectVersions answer."""
+
+    key: str
+    version_id: str
+    is_delete_marker: bool
+    is_latest: bool
+    legal_hold: bool
+    last_modified: datetime
+
+
+@dataclass
+class _Version:
+    version_id: str
+    body: bytes | None  # None: a delete marker
+    last_modified: datetime
+    legal_hold: bool = False
+
+
+@dataclass
+class _Bucket:
+    versioned: bool = False
+    locked: bool = False
+    keys: dict[str, list[_Version]] = field(default_factory=dict)  # oldest version first
+    legal_hold_denied: set[str] = field(default_factory=set)  # key prefixes
+
+
+class _LegalHoldsByKey(MutableSet[tuple[str, str]]):
+    def __init__(self, store: InMemoryObjectStore) -> None:
+        self._store = store
+
+    def _held(self) -> set[tuple[str, str]]:
+        return {
+            (name, key)
+            for name, state in self._store._buckets.items()
+            for key, versions in state.keys.items()
+            if any(v.legal_hold for v in versions)
+        }
+
+    def __contains__(self, ref: object) -> bool:
+        return ref in self._held()
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._held())
+
+    def __len__(self) -> int:
+        return len(self._held())
+
+    def add(self, ref: tuple[str, str]) -> None:
+        bucket, key = ref
+        self._store.create_bucket(bucket, object_lock=True)
+        for version in self._store.versions(bucket, key):
+            if not version.is_delete_marker:
+                self._store.put_legal_hold(bucket, key, version.version_id, True)
+
+    def discard(self, ref: tuple[str, str]) -> None:
+        bucket, key = ref
+        if bucket in self._store._buckets and self._store._buckets[bucket].locked:
+            for version in self._store.versions(bucket, key):
+                if version.legal_hold:
+                    self._store.put_legal_hold(bucket, key, version.version_id, False)
+
+
+def _client_error(code: str, message: str, operation: str, bucket: str | None = None) -> ClientError:
+    error: dict[str, Any] = {"Error": {"Code": code, "Message": message}}
+    if bucket is not None:
+        error["Error"]["BucketName"] = bucket
+    return ClientError(error, operation)
