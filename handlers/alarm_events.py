@@ -19,8 +19,11 @@ def on_alarm_event(
     now: datetime,
     policy: RetentionPolicy,
     contract_ended: tuple[datetime, str] | None = None,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome:
-    """`contract_ended` is (ended_at, event_id) when the customer's contract has already ended."""
+    """`contract_ended` is (ended_at, event_id) when the customer's contract has already ended;
+    `deletions_allowed` as in `settle`."""
     current = state or AlarmState(alarm_id=event.alarm_id)
     if in_the_future(event.triggered_at, now, policy):
         return Outcome(
@@ -66,7 +69,7 @@ def on_alarm_event(
         # The contract ended before we heard of this alarm: its media goes now (unless held).
         ended_at, ended_by = contract_ended
         apply_contract_end(change, ended_at, ended_by, now, policy)
-    return settle(change, now, policy)
+    return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
 
 def _answer_waiting_holds(change: Change, now: datetime, policy: RetentionPolicy) -> None:

@@ -16,6 +16,8 @@ def on_contract_ended(
     cause: str,
     now: datetime,
     policy: RetentionPolicy,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome | None:
     """The contract of this alarm's customer ended at `ended_at` (the event `cause` said so)."""
     if state is None:
@@ -24,7 +26,7 @@ def on_contract_ended(
         return Outcome(state)  # known already (a redelivery, or a later duplicate): the earliest end stands
     change = Change(state, state, cause)
     apply_contract_end(change, ended_at, cause, now, policy)
-    return settle(change, now, policy)
+    return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
 
 def apply_contract_end(

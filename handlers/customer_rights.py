@@ -29,7 +29,13 @@ KEPT_FOR_POLICE = (
 
 
 def on_erasure_requested(
-    state: AlarmState | None, requested_at: datetime, cause: str, now: datetime, policy: RetentionPolicy
+    state: AlarmState | None,
+    requested_at: datetime,
+    cause: str,
+    now: datetime,
+    policy: RetentionPolicy,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome | None:
     if state is None:
         return None
@@ -45,11 +51,17 @@ def on_erasure_requested(
         if limit is not None:
             details["kept_at_most_until"] = limit.isoformat()
     change.audit.append(record(AuditType.ERASURE_REQUESTED, change.state, now, cause, details=details))
-    return settle(change, now, policy)
+    return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
 
 def on_restriction_requested(
-    state: AlarmState | None, requested_at: datetime, cause: str, now: datetime, policy: RetentionPolicy
+    state: AlarmState | None,
+    requested_at: datetime,
+    cause: str,
+    now: datetime,
+    policy: RetentionPolicy,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome | None:
     if state is None:
         return None
@@ -60,7 +72,7 @@ def on_restriction_requested(
         record(AuditType.RESTRICTED, change.state, now, cause, media=state.pending, details={
             "requested_at": requested_at.isoformat()})
     )  # fmt: skip
-    return settle(change, now, policy)
+    return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
 
 # --- answers --------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ def on_objects_deleted(
     deleted_at: datetime,
     cause: str,
     policy: RetentionPolicy,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome | None:
     """Every version of these objects is gone."""
     if state is None:
@@ -50,7 +52,7 @@ def on_objects_deleted(
             )
         )
     change.state = state.with_media(updated)
-    return settle(change, deleted_at, policy)
+    return settle(change, deleted_at, policy, deletions_allowed=deletions_allowed)
 
 
 def _lateness(due_at: datetime | None, deleted_at: datetime) -> dict[str, str]:

@@ -18,7 +18,12 @@ from handlers.state import AlarmState, Hold, MediaStatus
 
 
 def on_hold_placed(
-    state: AlarmState | None, event: HoldPlaced, now: datetime, policy: RetentionPolicy
+    state: AlarmState | None,
+    event: HoldPlaced,
+    now: datetime,
+    policy: RetentionPolicy,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome:
     current = state or AlarmState(alarm_id=event.alarm_id)
     if in_the_future(event.placed_at, now, policy):
@@ -33,7 +38,7 @@ def on_hold_placed(
             # The same event again: after a crash its answer may never have reached the audit topic
             # (at-least-once, no transactions), so it is published again, with the same audit id.
             change.audit.extend(repeat_answer(current, existing, now, event.event_id, policy))
-        return settle(change, now, policy)
+        return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
     hold = replace(
         existing or Hold(hold_id=event.hold_id),
@@ -63,7 +68,7 @@ def on_hold_placed(
     else:
         hold = _accept_or_reject(change, hold, now, policy)
     change.state = change.state.with_hold(hold)
-    return settle(change, now, policy)
+    return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
 
 def _accept_or_reject(change: Change, hold: Hold, now: datetime, policy: RetentionPolicy) -> Hold:
@@ -139,7 +144,12 @@ def accepted_record(
 
 
 def on_hold_released(
-    state: AlarmState | None, event: HoldReleased, now: datetime, policy: RetentionPolicy
+    state: AlarmState | None,
+    event: HoldReleased,
+    now: datetime,
+    policy: RetentionPolicy,
+    *,
+    deletions_allowed: bool = True,
 ) -> Outcome:
     current = state or AlarmState(alarm_id=event.alarm_id)
     if in_the_future(event.released_at, now, policy):
@@ -150,7 +160,7 @@ def on_hold_released(
     if existing is not None and existing.released_at is not None:
         if existing.released_event_id != event.event_id:
             change.audit.append(_duplicate(current, existing, now, event.event_id, "released"))
-        return settle(change, now, policy)
+        return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
     hold = replace(
         existing or Hold(hold_id=event.hold_id),
@@ -194,7 +204,7 @@ def on_hold_released(
             record(AuditType.HOLD_RELEASED, current, now, event.event_id, hold=hold, details=details)
         )
     change.state = current.with_hold(hold)
-    return settle(change, now, policy)
+    return settle(change, now, policy, deletions_allowed=deletions_allowed)
 
 
 def _answer(

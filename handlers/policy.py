@@ -92,7 +92,12 @@ def in_the_future(moment: datetime, now: datetime, policy: RetentionPolicy) -> b
     return moment > now + policy.max_clock_skew
 
 
-def settle(change: Change, now: datetime, policy: RetentionPolicy) -> Outcome:
+def settle(
+    change: Change, now: datetime, policy: RetentionPolicy, *, deletions_allowed: bool = True
+) -> Outcome:
+    """`deletions_allowed` is False while the shell cannot yet vouch that every hold which reached it
+    before `now` has been applied (after a restart or rebalance, streams/backlog_gate.py): media that is
+    due then stays pending with its deadline, and the passing of time deletes it once the holds are in."""
     state = change.state
     before = change.previous
     old_deadline = before.deadline if before else None
@@ -108,7 +113,7 @@ def settle(change: Change, now: datetime, policy: RetentionPolicy) -> Outcome:
         audit.extend(_deadline_records(state, new, moved, deadline, rule, old_deadline, change.cause, now))
 
     delete: tuple[MediaObject, ...] = ()
-    if deadline is not None and deadline <= now:
+    if deadline is not None and deadline <= now and deletions_allowed:
         state, delete = _start_deletion(state, deadline, rule, now)
     state, on, off = _sync_legal_holds(state)
     return Outcome(state, tuple(audit), delete, on, off)

@@ -181,13 +181,16 @@ class RetentionService:
         structlog.contextvars.bind_contextvars(alarm_id=event.alarm_id)
         previous = self.alarms.get(event.alarm_id)
         now = self.clock.now()
+        allowed = self.deletions_allowed
         if isinstance(event, AlarmTriggered | MediaStored):
             ended = self.contract_ends.get(event.customer_id)
-            outcome = on_alarm_event(previous, event, now, self.policy, contract_ended=ended)
+            outcome = on_alarm_event(
+                previous, event, now, self.policy, contract_ended=ended, deletions_allowed=allowed
+            )
         elif isinstance(event, HoldPlaced):
-            outcome = on_hold_placed(previous, event, now, self.policy)
+            outcome = on_hold_placed(previous, event, now, self.policy, deletions_allowed=allowed)
         else:
-            outcome = on_hold_released(previous, event, now, self.policy)
+            outcome = on_hold_released(previous, event, now, self.policy, deletions_allowed=allowed)
         await self._apply(previous, outcome, message, event_type=event.type)
 
     def _decode(self, message: Any, expected: tuple[InputTopic, ...]) -> InputEvent | None:
@@ -252,7 +255,12 @@ class RetentionService:
             for alarm_id, refs in by_alarm.items():
                 previous = self.alarms.get(alarm_id)
                 outcome = on_objects_deleted(
-                    previous, refs, command.deleted_at, command.event_id, self.policy
+                    previous,
+                    refs,
+                    command.deleted_at,
+                    command.event_id,
+                    self.policy,
+                    deletions_allowed=self.deletions_allowed,
                 )
                 await self._apply(previous, outcome, message, event_type=command.type)
         elif isinstance(command, ContractEndBroadcast):
@@ -292,7 +300,14 @@ class RetentionService:
             if self.alarms.partition_of(alarm_id) != message.partition:
                 continue  # another partition's copy of the broadcast deals with it
             previous = self.alarms.get(alarm_id)
-            outcome = on_contract_ended(previous, command.ended_at, command.event_id, now, self.policy)
+            outcome = on_contract_ended(
+                previous,
+                command.ended_at,
+                command.event_id,
+                now,
+                self.policy,
+                deletions_allowed=self.deletions_allowed,
+            )
             await self._apply(previous, outcome, message, event_type=command.type)
 
     # --- customer events: contract ends, call recordings, erasure confirmations (keyed by customer) --
@@ -335,7 +350,14 @@ class RetentionService:
             if self.alarms.partition_of(alarm_id) != message.partition:
                 continue
             previous = self.alarms.get(alarm_id)
-            outcome = apply(previous, command.requested_at, command.event_id, now, self.policy)
+            outcome = apply(
+                previous,
+                command.requested_at,
+                command.event_id,
+                now,
+                self.policy,
+                deletions_allowed=self.deletions_allowed,
+            )
             await self._apply(previous, outcome, message, event_type=command.type)
 
     def _broadcast_contract_end(self, event: ContractEnded) -> None:
@@ -347,6 +369,13 @@ class RetentionService:
                 key=f"contract-{event.customer_id}".encode(), value=broadcast.encode(), partition=partition
             )
         log.info("contract.end_received", partitions=self.alarms.partitions)
+
+    @property
+    def deletions_allowed(self) -> bool:
+        """Whether an event may start a deletion now: not while the backlog gate is closed, since a
+        hold that reached Kafka earlier may still be on its way (streams/backlog_gate.py). What is due
+        meanwhile stays pending; its deadline goes to the scheduler, and the gate holds that back."""
+        return self.backlog_gate is None or self.backlog_gate.open
 
     # --- carrying out an outcome --------------------------------------------------------------------
 

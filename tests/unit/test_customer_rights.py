@@ -21,8 +21,8 @@ from handlers.erasure import on_contract_ended as schedule_contract_end
 from handlers.holds import on_hold_placed, on_hold_released
 from handlers.state import AlarmState, MediaStatus, Rule
 from tests.builders import POLICY, T0, triggered
+from tests.unit.policy_examples import LIMIT, placed, released, types
 from tests.unit.test_erasure import SCHEDULE
-from tests.unit.test_policy_holds import LIMIT, placed, released, types
 
 DAY = timedelta(days=1)
 ASKED = T0 + 2 * DAY

@@ -10,7 +10,7 @@ from handlers.contract_end import on_contract_ended
 from handlers.holds import on_hold_placed, on_hold_released
 from handlers.state import AlarmState, Rule
 from tests.builders import POLICY, T0, stored, triggered
-from tests.unit.test_policy_holds import LIMIT, placed, released, types
+from tests.unit.policy_examples import LIMIT, placed, released, types
 
 DAY = timedelta(days=1)
 

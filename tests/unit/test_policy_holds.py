@@ -7,46 +7,14 @@ from datetime import datetime, timedelta
 from handlers.alarm_events import on_alarm_event
 from handlers.audit import AuditType
 from handlers.deletions import on_objects_deleted
-from handlers.events import HoldPlaced, HoldReleased
 from handlers.holds import on_hold_placed, on_hold_released
-from handlers.policy import Outcome, next_check_at
+from handlers.policy import next_check_at
 from handlers.state import AlarmState, MediaStatus, Rule
 from handlers.time_passed import on_time_passed
-from tests.builders import POLICY, T0, new_id, stored, triggered
+from tests.builders import POLICY, T0, stored, triggered
+from tests.unit.policy_examples import LIMIT, placed, released, types
 
 WEEK = timedelta(days=7)
-LIMIT = T0 + timedelta(days=30)
-
-
-def placed(
-    hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=1), event_id: str | None = None
-) -> HoldPlaced:
-    return HoldPlaced(
-        type="hold.placed",
-        event_id=event_id or new_id(),
-        hold_id=hold_id,
-        alarm_id="alarm-1",
-        case_reference="2026-POL-1",
-        placed_by="liaison@police",
-        placed_at=at.isoformat(),  # type: ignore[arg-type]
-    )
-
-
-def released(
-    hold_id: str = "hold-1", at: datetime = T0 + timedelta(days=2), event_id: str | None = None
-) -> HoldReleased:
-    return HoldReleased(
-        type="hold.released",
-        event_id=event_id or new_id(),
-        hold_id=hold_id,
-        alarm_id="alarm-1",
-        released_by="liaison@police",
-        released_at=at.isoformat(),  # type: ignore[arg-type]
-    )
-
-
-def types(outcome: Outcome) -> list[AuditType]:
-    return [r.type for r in outcome.audit]
 
 
 def alarm(keys: tuple[str, ...] = ("a.jpg", "b.jpg"), bucket: str = "media") -> AlarmState:

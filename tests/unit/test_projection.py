@@ -12,7 +12,7 @@ from handlers.time_passed import on_time_passed
 from streams.partitioning import partition_for
 from streams.projection import Projection
 from tests.builders import POLICY, T0, triggered
-from tests.unit.test_policy_holds import placed
+from tests.unit.policy_examples import placed
 
 GRACE = timedelta(seconds=30)
 

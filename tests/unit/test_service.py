@@ -22,7 +22,7 @@ from streams.object_store import InMemoryObjectStore
 from streams.partitioning import partition_for
 from streams.service import RetentionService
 from streams.topics import Topics
-from tests.builders import T0, alarm_json, contract_ended_json
+from tests.builders import T0, alarm_json, contract_ended_json, hold_placed_json
 from tests.fakes import FakeClock, FakeTable, FakeTopic
 
 PARTITIONS = 4
@@ -235,6 +235,38 @@ class TestDeadlinesAfterARebalance:
 
         service.act_on_deferred({partition: {"alarm-1"}})
         assert service.scheduler.index.pop_due(clock.now()) == {partition: ["alarm-1"]}
+
+    async def test_an_event_replayed_after_the_deadline_does_not_delete_before_the_holds_are_in(
+        self, clock: FakeClock
+    ) -> None:
+        # After a crash the alarm-trigger is processed again (never committed), past its deadline,
+        # while the alarm's hold still waits in police-holds: the event must not delete.
+        gate = BacklogGate({}, "group", "police-holds", "retention-alarm-stream")
+        service = make_service(clock, gate)
+        trigger = alarm_json("alarm-1", ["a.jpg"], at=T0)
+        await deliver(service, alarm_message("alarm-1", trigger))
+        clock.advance(timedelta(days=7, seconds=1))
+        await deliver(service, alarm_message("alarm-1", trigger, offset=1))
+        state = service.alarms.get("alarm-1")
+        assert state is not None
+        assert len(state.pending) == 1
+        assert service.deleter.outstanding == 0
+
+        # The hold comes through; then the deadline that waited behind the gate keeps the media.
+        await deliver(
+            service, Message("police-holds", 0, 0, b"alarm-1", hold_placed_json("alarm-1", "hold-1", at=T0))
+        )
+        partition = partition_for("alarm-1", PARTITIONS)
+        service.act_on_deferred({partition: {"alarm-1"}})
+        for part, alarm_ids in service.scheduler.index.pop_due(clock.now()).items():
+            due = DeadlinesReached(event_id="t", alarm_ids=tuple(alarm_ids), checked_at=clock.now())
+            await service.handle_alarm_stream(
+                Message("retention-internal", part, 2, b"p", due.model_dump_json().encode())
+            )
+        state = service.alarms.get("alarm-1")
+        assert state is not None
+        assert len(state.pending) == 1
+        assert [h.hold_id for h in state.active_holds] == ["hold-1"]
 
 
 class TestRebuild:
