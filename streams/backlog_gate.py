@@ -99,6 +99,10 @@ class BacklogGate:
                     if committed is not None and committed >= end:
                         del waiting[tp]
                 if waiting:
+                    # Said in /health, so that an operator (and a test) can see what it waits for.
+                    self.status = f"{WAITING}: " + ", ".join(
+                        f"{tp.topic}/{tp.partition} committed to {end}" for tp, end in sorted(waiting.items())
+                    )
                     await asyncio.sleep(POLL_SECONDS)
         finally:
             await group.stop()

@@ -26,7 +26,7 @@ from streams.partitioning import partition_for
 from streams.topology import DEFAULT_PARTITIONS
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json
-from tests.e2e.conftest import exists, sleep_until, wait_for_split, wait_until_gone
+from tests.e2e.helpers import exists, sleep_until, wait_for_split, wait_until_gone
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.worker_process import WorkerProcess
+from tests.e2e.helpers import bearer
 
 pytestmark = pytest.mark.e2e
 
@@ -41,10 +42,6 @@ hold_like = st.fixed_dictionaries(
 # A well-formed alarm id, so that a release gets as far as building its event.
 known_alarm = st.fixed_dictionaries({"alarm_id": st.from_regex(r"\Afuzz-[a-z0-9]{1,12}\Z")})
 path_segments = st.text(min_size=1, max_size=300).map(lambda s: quote(s, safe=""))
-
-
-def bearer(role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {TOKENS[role]}"}
 
 
 def assert_clear(answer: httpx.Response) -> None:

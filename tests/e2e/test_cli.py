@@ -16,21 +16,10 @@ import pytest
 from streams.local_stack import MEDIA_BUCKET, LocalStack
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
+from tests.e2e.helpers import retention
 from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.e2e
-
-
-def retention(worker: WorkerProcess, role: str, *args: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "RETENTION_API_URL": worker.url, "RETENTION_API_TOKEN": TOKENS[role]}
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture

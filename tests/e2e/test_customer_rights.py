@@ -14,8 +14,7 @@ import pytest
 from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import hold_placed_json
-from tests.e2e.conftest import exists, wait_until_gone
-from tests.e2e.test_holds_and_contracts import audit_of, send, trigger, unique, upload
+from tests.e2e.helpers import audit_of, exists, send, trigger, unique, upload, wait_until_gone
 from tests.kafka_helpers import wait_for_records
 
 pytestmark = pytest.mark.e2e

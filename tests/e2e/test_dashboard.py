@@ -18,7 +18,7 @@ import pytest
 from streams.local_stack import MEDIA_BUCKET, LocalStack
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
-from tests.e2e.conftest import RETENTION_SECONDS
+from tests.e2e.helpers import RETENTION_SECONDS
 from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.e2e

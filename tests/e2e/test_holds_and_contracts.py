@@ -6,7 +6,6 @@ The worker runs with MEDIA_RETENTION=PT12S, HOLD_RETENTION=PT40S and HOLD_EXPIRY
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,59 +15,25 @@ from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
 from streams.partitioning import partition_for
 from streams.topology import DEFAULT_PARTITIONS
 from streams.worker_process import WorkerProcess
-from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
-from tests.e2e.conftest import (
+from tests.builders import contract_ended_json, hold_placed_json, hold_released_json
+from tests.e2e.helpers import (
     HOLD_SECONDS,
     RETENTION_SECONDS,
     WARNING_SECONDS,
+    audit_of,
     exists,
     legal_hold_status,
+    send,
     sleep_until,
+    trigger,
+    unique,
+    upload,
     version_count,
     wait_until_gone,
 )
-from tests.kafka_helpers import produce, wait_for_objects, wait_for_records
+from tests.kafka_helpers import wait_for_objects, wait_for_records
 
 pytestmark = pytest.mark.e2e
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-async def send(stack: LocalStack, topic: str, key: str, value: bytes) -> None:
-    await produce(stack.kafka_bootstrap, topic, [(key.encode(), value)])
-
-
-async def audit_of(
-    stack: LocalStack, alarm_id: str, kind: str, count: int = 1, timeout: float = 30
-) -> list[dict[str, Any]]:
-    return await wait_for_records(
-        stack.kafka_bootstrap,
-        "retention-audit",
-        lambda r: r.get("alarm_id") == alarm_id and r["type"] == kind,
-        count=count,
-        timeout=timeout,
-    )
-
-
-def upload(s3: Any, bucket: str, alarm_id: str, count: int) -> list[tuple[str, str]]:
-    objects = [(bucket, f"{alarm_id}/image-{i}.jpg") for i in range(count)]
-    for b, key in objects:
-        s3.put_object(Bucket=b, Key=key, Body=b"jpeg")
-    return objects
-
-
-async def trigger(
-    stack: LocalStack, alarm_id: str, objects: list[tuple[str, str]], at: datetime, **extra: Any
-) -> None:
-    bucket = objects[0][0] if objects else MEDIA_BUCKET
-    await send(
-        stack,
-        "alarm-events",
-        alarm_id,
-        alarm_json(alarm_id, [k for _, k in objects], bucket=bucket, at=at, **extra),
-    )
 
 
 class TestAPoliceHold:

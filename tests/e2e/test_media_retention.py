@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
+from streams.partitioning import partition_for
+from streams.topology import DEFAULT_PARTITIONS
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
-from tests.e2e.conftest import RETENTION_SECONDS, exists, sleep_until, version_count, wait_until_gone
+from tests.e2e.helpers import RETENTION_SECONDS, exists, sleep_until, version_count, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_objects, wait_for_records
 
 pytestmark = pytest.mark.e2e
@@ -124,7 +126,22 @@ class TestAtLeastOnceDelivery:
             lambda r: r.get("alarm_id") == alarm_id and r["type"] == "media.deleted",
             timeout=RETENTION_SECONDS + 15,
         )
-        await asyncio.sleep(1)  # a second deletion record, if any, would be right behind the first
+        # A second deletion, if the duplicate scheduled one, was due at the same moment: once a later
+        # deadline on the same partition is recorded, it would have been recorded too.
+        probe = new_alarm()
+        while partition_for(probe, DEFAULT_PARTITIONS) != partition_for(alarm_id, DEFAULT_PARTITIONS):
+            probe = new_alarm()
+        due_now = datetime.now(UTC) - timedelta(seconds=RETENTION_SECONDS)
+        await produce(
+            media_stack.kafka_bootstrap,
+            "alarm-events",
+            [(probe.encode(), alarm_json(probe, [f"{probe}/a.jpg"], bucket=MEDIA_BUCKET, at=due_now))],
+        )
+        await wait_for_records(
+            media_stack.kafka_bootstrap,
+            "retention-audit",
+            lambda r: r.get("alarm_id") == probe and r["type"] == "media.deleted",
+        )
         audit = [
             r
             for r in await read_json(media_stack.kafka_bootstrap, "retention-audit")

@@ -13,8 +13,7 @@ import pytest
 from streams.local_stack import MEDIA_BUCKET, LocalStack
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
-from tests.e2e.conftest import HOLD_SECONDS, SWEEP_GRACE_SECONDS, exists
-from tests.e2e.test_cli import retention
+from tests.e2e.helpers import HOLD_SECONDS, SWEEP_GRACE_SECONDS, exists, retention
 from tests.kafka_helpers import produce, wait_for_records
 
 pytestmark = pytest.mark.e2e

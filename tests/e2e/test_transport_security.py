@@ -26,7 +26,7 @@ from chaos.proxy import CuttableProxy
 from streams.local_stack import INPUT_TOPICS, MEDIA_BUCKET, LocalStack, Ports, _free_port
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json
-from tests.e2e.conftest import exists
+from tests.e2e.helpers import exists
 
 pytestmark = pytest.mark.e2e
 

@@ -30,7 +30,7 @@ from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isola
 from streams.partitioning import partition_for
 from streams.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
-from tests.e2e.conftest import exists, sleep_until, wait_until_gone
+from tests.e2e.helpers import exists, sleep_until, wait_until_gone
 from tests.kafka_helpers import produce
 
 pytestmark = pytest.mark.e2e

@@ -17,8 +17,8 @@ from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isola
 from streams.partitioning import partition_for
 from streams.worker_process import WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
-from tests.e2e.conftest import exists, sleep_until
-from tests.kafka_helpers import produce, wait_for_records
+from tests.e2e.helpers import exists, sleep_until
+from tests.kafka_helpers import produce, wait_for_commit, wait_for_records
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,7 +193,10 @@ class TestRestart:
             first.wait_ready()
             send(early, [])
             audited("media.deletion_scheduled", len(early))
-            time.sleep(4)  # past faust's commit interval: p0 is committed, the others never were
+            # p0 committed, the others never were: the moment this test is about.
+            asyncio.run(
+                wait_for_commit(stack.kafka_bootstrap, prefix, topics["TOPICS__ALARM_EVENTS"], len(early))
+            )
             first.kill()
             second.start()  # while the killed worker is still a member of the group
             # Records keep arriving while the successor joins, waits out the dead member and recovers.

@@ -47,6 +47,15 @@ async def commit(bootstrap: str, group: str, offsets: dict[TopicPartition, int])
         await consumer.stop()
 
 
+async def until_waiting_for(gate: BacklogGate, what: str) -> None:
+    """Until the gate says (as /health shows it) that it waits for `what` and nothing else."""
+    for _ in range(200):
+        if gate.status.endswith(f": {what}"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the gate says {gate.status!r}, not that it waits for {what}")
+
+
 async def test_deadlines_wait_until_the_holds_and_the_alarm_stream_are_committed_to_their_ends(
     stack: LocalStack,
 ) -> None:
@@ -60,12 +69,13 @@ async def test_deadlines_wait_until_the_holds_and_the_alarm_stream_are_committed
     gate.defer(1, ["alarm-c"])  # a partition this worker no longer owns
 
     draining = asyncio.create_task(gate.drain([0]))
-    await asyncio.sleep(2)
+    await until_waiting_for(gate, f"{holds}/1 committed to 3")
     assert not draining.done()
     assert not gate.open
     await commit(bootstrap, group, {TopicPartition(holds, 1): 3})  # the holds forwarded
-    await asyncio.sleep(2)
+    await until_waiting_for(gate, f"{alarm_stream}/0 committed to 2")
     assert not draining.done()  # ... but not yet applied on the alarm stream
+    assert not gate.open
     await commit(bootstrap, group, {TopicPartition(alarm_stream, 0): 2})
     deferred = await asyncio.wait_for(draining, 10)
 
