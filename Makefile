@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pythons demo lint typecheck check clean browser bench bench-full chaos
+.PHONY: run reset test test-pythons demo lint typecheck check clean browser bench bench-full chaos
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[local,dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)  ## the service on the embedded local stack, until Ctrl-C
+run: $(STAMP)  ## the service on the embedded local stack, until Ctrl-C; `make run` again resumes it
 	$(BIN)/python -m streams local
+
+# The local stack keeps its broker log, media and state in .local-stack/ across `make run`s; this
+# wipes them (the local media, the schedules and holds, the audit trail) for a fresh start.
+reset: $(STAMP)  ## wipe the local stack's data (stop `make run` first)
+	$(BIN)/python -m streams reset
 
 demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
 	$(BIN)/python -m streams demo

@@ -1,6 +1,7 @@
 """`python -m streams worker`: the retention worker, configured by environment variables.
 
-Also `python -m streams local` (the worker on the embedded local stack, what `make run` calls) and
+Also `python -m streams local` (the worker on the embedded local stack, what `make run` calls; it keeps
+its data in .local-stack/ across runs), `python -m streams reset` (wipes that, `make reset`) and
 `python -m streams demo` (a sample alarm on the local stack, to watch its media be deleted).
 """
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the retention worker against KAFKA_BOOTSTRAP_SERVERS and S3")
     commands.add_parser("local", help="start Tansu and SeaweedFS locally and run the worker on them")
+    commands.add_parser("reset", help="wipe the local stack's data (the next `local` starts empty)")
     demo = commands.add_parser("demo", help="store a sample alarm's media on the local stack and watch it go")
     demo.add_argument("--objects", type=int, default=3)
     args = parser.parse_args(argv)
@@ -61,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         from streams.local_stack import run_local
 
         return run_local()
+    if args.command == "reset":
+        from streams.local_stack import reset_local
+
+        return reset_local()
     from streams.demo import run_demo
 
     return run_demo(args.objects)

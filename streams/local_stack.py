@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -309,14 +309,19 @@ async def _create_topics(bootstrap: str, names: list[str], partitions: int) -> N
 def run_local() -> int:
     """`make run`: the stack and one worker in the foreground until Ctrl-C, which stops them all."""
     root = Path(os.environ.get("LOCAL_STACK_DIR", ".local-stack")).resolve()
-    shutil.rmtree(root, ignore_errors=True)  # Tansu forgets everything on restart; so does the rest
-    stack = LocalStack(root)
+    resuming = (root / "seaweedfs").exists()
+    root.mkdir(parents=True, exist_ok=True)
+    local = _local_state(root)
+    # Durable: Tansu keeps its log in SeaweedFS, SeaweedFS its volumes in `root`, so a restart resumes
+    # the schedules, holds, erasure commands, audit trail and committed offsets. `make reset` wipes it.
+    stack = LocalStack(root, Ports(**local["ports"]), broker_storage="s3")
     busy = [port for port in (stack.ports.kafka, stack.ports.s3) if not _is_free(port)]
     if busy:
         print(f"ports {busy} are in use: is another `make run` still running?", file=sys.stderr)
         return 1
     print(
-        f"starting Tansu on {stack.kafka_bootstrap} and SeaweedFS S3 on {stack.s3_endpoint} ...",
+        f"{'resuming' if resuming else 'starting a new'} local stack in {root} (`make reset` wipes it): "
+        f"Tansu on {stack.kafka_bootstrap}, its log in SeaweedFS S3 on {stack.s3_endpoint} ...",
         flush=True,
     )
     stack.start()
@@ -325,7 +330,7 @@ def run_local() -> int:
         stack.create_topics(INPUT_TOPICS, partitions=4)
         stack.create_bucket(MEDIA_BUCKET)
         stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
-        tokens = local_tokens()
+        tokens = local["tokens"]
         (root / "tokens.env").write_text(
             "".join(
                 f"export RETENTION_{role.upper().replace('-', '_')}_TOKEN={token}\n"
@@ -337,7 +342,9 @@ def run_local() -> int:
             **stack.worker_environment(),
             "API_TOKENS": api_tokens_setting(tokens),
             # Holds are signed by the API; a producer without this key cannot place or release one.
-            "HOLD_SIGNING_KEYS": json.dumps({"local": secrets.token_urlsafe(32)}),
+            # Kept across restarts: holds still waiting in police-holds must verify after one.
+            "HOLD_SIGNING_KEYS": json.dumps({"local": local["hold_signing_key"]}),
+            "STATE_DIR": str(root / "worker"),
             **_user_overrides(),
         }
         port = environment.get("WEB_PORT", "6066")
@@ -366,6 +373,41 @@ def run_local() -> int:
                 worker.kill()
         stack.stop()
         print("stopped the worker, Tansu and SeaweedFS", flush=True)
+
+
+LOCAL_STATE = "local-stack.json"
+
+
+def reset_local() -> int:
+    """`make reset`: wipe what `make run` keeps (broker log, media, state, tokens), when it is stopped."""
+    root = Path(os.environ.get("LOCAL_STACK_DIR", ".local-stack")).resolve()
+    if not root.exists():
+        print(f"nothing to wipe: {root} does not exist")
+        return 0
+    ports = Ports(**_local_state(root)["ports"]) if (root / LOCAL_STATE).exists() else Ports()
+    if not _is_free(ports.kafka) or not _is_free(ports.s3):
+        print(f"the local stack in {root} is running: stop `make run` first", file=sys.stderr)
+        return 1
+    shutil.rmtree(root)
+    print(f"wiped {root}: the next `make run` starts empty")
+    return 0
+
+
+def _local_state(root: Path) -> dict[str, Any]:
+    """The local stack's ports, API tokens and hold-signing key: made at the first start, kept in
+    `root` (readable by the owner only) and used again at every later one."""
+    path = root / LOCAL_STATE
+    if path.exists():
+        state: dict[str, Any] = json.loads(path.read_text())
+        return state
+    state = {
+        "ports": asdict(Ports()),
+        "tokens": local_tokens(),
+        "hold_signing_key": secrets.token_urlsafe(32),
+    }
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(state, indent=2))
+    return state
 
 
 def local_tokens() -> dict[str, str]:
