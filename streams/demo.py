@@ -11,18 +11,17 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
+from streams.local_stack import MEDIA_BUCKET, LocalStack, the_local_stack
 
 WATCH_LIMIT_SECONDS = 15 * 60
 
 
 def run_demo(objects: int) -> int:
-    stack = LocalStack(Path(".local-stack"))  # the ports `make run` uses
+    stack = the_local_stack()
     return asyncio.run(_demo(stack, objects))
 
 

@@ -308,7 +308,7 @@ async def _create_topics(bootstrap: str, names: list[str], partitions: int) -> N
 
 def run_local() -> int:
     """`make run`: the stack and one worker in the foreground until Ctrl-C, which stops them all."""
-    root = Path(os.environ.get("LOCAL_STACK_DIR", ".local-stack")).resolve()
+    root = local_root()
     resuming = (root / "seaweedfs").exists()
     root.mkdir(parents=True, exist_ok=True)
     local = _local_state(root)
@@ -378,13 +378,24 @@ def run_local() -> int:
 LOCAL_STATE = "local-stack.json"
 
 
+def local_root() -> Path:
+    return Path(os.environ.get("LOCAL_STACK_DIR", ".local-stack")).resolve()
+
+
+def the_local_stack() -> LocalStack:
+    """The stack `make run` runs (for clients such as `make demo`), on the ports it keeps."""
+    root = local_root()
+    ports = Ports(**_local_state(root)["ports"]) if (root / LOCAL_STATE).exists() else Ports()
+    return LocalStack(root, ports, broker_storage="s3")
+
+
 def reset_local() -> int:
     """`make reset`: wipe what `make run` keeps (broker log, media, state, tokens), when it is stopped."""
-    root = Path(os.environ.get("LOCAL_STACK_DIR", ".local-stack")).resolve()
+    root = local_root()
     if not root.exists():
         print(f"nothing to wipe: {root} does not exist")
         return 0
-    ports = Ports(**_local_state(root)["ports"]) if (root / LOCAL_STATE).exists() else Ports()
+    ports = the_local_stack().ports
     if not _is_free(ports.kafka) or not _is_free(ports.s3):
         print(f"the local stack in {root} is running: stop `make run` first", file=sys.stderr)
         return 1
