@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset test test-pythons demo lint typecheck check clean browser bench bench-full chaos
+.PHONY: run reset test test-pythons demo lint typecheck check clean browser bench bench-full chaos mutation
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -24,10 +24,11 @@ reset: $(STAMP)  ## wipe the local stack's data (stop `make run` first)
 demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
 	$(BIN)/python -m streams demo
 
-# Two processes, each with its own local stack, a test module each at a time: the end-to-end tests mostly
-# wait for deadlines, so two at once halve the wall time on two cores.
+# Four processes, each with its own local stack, a test module each at a time. The end-to-end tests
+# mostly wait for deadlines they set, so four at once fit on two cores (TEST_PROCESSES=2 if yours are slow).
+TEST_PROCESSES ?= 4
 test: $(STAMP) browser  ## the whole suite: unit, integration and end-to-end
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # The unit suite on the other Pythons the package supports (pyenv's, where CI machines have them).
 OTHER_PYTHONS ?= 3.12 3.13
@@ -60,6 +61,22 @@ bench-full: $(STAMP)  ## the full sizes: 100,000 objects due at once, 1,000,000 
 
 chaos: $(STAMP)  ## fault tests at full length under load, with the report table
 	$(BIN)/python -m chaos
+
+# Mutation testing: mutmut changes the rules one small way at a time (a < for a <=, a day for a year...) and
+# the unit suite must fail on each change. MUTATE names the modules or folders (make mutation MUTATE=handlers/);
+# the property test runs MUTATION_EXAMPLES examples instead of its 1000; MUTATION_WORKERS mutants at a time.
+# The per-module score ends the run; `$(BIN)/python tests/mutation_report.py --survivors` lists the survivors.
+MUTATE ?= handlers/policy.py handlers/holds.py handlers/time_passed.py handlers/deletions.py handlers/calendar.py \
+	handlers/erasure.py
+MUTATION_EXAMPLES ?= 150
+MUTATION_WORKERS ?= 1
+mutation: $(STAMP)  ## mutation score of the retention rules against the unit suite (about 40 minutes)
+	rm -rf mutants && mkdir mutants
+	@echo "mutmut over $(MUTATE); its output goes to mutants/mutmut.log"
+	POLICY_EXAMPLES=$(MUTATION_EXAMPLES) $(BIN)/mutmut run --max-children $(MUTATION_WORKERS) \
+	  $(foreach path,$(MUTATE),'$(subst /,.,$(patsubst %.py,%,$(patsubst %/,%,$(path)))).*') \
+	  > mutants/mutmut.log 2>&1 || { tail -n 40 mutants/mutmut.log; exit 1; }
+	$(BIN)/python tests/mutation_report.py $(MUTATE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
