@@ -141,6 +141,15 @@ class Settings(BaseSettings):
     # An erasure command not confirmed within this is flagged and sent again.
     erasure_confirm_within: Duration = timedelta(hours=24)
 
+    # What the service's own topics keep (streams/topic_configs.py). The audit trail: 6 years, as the
+    # company keeps its accounting evidence (5 full accounting years, the statement's R4 and R7), so a
+    # record written on the last day of a year outlives that year by 5 full years. Records in transit
+    # between its stages: long enough to outlive any outage the service is meant to survive. Dead
+    # letters (producers' records as they were, personal data): long enough to be fixed and replayed.
+    audit_retention: Duration = timedelta(days=6 * 365 + 2)
+    transit_retention: Duration = timedelta(days=14)
+    deadletter_retention: Duration = timedelta(days=30)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -152,9 +161,13 @@ class Settings(BaseSettings):
             self.schedule()
         except ScheduleError as exc:
             raise ValueError(f"RETENTION_SCHEDULE_FILE: {exc}") from None
-        for name in ("media_retention", "hold_retention", "hold_expiry_warning"):
+        for name in ("media_retention", "hold_retention", "hold_expiry_warning", "transit_retention"):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name.upper()} must be longer than zero")
+        if self.audit_retention <= self.hold_retention:
+            raise ValueError("AUDIT_RETENTION must be longer than HOLD_RETENTION: proof outlives the media")
+        if self.deadletter_retention <= timedelta(0):
+            raise ValueError("DEADLETTER_RETENTION must be longer than zero")
         if self.hold_retention < self.media_retention:
             raise ValueError("HOLD_RETENTION must be at least MEDIA_RETENTION")
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):

@@ -14,10 +14,12 @@ import asyncio
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from config.settings import Settings
 from streams.kafka_security import client_options
+from streams.topic_configs import creation_configs, needs, problems
 
 log = structlog.get_logger(__name__)
 DEFAULT_PARTITIONS = 8
@@ -104,12 +106,52 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
     partitions = _partition_count(settings, counts)
     to_create = [t for t in [*partitioned, *other_own_topics(settings)] if t not in existing]
     to_create = [t for t in to_create if t not in changelog_topics(settings)]  # faust creates those
+    await _check_configs(admin, settings, existing)
     if to_create:
         await admin.create_topics(
-            [NewTopic(topic, partitions, settings.kafka_replication_factor) for topic in to_create]
+            [
+                NewTopic(
+                    topic,
+                    partitions,
+                    settings.kafka_replication_factor,
+                    topic_configs=creation_configs(settings, topic),
+                )
+                for topic in to_create
+            ]
         )
         log.info("topics.created", topics=to_create, partitions=partitions)
     return partitions
+
+
+async def _check_configs(admin: AIOKafkaAdminClient, settings: Settings, existing: set[str]) -> None:
+    """Refuse to run on a topic of ours whose configs would delete records the service needs."""
+    wanted = {t: need for t, need in needs(settings, changelog_topics(settings)).items() if t in existing}
+    described = await _configs(admin, sorted(wanted))
+    found = [p for topic, need in wanted.items() for p in problems(topic, need, described.get(topic, {}))]
+    if found:
+        how = "kafka-configs.sh --alter --entity-type topics --entity-name <topic> --add-config <k>=<v>"
+        raise TopologyError("; ".join(str(p) for p in found) + f" (for example with {how})")
+    unreported = [t for t in wanted if "retention.ms" not in described.get(t, {})]
+    if unreported:  # Tansu reports only the configs a topic was created with, and deletes nothing
+        log.info("topics.retention_unreported", topics=unreported)
+
+
+async def _configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+    if not topics:
+        return {}
+    try:
+        answers = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+    except KafkaError as exc:
+        raise TopologyError(f"cannot describe the configs of {', '.join(topics)}: {exc}") from exc
+    configs: dict[str, dict[str, str]] = {}
+    for answer in answers:
+        for error_code, error_message, _type, name, entries in answer.resources:
+            if error_code:
+                raise TopologyError(f"cannot describe the configs of {name}: {error_message}")
+            configs[name] = {entry[0]: entry[1] for entry in entries if entry[1] is not None}
+    return configs
 
 
 def _partition_count(settings: Settings, counts: dict[str, int]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.partitioning import partition_for
@@ -77,6 +79,41 @@ class TestStartUpRefusesWhatCannotWork:
         assert result.returncode == 2
         assert "PARTITIONS is 8 but the service's topics" in result.stderr
         assert "set PARTITIONS=4 or leave it unset" in result.stderr
+
+    def test_an_audit_topic_that_deletes_after_7_days_stops_it_naming_the_fix(
+        self, stack: LocalStack
+    ) -> None:
+        """Kafka's default retention (7 days) on the audit trail would delete the proof of deletion."""
+        prefix = f"short-audit-{uuid.uuid4().hex[:6]}"
+        topics = isolated_topics(prefix)
+        stack.create_topics(input_topics_of(topics), partitions=4)
+        week = str(7 * 24 * 3600 * 1000)
+        asyncio.run(create_topic(stack, topics["TOPICS__AUDIT"], {"retention.ms": week}))
+        result = run_worker({**stack.worker_environment(), **topics, "APP_ID": prefix})
+        assert result.returncode == 2
+        assert (
+            f"topic {topics['TOPICS__AUDIT']}: retention.ms={week} deletes the audit trail after 7 days"
+            in (result.stderr)
+        )
+        assert "set retention.ms=189388800000" in result.stderr  # AUDIT_RETENTION's default, 6 years
+
+    def test_a_compacted_alarm_stream_stops_it(self, stack: LocalStack) -> None:
+        prefix = f"compacted-{uuid.uuid4().hex[:6]}"
+        topics = isolated_topics(prefix)
+        stack.create_topics(input_topics_of(topics), partitions=4)
+        asyncio.run(create_topic(stack, topics["TOPICS__ALARM_STREAM"], {"cleanup.policy": "compact"}))
+        result = run_worker({**stack.worker_environment(), **topics, "APP_ID": prefix})
+        assert result.returncode == 2
+        assert "cleanup.policy=compact keeps only the last record per key" in result.stderr
+
+
+async def create_topic(stack: LocalStack, name: str, configs: dict[str, str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 8, 1, topic_configs=configs)])
+    finally:
+        await admin.close()
 
 
 class TestRestart:

@@ -61,3 +61,11 @@ def test_the_input_topics_are_created() -> None:
     for topic in (defaults.alarm_events, defaults.police_holds, defaults.contract_events):
         assert topic in command
     assert "--partitions 4" in command
+
+
+def test_kafka_keeps_its_log_on_a_volume() -> None:
+    document = compose()
+    kafka = document["services"]["kafka"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert any(v.split(":")[1].split()[0] == log_dir for v in kafka["volumes"])
+    assert any(v.split(":")[0] in document["volumes"] for v in kafka["volumes"])
