@@ -87,4 +87,4 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 clean:
-	rm -rf $(VENV) .venv-3.* .local-stack .state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* .state .pytest_cache .mypy_cache .ruff_cache  # the local stack's data: make reset

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # How long a fetch may wait for data. Kafka answers as soon as data comes, Tansu only at the end of
     # the wait: a short wait keeps each hop through a topic short (see streams/kafka_transport.py).
     kafka_fetch_max_wait: Duration = timedelta(milliseconds=100)
+    # How often consumed offsets are committed (faust's broker_commit_interval): what a crash makes the
+    # successor process again. Every handler is idempotent, so this trades replay work for commit load.
+    kafka_commit_interval: Duration = timedelta(seconds=2.8)
     # Transport security. With SECRETS_DIR set, secrets may also come from files named after the
     # setting in lower case (e.g. /run/secrets/kafka_sasl_password), as container secrets are mounted.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

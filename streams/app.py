@@ -30,6 +30,7 @@ from streams.projection import Projection, ProjectionFeed
 from streams.recovery_check import RecoveryCheck
 from streams.service import RetentionService, policy_from
 from streams.sweep import Sweeper
+from streams.topic_configs import changelog_configs
 from streams.topics import define_topics
 from streams.topology import changelog_topics
 
@@ -62,6 +63,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         topic_replication_factor=settings.kafka_replication_factor,
         broker_session_timeout=session,
         broker_heartbeat_interval=min(3.0, session / 5),
+        broker_commit_interval=settings.kafka_commit_interval.total_seconds(),
         datadir=settings.state_dir,
         web_enabled=False,  # our own server (streams/api) serves the API, dashboard and metrics
         broker_credentials=faust_credentials(settings),
@@ -69,9 +71,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     )
     app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)
     topics = define_topics(app, settings.topics)
-    table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions)
-    contract_table = app.Table("contract-ends", key_type=bytes, value_type=bytes, partitions=partitions)
-    customer_table = app.Table("customers", key_type=bytes, value_type=bytes, partitions=partitions)
+    changelog = changelog_configs(settings)
+    table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions, **changelog)
+    contract_table = app.Table(
+        "contract-ends", key_type=bytes, value_type=bytes, partitions=partitions, **changelog
+    )
+    customer_table = app.Table(
+        "customers", key_type=bytes, value_type=bytes, partitions=partitions, **changelog
+    )
     # What must be durable before it is claimed or committed past (streams/acknowledgements.py).
     writes = Acknowledgements("the tables' changelogs")
     for tracked in (table, contract_table, customer_table):
@@ -188,7 +195,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
 
     async def open_after_backlog(owned: set[int], superseded: Any) -> None:
         assert service.backlog_gate is not None
-        deferred = await service.backlog_gate.drain(owned)
+        try:
+            deferred = await service.backlog_gate.drain(owned)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the gate would stay shut and nothing be deleted: restart instead
+            log.exception("deadlines.gate_failed", error=type(exc).__name__)
+            crash(exc)
+            return
         if not superseded():
             service.act_on_deferred(deferred)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -29,6 +30,9 @@ from streams.topic_ends import high_watermarks, started
 
 log = structlog.get_logger(__name__)
 POLL_SECONDS = 0.5
+NOTHING_LEFT_EVERY = 10  # polls (5 s) without reaching the end before asking whether records are left
+NOTHING_LEFT_SECONDS = 10.0
+PATIENCE_SECONDS = 300.0  # held back longer than this, /health says degraded
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0)
 WAITING = "waiting until the holds that arrived before the last rebalance are applied"
 
@@ -43,11 +47,18 @@ class BacklogGate:
         self._alarm_stream = alarm_stream
         self.open = False
         self.status = WAITING
+        self.closed_since = time.monotonic()
         self._deferred: dict[int, set[str]] = {}
 
     def close(self) -> None:
+        if self.open:
+            self.closed_since = time.monotonic()
         self.open = False
         self.status = WAITING
+
+    def closed_for(self) -> float:
+        """Seconds the gate has held deadlines back (0 while open)."""
+        return 0.0 if self.open else time.monotonic() - self.closed_since
 
     def defer(self, partition: int, alarm_ids: Collection[str]) -> None:
         self._deferred.setdefault(partition, set()).update(alarm_ids)
@@ -85,6 +96,27 @@ class BacklogGate:
             raise KafkaError(f"no metadata for {self._holds_topic}")
         return set(partitions)
 
+    async def _any_record(self, tp: TopicPartition, start: int, end: int) -> bool:
+        """Whether a record lies in [start, end) of `tp`; True while that cannot be told."""
+        reader = AIOKafkaConsumer(
+            enable_auto_commit=False, auto_offset_reset="earliest", **self._client_options
+        )
+        await reader.start()
+        try:
+            reader.assign([tp])
+            reader.seek(tp, start)
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + NOTHING_LEFT_SECONDS
+            while loop.time() < give_up:
+                batch = await reader.getmany(tp, timeout_ms=500)
+                if any(record.offset < end for record in batch.get(tp, [])):
+                    return True
+                if await reader.position(tp) >= end:
+                    return False
+            return True
+        finally:
+            await reader.stop()
+
     async def _committed_past(self, ends: dict[TopicPartition, int]) -> None:
         """Until the group's committed offset of each partition has reached its end (from `ends`)."""
         waiting = {tp: end for tp, end in ends.items() if end > 0}
@@ -93,10 +125,18 @@ class BacklogGate:
         group = AIOKafkaConsumer(group_id=self._group, enable_auto_commit=False, **self._client_options)
         try:
             await group.start()  # asks, never joins: this consumer subscribes to nothing
-            while waiting:
+            for polls in itertools.count():
+                if not waiting:
+                    break
                 for tp, end in list(waiting.items()):
                     committed = await group.committed(tp)
                     if committed is not None and committed >= end:
+                        del waiting[tp]
+                    elif polls % NOTHING_LEFT_EVERY == NOTHING_LEFT_EVERY - 1 and not await self._any_record(
+                        tp, committed or 0, end
+                    ):
+                        # The end lies past the last record: a transaction marker (Apache Kafka, a
+                        # transactional producer), or records that retention removed unread.
                         del waiting[tp]
                 if waiting:
                     # Said in /health, so that an operator (and a test) can see what it waits for.

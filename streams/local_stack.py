@@ -142,6 +142,7 @@ class LocalStack:
             if self.broker_storage == "s3":  # the broker's log lives in the store: the store comes first
                 self._wait_for_s3(timeout)
                 self.create_bucket(BROKER_BUCKET)
+                self._wait_for_stored_objects(BROKER_BUCKET, timeout)
             self._start_kafka()
             self._wait_for_kafka(timeout)
             self._wait_for_s3(timeout)
@@ -150,10 +151,11 @@ class LocalStack:
             raise
 
     def stop(self) -> None:
+        # One at a time, the last started first: Tansu finishes writing its log before the store under it
+        # (SeaweedFS) stops.
         for process in reversed(self._processes):
             if process.poll() is None:
                 process.terminate()
-        for process in reversed(self._processes):
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
@@ -265,6 +267,24 @@ class LocalStack:
                     raise TimeoutError("SeaweedFS S3 did not become ready") from None
                 time.sleep(0.2)
 
+    def _wait_for_stored_objects(self, bucket: str, timeout: float) -> None:
+        """Until an object already in `bucket` can be read. After a restart SeaweedFS answers listings
+        before its volume server has joined, and reads fail with 500 meanwhile: Tansu, reading its
+        metadata then, would give up."""
+        client = self.s3_client()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                listing = client.list_objects_v2(Bucket=bucket, MaxKeys=1)
+                for entry in listing.get("Contents", []):
+                    client.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"SeaweedFS could not read the objects in {bucket}") from None
+                time.sleep(0.2)
+
     def s3_client(self, max_pool_connections: int = 10) -> Any:
         return boto3.client(
             "s3",
@@ -331,12 +351,13 @@ def run_local() -> int:
         stack.create_bucket(MEDIA_BUCKET)
         stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
         tokens = local["tokens"]
-        (root / "tokens.env").write_text(
+        _write_private(
+            root / "tokens.env",
             "".join(
                 f"export RETENTION_{role.upper().replace('-', '_')}_TOKEN={token}\n"
                 for role, token in tokens.items()
             )
-            + f"export RETENTION_API_TOKEN={tokens['operator']}\n"
+            + f"export RETENTION_API_TOKEN={tokens['operator']}\n",
         )
         environment = {
             **stack.worker_environment(),
@@ -416,9 +437,17 @@ def _local_state(root: Path) -> dict[str, Any]:
         "tokens": local_tokens(),
         "hold_signing_key": secrets.token_urlsafe(32),
     }
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(state, indent=2))
+    _write_private(path, json.dumps(state, indent=2))
     return state
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Readable by the owner only, and whole or not at all (a crash midway leaves the old file)."""
+    draft = path.with_suffix(".draft")
+    draft.unlink(missing_ok=True)
+    draft.touch(mode=0o600)
+    draft.write_text(text)
+    os.replace(draft, path)
 
 
 def local_tokens() -> dict[str, str]:

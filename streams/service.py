@@ -56,7 +56,7 @@ from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
-from streams.backlog_gate import BacklogGate
+from streams.backlog_gate import PATIENCE_SECONDS, BacklogGate
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
 from streams.customer_requests import CustomerRequests
@@ -491,6 +491,9 @@ class RetentionService:
                 f"object store failing: {self.deleter.outstanding} deletion(s) waiting to be retried "
                 f"(last error: {failure[1][:200]})"
             )
+        gate = self.backlog_gate
+        if gate is not None and gate.closed_for() > PATIENCE_SECONDS:
+            reasons.append(f"deadlines held back for {gate.closed_for():.0f} s: {gate.status}"[:300])
         return reasons
 
     def health(self) -> dict[str, object]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from config.settings import Settings
 
@@ -57,11 +58,23 @@ def needs(settings: Settings, changelogs: list[str]) -> dict[str, TopicNeed]:
     }
 
 
+def _replication(settings: Settings) -> dict[str, str]:
+    """With replicas, a write is acknowledged once all but one have it, so that losing the leader
+    loses no acknowledged hold."""
+    replicas = settings.kafka_replication_factor
+    return {"min.insync.replicas": str(max(1, replicas - 1))} if replicas > 1 else {}
+
+
+def changelog_configs(settings: Settings) -> dict[str, Any]:
+    """What faust's tables are given for the changelogs it creates (compacted by faust itself)."""
+    replication = _replication(settings)
+    return {"extra_topic_configs": replication} if replication else {}
+
+
 def creation_configs(settings: Settings, topic: str) -> dict[str, str]:
     """The configs a topic of the service's is created with."""
     names = settings.topics
-    replicas = settings.kafka_replication_factor
-    configs = {"min.insync.replicas": str(max(1, replicas - 1))} if replicas > 1 else {}
+    configs = _replication(settings)
     if topic == names.deadletter:
         keep: timedelta | None = settings.deadletter_retention
     elif topic == names.audit:
@@ -95,11 +108,19 @@ def problems(topic: str, need: TopicNeed, configs: Mapping[str, str]) -> list[Co
     retention = int(configs.get("retention.ms", KEEP_FOREVER))
     size_limit = int(configs.get("retention.bytes", KEEP_FOREVER))
     if need.compacted:
-        if "compact" not in policy and retention != KEEP_FOREVER:
+        # Compaction alone keeps every key's latest state; any deletion on top of it loses state.
+        if "delete" in policy and retention != KEEP_FOREVER:
             found.append(
                 ConfigProblem(
                     topic, "retention.ms", str(retention),
                     f"deletes {need.why} after {_human(retention)}; set cleanup.policy=compact",
+                )
+            )  # fmt: skip
+        if "delete" in policy and size_limit != KEEP_FOREVER:
+            found.append(
+                ConfigProblem(
+                    topic, "retention.bytes", str(size_limit),
+                    f"deletes {need.why} once the partition is that large; set cleanup.policy=compact",
                 )
             )  # fmt: skip
         return found

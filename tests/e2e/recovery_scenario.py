@@ -52,8 +52,10 @@ class Scenario:
         self.holds = {a: f"hold-{a}" for a in self.held}
         self.triggered_at = datetime.now(UTC)
 
-    def worker(self, name: str) -> WorkerProcess:
-        return WorkerProcess(self.stack, self.artifacts / f"{self.prefix}-{name}.log", **self.settings)
+    def worker(self, name: str, **settings: str) -> WorkerProcess:
+        return WorkerProcess(
+            self.stack, self.artifacts / f"{self.prefix}-{name}.log", **{**self.settings, **settings}
+        )
 
     async def trigger_then_hold_in_a_burst(self) -> None:
         await self.trigger_in_a_burst()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from streams.local_stack import LocalStack
+from streams.topic_ends import committed_total
 from tests.e2e.helpers import sleep_until
 from tests.e2e.recovery_scenario import RETENTION_SECONDS, Scenario
 from tests.kafka_helpers import wait_for_records
@@ -24,7 +25,9 @@ async def test_holds_that_arrive_while_no_worker_runs_win_over_the_deadlines_tha
     worker must apply them before it acts on the deadlines that passed meanwhile. Killed before the
     commit, the successor also processes the alarm-triggers again, past their deadlines."""
     scenario = await asyncio.to_thread(Scenario, stack, artifacts, f"down-at-deadline-{killed}")
-    first = scenario.worker("first").start()
+    # Before the commit: the first worker commits only once a minute, so it is killed before it does.
+    committing = {"KAFKA_COMMIT_INTERVAL": "PT60S"} if killed == "before_the_commit" else {}
+    first = scenario.worker("first", **committing).start()
     second = scenario.worker("second")
     try:
         await asyncio.to_thread(first.wait_ready)
@@ -39,6 +42,11 @@ async def test_holds_that_arrive_while_no_worker_runs_win_over_the_deadlines_tha
                 count=len(scenario.objects),
             )
         first.kill()
+        if killed == "before_the_commit":  # the moment this case is about, checked rather than hoped for
+            stream = scenario.topics["TOPICS__ALARM_STREAM"]
+            assert await committed_total(
+                {"bootstrap_servers": stack.kafka_bootstrap}, scenario.prefix, stream
+            ) < len(scenario.objects)
         await scenario.hold_in_a_burst()  # placed 15 s and more before the deadline
         await sleep_until(scenario.triggered_at + timedelta(seconds=RETENTION_SECONDS + 3))
         second.start()

@@ -72,11 +72,13 @@ async def test_deadlines_wait_until_the_holds_and_the_alarm_stream_are_committed
     await until_waiting_for(gate, f"{holds}/1 committed to 3")
     assert not draining.done()
     assert not gate.open
-    await commit(bootstrap, group, {TopicPartition(holds, 1): 3})  # the holds forwarded
-    await until_waiting_for(gate, f"{alarm_stream}/0 committed to 2")
+    # The holds are forwarded onto the alarm stream: its end is taken only now, the new record included.
+    await write(bootstrap, alarm_stream, 0, 1)
+    await commit(bootstrap, group, {TopicPartition(holds, 1): 3})
+    await until_waiting_for(gate, f"{alarm_stream}/0 committed to 3")
     assert not draining.done()  # ... but not yet applied on the alarm stream
     assert not gate.open
-    await commit(bootstrap, group, {TopicPartition(alarm_stream, 0): 2})
+    await commit(bootstrap, group, {TopicPartition(alarm_stream, 0): 3})
     deferred = await asyncio.wait_for(draining, 10)
 
     assert gate.open
@@ -91,3 +93,18 @@ async def test_with_nothing_behind_it_opens_at_once(stack: LocalStack) -> None:
     gate = BacklogGate({"bootstrap_servers": bootstrap}, group, holds, alarm_stream)
     assert await asyncio.wait_for(gate.drain([0, 1]), 10) == {}
     assert gate.open
+
+
+async def test_the_gate_tells_whether_records_are_left_before_a_partitions_end(stack: LocalStack) -> None:
+    """On Apache Kafka the end can lie past the last record (a transaction marker, or records that
+    retention removed unread): the group then never commits up to it, and the gate must not wait
+    for that forever. Tansu writes no markers and removes nothing, so the probe is checked here."""
+    bootstrap = stack.kafka_bootstrap
+    holds = f"gate-{uuid.uuid4().hex[:6]}-left"
+    await make_topics(bootstrap, holds)
+    await write(bootstrap, holds, 0, 3)
+    gate = BacklogGate({"bootstrap_servers": bootstrap}, "g", holds, holds)
+    tp = TopicPartition(holds, 0)
+    assert await gate._any_record(tp, 1, 3)
+    assert await gate._any_record(tp, 0, 3)
+    assert not await gate._any_record(tp, 3, 3)

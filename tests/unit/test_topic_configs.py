@@ -76,6 +76,12 @@ class TestConfigsThatWouldDeleteWhatTheServiceNeeds:
         )
         assert "set cleanup.policy=compact" in str(problem)
 
+    def test_a_changelog_compacted_and_also_deleting_is_refused(self) -> None:
+        both = {"cleanup.policy": "compact,delete", "retention.ms": WEEK_MS}
+        assert [p.config for p in problems("x-customers-changelog", STATE, both)] == ["retention.ms"]
+        by_size = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "1000"}
+        assert [p.config for p in problems("x-customers-changelog", STATE, by_size)] == ["retention.bytes"]
+
     def test_configs_a_broker_does_not_report_are_taken_as_deleting_nothing(self) -> None:
         # Tansu reports only the configs a topic was created with, and never deletes records.
         assert problems("retention-audit", AUDIT, {}) == []
