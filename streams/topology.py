@@ -91,8 +91,7 @@ async def _connect(settings: Settings, retry_forever: bool) -> AIOKafkaAdminClie
 
 
 async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
-    names = settings.topics
-    inputs = [names.alarm_events, names.police_holds, names.contract_events]
+    inputs = _inputs(settings)
     existing = set(await admin.list_topics())
     missing = [topic for topic in inputs if topic not in existing]
     if missing:
@@ -131,9 +130,44 @@ async def _check_configs(admin: AIOKafkaAdminClient, settings: Settings, existin
     if found:
         how = "kafka-configs.sh --alter --entity-type topics --entity-name <topic> --add-config <k>=<v>"
         raise TopologyError("; ".join(str(p) for p in found) + f" (for example with {how})")
+    _warn_about_short_inputs(settings, await _configs(admin, [t for t in _inputs(settings) if t in existing]))
+    if settings.topics.deadletter in existing:
+        _warn_about_long_dead_letters(settings, await _configs(admin, [settings.topics.deadletter]))
     unreported = [t for t in wanted if "retention.ms" not in described.get(t, {})]
     if unreported:  # Tansu reports only the configs a topic was created with, and deletes nothing
         log.info("topics.retention_unreported", topics=unreported)
+
+
+def _inputs(settings: Settings) -> list[str]:
+    names = settings.topics
+    return [names.alarm_events, names.police_holds, names.contract_events]
+
+
+def _warn_about_short_inputs(settings: Settings, described: dict[str, dict[str, str]]) -> None:
+    """The input topics are the producers'; one that keeps records less than TRANSIT_RETENTION makes
+    an outage that long lose events (a hold, a contract end) before the service reads them."""
+    wanted = int(settings.transit_retention.total_seconds() * 1000)
+    for topic, configs in described.items():
+        kept = int(configs.get("retention.ms", -1))
+        if kept != -1 and kept < wanted:
+            log.warning(
+                "topics.input_retention_short", topic=topic, retention_ms=kept, transit_retention_ms=wanted
+            )
+
+
+def _warn_about_long_dead_letters(settings: Settings, described: dict[str, dict[str, str]]) -> None:
+    """Dead letters are producers' records as they were (personal data): kept longer than
+    DEADLETTER_RETENTION they break the promise to delete. Said loudly; not a reason to stop deleting."""
+    wanted = int(settings.deadletter_retention.total_seconds() * 1000)
+    for topic, configs in described.items():
+        kept = int(configs.get("retention.ms", -1))
+        if "compact" in configs.get("cleanup.policy", "delete") or kept == -1 or kept > wanted:
+            log.warning(
+                "topics.deadletters_kept_too_long",
+                topic=topic,
+                retention_ms=kept,
+                deadletter_retention_ms=wanted,
+            )
 
 
 async def _configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:

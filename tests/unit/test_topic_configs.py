@@ -86,3 +86,26 @@ class TestConfigsThatWouldDeleteWhatTheServiceNeeds:
         # Tansu reports only the configs a topic was created with, and never deletes records.
         assert problems("retention-audit", AUDIT, {}) == []
         assert problems("x-alarms-changelog", STATE, {}) == []
+
+
+class TestTopicsTheServiceDoesNotNeedButShouldBound:
+    def test_an_input_keeping_less_than_an_outage_is_warned_about(self) -> None:
+        from structlog.testing import capture_logs
+
+        from streams.topology import _warn_about_short_inputs
+
+        with capture_logs() as logs:
+            _warn_about_short_inputs(
+                SETTINGS, {"police-holds": {"retention.ms": WEEK_MS}, "alarm-events": {}}
+            )
+        assert [(e["event"], e["topic"]) for e in logs] == [("topics.input_retention_short", "police-holds")]
+
+    def test_dead_letters_kept_forever_are_warned_about(self) -> None:
+        from structlog.testing import capture_logs
+
+        from streams.topology import _warn_about_long_dead_letters
+
+        with capture_logs() as logs:
+            _warn_about_long_dead_letters(SETTINGS, {"retention-deadletter": {}})
+            _warn_about_long_dead_letters(SETTINGS, {"ok": {"retention.ms": str(30 * 24 * 3600 * 1000)}})
+        assert [e["topic"] for e in logs] == ["retention-deadletter"]
