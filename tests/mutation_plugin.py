@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, settings
 # fresh instance as "differing executors". Under mutmut every run after the first is such a run, and
 # every forked mutant would be reported killed by a health check instead of by a test. The check stays
 # on in normal runs, where it means something.
-_fail_health_check = hypothesis.core.fail_health_check
+_fail_health_check = hypothesis.core.fail_health_check  # type: ignore[attr-defined]
 
 
 def _fail_health_check_but_executors(settings: Any, message: str, health_check: HealthCheck) -> None:
@@ -26,7 +26,7 @@ def _fail_health_check_but_executors(settings: Any, message: str, health_check: 
         _fail_health_check(settings, message, health_check)
 
 
-hypothesis.core.fail_health_check = _fail_health_check_but_executors  # type: ignore[assignment]
+hypothesis.core.fail_health_check = _fail_health_check_but_executors  # type: ignore[attr-defined]
 
 # The same examples on every run, and none replayed from an earlier run's database: a mutant's verdict
 # (and so the score) depends on the code and the tests only. No shrinking either: a failing example kills
