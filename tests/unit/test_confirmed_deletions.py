@@ -86,3 +86,16 @@ class TestAConfirmationLetsMediaThatIsDueGo:
         )
         assert outcome is not None
         assert [m.key for m in outcome.delete] == ["clip.mp4"]
+
+    def test_but_not_while_deletions_still_wait(self) -> None:
+        outcome = on_objects_deleted(
+            with_a_clip_kept_back(),
+            [("media", "a.jpg")],
+            T0 + WEEK + 2 * HOUR,
+            "c",
+            POLICY,
+            deletions_allowed=False,
+        )
+        assert outcome is not None
+        assert outcome.delete == ()
+        assert [m.key for m in outcome.state.pending] == ["clip.mp4"]

@@ -1,6 +1,7 @@
 """Media that fell due while deletions had to wait (after a restart, until the earlier holds were in)
 goes with the next event that may delete, whatever that event is: even a hold event that changes nothing
-else, a duplicate or a redelivery, settles the alarm."""
+else, a duplicate or a redelivery, settles the alarm. And while deletions must still wait, none of them
+deletes anything."""
 
 from __future__ import annotations
 
@@ -42,20 +43,46 @@ def another(event: Event) -> Event:
     return event.model_copy(update={"event_id": f"{event.event_id}-again"})
 
 
-CASES: dict[str, Callable[[AlarmState], Outcome]] = {
-    "the placement again": lambda s: on_hold_placed(s, PLACEMENT, NOW, POLICY),
-    "another placement of the hold": lambda s: on_hold_placed(s, another(PLACEMENT), NOW, POLICY),
-    "the release again": lambda s: on_hold_released(s, RELEASE, NOW, POLICY),
-    "another release of the hold": lambda s: on_hold_released(s, another(RELEASE), NOW, POLICY),
+CASES: dict[str, Callable[[AlarmState, bool], Outcome]] = {
+    "the placement again": lambda s, allowed: on_hold_placed(
+        s, PLACEMENT, NOW, POLICY, deletions_allowed=allowed
+    ),
+    "another placement of the hold": lambda s, allowed: on_hold_placed(
+        s, another(PLACEMENT), NOW, POLICY, deletions_allowed=allowed
+    ),
+    "the release again": lambda s, allowed: on_hold_released(
+        s, RELEASE, NOW, POLICY, deletions_allowed=allowed
+    ),
+    "another release of the hold": lambda s, allowed: on_hold_released(
+        s, another(RELEASE), NOW, POLICY, deletions_allowed=allowed
+    ),
+    "a placement refused past the hold limit": lambda s, allowed: on_hold_placed(
+        s,
+        placed("hold-2", at=NOW + timedelta(days=21)),
+        NOW + timedelta(days=21),
+        POLICY,
+        deletions_allowed=allowed,
+    ),
 }
 
 
 class TestAnyHoldEventLetsDueMediaGo:
     @pytest.mark.parametrize("event", CASES.values(), ids=CASES.keys())
     def test_the_due_media_is_handed_to_the_deleter_at_its_deadline(
-        self, event: Callable[[AlarmState], Outcome]
+        self, event: Callable[[AlarmState, bool], Outcome]
     ) -> None:
-        outcome = event(released_while_deletions_waited())
+        outcome = event(released_while_deletions_waited(), True)
         assert {m.key for m in outcome.delete} == {"a.jpg", "b.jpg"}
         assert all(m.due_at == RELEASED_AT for m in outcome.delete)
         assert outcome.state.pending == ()
+
+
+class TestNoHoldEventDeletesWhileDeletionsWait:
+    @pytest.mark.parametrize("event", CASES.values(), ids=CASES.keys())
+    def test_the_due_media_stays_pending_with_its_deadline(
+        self, event: Callable[[AlarmState, bool], Outcome]
+    ) -> None:
+        outcome = event(released_while_deletions_waited(), False)
+        assert outcome.delete == ()
+        assert len(outcome.state.pending) == 2
+        assert outcome.state.deadline == RELEASED_AT

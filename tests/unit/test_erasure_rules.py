@@ -136,6 +136,14 @@ class TestAConfirmedCommandDoesNotHoldBackTheOthers:
         a_year_later = on_time_passed(record, datetime(2027, 3, 15, 11, 0, tzinfo=UTC), WINDOW, "tick")
         assert [c.rule for c in a_year_later.commands] == ["R6"]
 
+    def test_a_command_awaiting_its_confirmation_does_not_hold_back_one_that_falls_due(self) -> None:
+        record = on_contract_ended(None, "c-1", ENDED, "evt-end", SCHEDULE, ENDED).record
+        r6_due = erasure(record, "R6").due_at
+        record = on_time_passed(record, ENDED, WINDOW, "tick").record
+        record = on_time_passed(record, r6_due - timedelta(hours=1), WINDOW, "tick").record  # R3 again
+        at_r6 = on_time_passed(record, r6_due, WINDOW, "tick")
+        assert [c.rule for c in at_r6.commands] == ["R6"]
+
 
 class TestTheChangelogFormat:
     def test_a_record_of_an_unknown_format_is_refused_naming_the_format(self) -> None:
