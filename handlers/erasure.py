@@ -118,10 +118,16 @@ def _schedule(
                 return record, None
             record = record.with_erasure(replace(existing, due_at=due_at, cause=cause))
             return record, _scheduled_audit(record.customer_id, rule, due_at, cause, subject, now)
-    if any(e.rule == rule.id and e.subject == subject and e.cause == cause for e in record.erasures):
-        return record, None  # the same event again, already done
+    command = command_id(record.customer_id, rule.id, subject, cause)
+    if any(
+        e.rule == rule.id and e.subject == subject and (e.cause == cause or e.command_id == command)
+        for e in record.erasures
+    ):
+        # The same event again, already done: the erasure it made (its command id says so, even after a
+        # later event moved it and became its cause) or the one it last moved.
+        return record, None
     erasure = Erasure(
-        command_id=command_id(record.customer_id, rule.id, subject, cause),
+        command_id=command,
         rule=rule.id,
         category=rule.category,
         action=rule.action,

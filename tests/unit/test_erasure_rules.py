@@ -112,12 +112,6 @@ class TestARedeliveredEventAfterTheConfirmationReopensNothing:
         again = on_contract_ended(record, "c-1", earlier, "evt-2", SCHEDULE, ENDED + timedelta(hours=1))
         assert (again.record, again.audit) == (record, ())
 
-    @pytest.mark.xfail(
-        reason="bug: _schedule recognises a redelivery only by the cause of the latest move, so the first "
-        "contract end, delivered again after a second one brought R3 forward and R3 was confirmed, "
-        "replaces the confirmed erasure (same command_id) with a new one that is sent again",
-        strict=True,
-    )
     def test_the_first_contract_end_again_after_a_second_one_brought_the_erasure_forward(self) -> None:
         first = on_contract_ended(None, "c-1", ENDED, "evt-1", SCHEDULE, ENDED).record
         forward = on_contract_ended(first, "c-1", ENDED - timedelta(days=30), "evt-2", SCHEDULE, ENDED).record
