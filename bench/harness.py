@@ -1,14 +1,17 @@
 """What every scenario needs: the local stack, fresh topics, a worker process, fast producing, a tap on
-the audit topic, and uploads."""
+the audit topic, uploads, a watch on the bucket, and percentiles only where the sample supports them."""
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
+import math
 import os
 import platform
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -36,6 +39,7 @@ class Figure:
     goal: str | None = None
     met: bool | None = None
     note: str | None = None
+    n: int | None = None  # the sample a statistic is computed from
 
     @property
     def ratio(self) -> float | None:
@@ -50,13 +54,45 @@ class Bench:
     full: bool
     stack: LocalStack
     figures: list[Figure] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def record(self, figure: Figure) -> Figure:
         self.figures.append(figure)
         ratio = f"  ratio {figure.ratio:.2f}" if figure.ratio is not None else ""
         met = "" if figure.met is None else ("  goal met" if figure.met else "  GOAL MISSED")
-        print(f"  {figure.name}: {figure.value:,.3f} {figure.unit}{ratio}{met}", flush=True)
+        n = f"  (n={figure.n:,})" if figure.n is not None else ""
+        print(f"  {figure.name}: {figure.value:,.3f} {figure.unit}{n}{ratio}{met}", flush=True)
         return figure
+
+    def record_spread(
+        self,
+        scenario: str,
+        name: str,
+        values: list[float],
+        unit: str,
+        goals: dict[str, tuple[str, Callable[[float], bool]]] | None = None,
+        note: str | None = None,
+    ) -> None:
+        """The statistics of `values` that their number supports (see `spread`), each with n."""
+        for label, value in spread(values):
+            goal, test = (goals or {}).get(label, (None, None))
+            self.record(
+                Figure(
+                    scenario,
+                    f"{name}, {label}",
+                    value,
+                    unit,
+                    goal=goal,
+                    met=None if test is None else test(value),
+                    n=len(values),
+                    note=note,
+                )
+            )
+
+    def problem(self, text: str) -> None:
+        """Something the world showed that the run must not pass with (the run exits 1)."""
+        self.problems.append(text)
+        print(f"  PROBLEM: {text}", flush=True)
 
     async def topics(self, scenario: str, partitions: int = 4) -> dict[str, str]:
         """Fresh topics and a fresh app id, so scenarios never see each other's records."""
@@ -184,10 +220,202 @@ def alarm_event(alarm_id: str, keys: list[str], bucket: str, triggered_at: datet
     ).encode()
 
 
+# Percentiles only where the sample supports them. A percentile here is the nearest-rank one: the
+# ceil(q * n)-th smallest value. For n < 1 / (1 - q) that is the largest value, so "p99" of 10 or 50
+# samples would be the maximum under another name. The rule: a percentile is reported only when n is at
+# least 1 / (1 - q) (p50: 2, p95: 20, p99: 100); below that the maximum is reported, labelled max.
+# Every statistic is reported with its n.
+MIN_SAMPLE = {0.5: 2, 0.95: 20, 0.99: 100}
+
+
 def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile; refuses a sample too small for it (see MIN_SAMPLE)."""
+    needed = MIN_SAMPLE.get(share)
+    if needed is None:
+        raise ValueError(f"no sample rule for the {share} percentile")
+    if len(values) < needed:
+        raise ValueError(f"p{share * 100:g} needs at least {needed} values, not {len(values)}")
     ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
-    return ordered[index]
+    return ordered[math.ceil(share * len(ordered)) - 1]
+
+
+def spread(values: list[float]) -> list[tuple[str, float]]:
+    """p50, p95 and p99 where n supports them (MIN_SAMPLE), then the max; a single value is itself."""
+    if not values:
+        raise ValueError("no values")
+    if len(values) == 1:
+        return [("the only value", values[0])]
+    found = [
+        (f"p{share * 100:g}", percentile(values, share))
+        for share, n in MIN_SAMPLE.items()
+        if len(values) >= n
+    ]
+    return [*found, ("max", max(values))]
+
+
+# --- the world's account: listing every version in the bucket -------------------------------------------
+
+
+def _entries(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """Versions and delete markers: an object is gone only when neither is left."""
+    return list(page.get("Versions", [])) + list(page.get("DeleteMarkers", []))
+
+
+def versions_left(s3: Any, bucket: str) -> dict[str, int]:
+    """Every key with a version or a delete marker left in the bucket, and how many."""
+    left: dict[str, int] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for entry in _entries(page):
+            left[entry["Key"]] = left.get(entry["Key"], 0) + 1
+    return left
+
+
+class GoneWatch:
+    """Lists the bucket's versions (list_object_versions) in a thread and notes, for each watched key, the
+    last listing that still showed a version or delete marker of it (`present_at`: when that listing
+    was asked) and the first that showed none (`gone_at`: when that listing was answered). The object
+    went between the two: their gap is the resolution of what is measured from it.
+
+    Only keys falling due (deadline <= now + lookahead) and not yet seen gone are listed: one listing
+    per group of them sharing a prefix (`prefix_of`, e.g. an alarm's objects), several at once, so a
+    poll costs what is due, not what the bucket holds. Keys must be given so that their order is the
+    order of the deadlines (ties allowed); other orders stay correct but list more. No new versions may
+    be uploaded while watching."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        deadlines: dict[str, float],
+        period: float = 0.1,
+        lookahead: float = 0.1,
+        prefix_of: Callable[[str], str] = lambda key: key,
+    ) -> None:
+        self._s3, self.bucket, self.period, self.lookahead = s3, bucket, period, lookahead
+        self.keys = sorted(deadlines)
+        self.deadline = [deadlines[k] for k in self.keys]
+        self._reach = list(_running_max(self.deadline))  # non-decreasing: bisect finds what is due
+        self._prefix = [prefix_of(k) for k in self.keys]
+        assert all(k.startswith(p) for k, p in zip(self.keys, self._prefix, strict=True))
+        self.present_at: list[float | None] = [None] * len(self.keys)
+        self.gone_at: list[float | None] = [None] * len(self.keys)
+        self.polls = 0
+        self.errors = 0
+        self._first = 0  # every key before it has been seen gone
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"watch-{bucket}")
+        self._pool = ThreadPoolExecutor(_LISTINGS_AT_ONCE, thread_name_prefix=f"watch-{bucket}")
+
+    def __enter__(self) -> GoneWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._pool.shutdown()
+
+    @property
+    def all_gone(self) -> bool:
+        return self._first >= len(self.keys)
+
+    async def wait_all_gone(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.all_gone:
+            if time.monotonic() > deadline:
+                left = sum(1 for g in self.gone_at if g is None)
+                raise TimeoutError(
+                    f"{left} of {len(self.keys)} objects still in {self.bucket} after {timeout} s"
+                )
+            await asyncio.sleep(0.2)
+
+    def lateness(self) -> list[float]:
+        """Seconds from each key's deadline to the listing that first showed it gone (an upper bound)."""
+        return [g - d for g, d in zip(self.gone_at, self.deadline, strict=True) if g is not None]
+
+    def gaps(self) -> list[float]:
+        """Per key seen both ways: from the last listing that showed it to the first that did not."""
+        return [
+            g - p
+            for g, p in zip(self.gone_at, self.present_at, strict=True)
+            if g is not None and p is not None
+        ]
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and not self.all_gone:
+            began = time.monotonic()
+            try:
+                self._poll()
+            except Exception:  # a failed listing teaches nothing; the next one may
+                self.errors += 1
+            self._stop.wait(max(0.0, self.period - (time.monotonic() - began)))
+
+    def _poll(self) -> None:
+        while self._first < len(self.keys) and self.gone_at[self._first] is not None:
+            self._first += 1
+        end = bisect.bisect_right(self._reach, time.time() + self.lookahead)
+        groups: dict[str, list[int]] = {}
+        for i in range(self._first, end):
+            if self.gone_at[i] is None:
+                groups.setdefault(self._prefix[i], []).append(i)
+        # The listings of one poll are asked at once, so a backlog of due objects stretches the interval
+        # between two looks at an object as little as it can.
+        list(self._pool.map(self._look, groups.items()))
+        self.polls += bool(groups)
+
+    def _look(self, group: tuple[str, list[int]]) -> None:
+        prefix, indices = group
+        asked = time.time()
+        present = {
+            entry["Key"]
+            for page in self._s3.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for entry in _entries(page)
+        }
+        answered = time.time()
+        for i in indices:
+            if self.keys[i] in present:
+                self.present_at[i] = asked
+            else:
+                self.gone_at[i] = answered
+
+
+_LISTINGS_AT_ONCE = 4
+
+
+def _running_max(values: list[float]) -> Iterable[float]:
+    highest = -math.inf
+    for value in values:
+        highest = max(highest, value)
+        yield highest
+
+
+def first_seen_empty(
+    s3: Any, bucket: str, keys: list[str], period: float, timeout: float
+) -> tuple[float, int]:
+    """time.time() of the first listing that showed no version or delete marker of any of `keys` (sorted),
+    and the number of listings. Each asks for one entry, after the smallest key the last one showed
+    (keys do not come back), so a poll stays cheap however full the bucket is."""
+    started = time.monotonic()
+    start = 0  # every key before it was seen gone
+    polls = 0
+    while True:
+        arguments: dict[str, Any] = {"Bucket": bucket, "MaxKeys": 1}
+        if start > 0:
+            arguments["KeyMarker"] = keys[start - 1]
+        began = time.monotonic()
+        page = s3.list_object_versions(**arguments)
+        answered = time.time()
+        polls += 1
+        entries = _entries(page)
+        # Every key between the marker and the smallest entry listed is gone.
+        start = bisect.bisect_left(keys, min(e["Key"] for e in entries)) if entries else len(keys)
+        if start >= len(keys):
+            return answered, polls
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"objects still in {bucket} after {timeout} s (from {keys[start]} on)")
+        time.sleep(max(0.0, period - (time.monotonic() - began)))
 
 
 def machine() -> dict[str, Any]:
@@ -207,8 +435,28 @@ def machine() -> dict[str, Any]:
         except (OSError, IndexError, subprocess.TimeoutExpired):
             return "unknown"
 
+    def git(*argv: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *argv],  # noqa: S607 - git from PATH, only to name the commit
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+                cwd=Path(__file__).parents[1],
+            )
+            return out.stdout.rstrip()  # porcelain lines begin with a status column, maybe a space
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": list(os.getloadavg()),
+        # The code the worker ran: the commit, and the service's files that differed from it.
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "uncommitted": [
+            line[3:] for line in git("status", "--porcelain", "streams", "handlers").splitlines()
+        ],
         "cpu": model,
         "cores": os.cpu_count(),
         "python": platform.python_version(),

@@ -15,27 +15,36 @@ class Report:
     events_sent: int = 0
     objects: int = 0
     deletions_expected: int = 0
-    deletions_done: int = 0
-    premature: int = 0  # deleted before the deadline the service knew of: must be 0
-    held_deleted: int = 0  # seen gone from the bucket while a hold sent in good time kept it: must be 0
-    overdue_at_end: int = 0  # past the bound and still in the bucket: must be 0
+    deletions_done: int = 0  # seen gone from the bucket (every version), whatever the audit trail says
+    premature: int = 0  # seen gone from the bucket before its deadline: must be 0
+    held_deleted: int = 0  # seen gone while a hold the broker had in good time kept it: must be 0
+    overdue: int = 0  # seen gone more than the bound after its deadline, or still there past it: must be 0
     holds_sent: int = 0
     holds_unanswered: int = 0  # must be 0
+    max_lateness_seconds: float | None = None  # the latest an object was seen gone after its deadline
+    reported_seconds: float | None = None  # from the fault to /health and the metric saying so
     recovery_seconds: float | None = None  # from the end of the fault to the service catching up
+    watch_seconds: float | None = None  # how often the bucket was listed: the resolution of the times
     problems: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return not (
-            self.premature
-            or self.held_deleted
-            or self.overdue_at_end
-            or self.holds_unanswered
-            or self.problems
+            self.premature or self.held_deleted or self.overdue or self.holds_unanswered or self.problems
         )
 
 
-HOLD_IN_GOOD_TIME = timedelta(seconds=1)  # a hold placed this long before the deadline must be honoured
+@dataclass
+class Watched:
+    """What the harness saw of the bucket: when each object was first listed gone (no version or delete
+    marker left) and last listed present; a listing every `every` seconds."""
+
+    gone_at: dict[str, datetime]
+    present_at: dict[str, datetime]
+    every: float
+
+
+HOLD_IN_GOOD_TIME = timedelta(seconds=1)  # a hold the broker has this long before the deadline must win
 
 
 def check(
@@ -45,13 +54,16 @@ def check(
     still_there: set[str],
     now: datetime,
     bound: timedelta,
-    gone_at: dict[str, datetime] | None = None,
+    watched: Watched,
 ) -> Report:
-    """`still_there`: the keys of the plan's objects that are still in the bucket. `gone_at`: when the
-    harness, watching the bucket, first saw each object gone (the world's account, not the service's)."""
-    report = Report(scenario, events_sent=plan.events_sent)
+    """Judged by the bucket: `still_there` are the plan's keys left in it at `now` (every version
+    listed); `watched` says when the harness saw each object go. The service's audit trail decides only
+    which deadline applies (a hold accepted or not) and is checked against the bucket; its times are not
+    used: a worker that takes over stamps a deletion later than it happened."""
+    report = Report(scenario, events_sent=plan.events_sent, watch_seconds=watched.every)
     answers = _hold_answers(audit)
-    deleted = _deleted_at(audit)
+    recorded = _recorded_deleted(audit)
+    latest: float | None = None
     for alarm in plan.alarms.values():
         report.objects += len(alarm.keys)
         base = _base_due(plan, alarm)
@@ -65,28 +77,44 @@ def check(
             elif answer["type"] == "hold.accepted":
                 limit = alarm.triggered_at + plan.hold_limit
                 due = min(max(base, alarm.hold_released_at or limit), limit)
-            elif answer["type"] == "hold.rejected" and datetime.fromisoformat(answer["occurred_at"]) < base:
-                # Refused as too late is only right if the service saw it at or after the deadline.
-                report.problems.append(f"hold {alarm.hold_id} rejected before the deadline {base}")
+            elif alarm.hold_acked_at is not None and alarm.hold_acked_at <= base - HOLD_IN_GOOD_TIME:
+                report.problems.append(
+                    f"hold {alarm.hold_id} answered {answer['type']} although the broker had it at "
+                    f"{alarm.hold_acked_at}, before the deadline {base}"
+                )
         kept_until = _held_until(plan, alarm, base)
         for key in alarm.keys:
-            seen_gone = (gone_at or {}).get(key)
+            seen_gone = watched.gone_at.get(key)
+            there = key in still_there
+            if seen_gone is None and not there:
+                report.problems.append(f"{key} not in the bucket, but never seen going")
+            if seen_gone is not None and there:
+                report.problems.append(f"{key} seen gone at {seen_gone}, but in the bucket again")
             if kept_until is not None and seen_gone is not None and seen_gone < kept_until:
                 report.held_deleted += 1
                 report.problems.append(
                     f"{key} held until {kept_until} but gone from the bucket at {seen_gone}"
                 )
-            when = deleted.get((alarm.alarm_id, key))
-            if when is not None:
+            if seen_gone is not None:
                 report.deletions_done += 1
-                if when < due:
+                late = (seen_gone - due).total_seconds()
+                latest = late if latest is None else max(latest, late)
+                if seen_gone < due:
                     report.premature += 1
-                    report.problems.append(f"{key} deleted at {when}, before {due}")
+                    report.problems.append(f"{key} gone from the bucket at {seen_gone}, before {due}")
+                elif seen_gone - due > bound:
+                    report.overdue += 1
+                    report.problems.append(f"{key} gone from the bucket at {seen_gone}, due {due}")
+            if (alarm.alarm_id, key) in recorded and there:
+                report.problems.append(f"{key} recorded as deleted, but still in the bucket")
+            if seen_gone is not None and (alarm.alarm_id, key) not in recorded:
+                report.problems.append(f"{key} gone from the bucket, but no media.deleted names it")
             if due <= now - bound:
                 report.deletions_expected += 1
-                if key in still_there:
-                    report.overdue_at_end += 1
+                if there:
+                    report.overdue += 1
                     report.problems.append(f"{key} still there, due {due}")
+    report.max_lateness_seconds = latest
     return report
 
 
@@ -97,9 +125,9 @@ def _base_due(plan: Plan, alarm: AlarmPlan) -> datetime:
 
 
 def _held_until(plan: Plan, alarm: AlarmPlan, base: datetime) -> datetime | None:
-    """Until when a hold sent in good time (by what was sent, not by the service's answer) keeps the
-    alarm's media; None when it has no such hold."""
-    if alarm.hold_placed_at is None or alarm.hold_placed_at > base - HOLD_IN_GOOD_TIME:
+    """Until when a hold the broker had in good time (by what was sent and acknowledged, not by the
+    service's answer) keeps the alarm's media; None when it has no such hold."""
+    if alarm.hold_acked_at is None or alarm.hold_acked_at > base - HOLD_IN_GOOD_TIME:
         return None
     limit = alarm.triggered_at + plan.hold_limit
     return min(alarm.hold_released_at or limit, limit)
@@ -113,29 +141,39 @@ def _hold_answers(audit: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return answers
 
 
-def _deleted_at(audit: list[dict[str, Any]]) -> dict[tuple[str, str], datetime]:
-    deleted: dict[tuple[str, str], datetime] = {}
-    for record in audit:
-        if record["type"] == "media.deleted":
-            for item in record.get("objects", []):
-                deleted.setdefault(
-                    (record["alarm_id"], item["key"]), datetime.fromisoformat(record["occurred_at"])
-                )
-    return deleted
+def _recorded_deleted(audit: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """The objects the audit trail says were deleted (checked against the bucket, never trusted)."""
+    return {
+        (record["alarm_id"], item["key"])
+        for record in audit
+        if record["type"] == "media.deleted"
+        for item in record.get("objects", [])
+    }
 
 
 def table(reports: list[Report]) -> str:
     lines = [
-        "| Scenario | Events sent | Objects | Deletions expected | Done | Premature | Held deleted "
-        "| Overdue at end | Holds (unanswered) | Recovery | Passed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| Scenario | Events sent | Objects | Deletions expected | Done (seen gone) | Premature "
+        "| Held deleted | Overdue | Max lateness | Holds (unanswered) | Fault reported | Recovery | Passed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in reports:
-        recovery = f"{r.recovery_seconds:.1f} s" if r.recovery_seconds is not None else ""
         lines.append(
             f"| {r.scenario} | {r.events_sent} | {r.objects} | {r.deletions_expected} | {r.deletions_done} | "
-            f"{r.premature} | {r.held_deleted} | {r.overdue_at_end} | "
-            f"{r.holds_sent} ({r.holds_unanswered}) | {recovery} | "
-            f"{'yes' if r.passed else '**no**'} |"
+            f"{r.premature} | {r.held_deleted} | {r.overdue} | {_seconds(r.max_lateness_seconds)} | "
+            f"{r.holds_sent} ({r.holds_unanswered}) | {_seconds(r.reported_seconds)} | "
+            f"{_seconds(r.recovery_seconds)} | {'yes' if r.passed else '**no**'} |"
         )
+    every = sorted({r.watch_seconds for r in reports if r.watch_seconds is not None})
+    if every:
+        lines += [
+            "",
+            "Times are when the harness saw each object go, listing every version in the bucket every "
+            f"{', '.join(f'{e:g}' for e in every)} s (the resolution); lateness is from the deadline the "
+            "load implies (triggered_at + retention, the contract end, or the hold's release or limit).",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else ""

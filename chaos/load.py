@@ -7,6 +7,7 @@ import asyncio
 import json
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,8 @@ class AlarmPlan:
     triggered_at: datetime
     keys: list[str]
     hold_id: str | None = None
-    hold_placed_at: datetime | None = None
+    hold_placed_at: datetime | None = None  # the hold's placed_at, stamped before it is sent
+    hold_acked_at: datetime | None = None  # when the broker acknowledged it (an outage can delay it)
     hold_released_at: datetime | None = None
 
 
@@ -42,10 +44,20 @@ class Plan:
 
 
 class LoadGenerator:
-    def __init__(self, bootstrap: str, s3: Any, bucket: str, plan: Plan, seed: int = 7) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        s3: Any,
+        bucket: str,
+        plan: Plan,
+        seed: int = 7,
+        uploaded: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """`uploaded`: told the keys of each alarm once they are in the bucket (the harness's watch)."""
         self._bootstrap = bootstrap
         self._s3 = s3
         self._bucket = bucket
+        self._uploaded = uploaded
         self.plan = plan
         self._random = random.Random(seed)
         self._producer: AIOKafkaProducer | None = None
@@ -95,6 +107,9 @@ class LoadGenerator:
                 plan.hold_placed_at = datetime.now(UTC)
                 placed.append(("police-holds", plan.alarm_id, self._placed(plan)))
             await self._send_all(placed)
+            acked = datetime.now(UTC)
+            for plan in plans:
+                plan.hold_acked_at = acked
         finally:
             await self._producer.stop()
 
@@ -167,12 +182,15 @@ class LoadGenerator:
     def _upload(self, keys: list[str]) -> None:
         for key in keys:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"jpeg")
+        if self._uploaded is not None:
+            self._uploaded(keys)
 
     async def _hold(self, plan: AlarmPlan) -> None:
         await asyncio.sleep(self._random.uniform(1, 3))
         plan.hold_id = f"hold-{uuid.uuid4().hex[:8]}"
         plan.hold_placed_at = datetime.now(UTC)
         await self._send("police-holds", plan.alarm_id, self._placed(plan))
+        plan.hold_acked_at = datetime.now(UTC)
         if self._random.random() < 0.5:
             await asyncio.sleep(self.plan.retention.total_seconds() + self._random.uniform(2, 8))
             released_at = datetime.now(UTC)

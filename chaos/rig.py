@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chaos.check import Report, check
+from chaos.check import Report, Watched, check
 from chaos.load import LoadGenerator, Plan
 from chaos.proxy import CuttableProxy
 from streams import topic_ends
@@ -21,17 +21,23 @@ from streams.worker_process import WorkerProcess
 BUCKET = "chaos-media"
 RETENTION = timedelta(seconds=15)
 HOLD_LIMIT = timedelta(seconds=45)
-WATCH_SECONDS = 0.5
+# How often the bucket is listed: the resolution of every "when did it go" the checks use.
+WATCH_SECONDS = 0.25
 
 
 class BucketWatch:
-    """Lists the bucket every WATCH_SECONDS and notes when each object was first seen gone: when the
-    world lost it, whatever the service's records say."""
+    """Lists every version in the bucket (list_object_versions) every WATCH_SECONDS and notes, for each
+    object the load uploaded, the last listing that still showed a version or delete marker of it
+    (`present_at`, when that listing was asked) and the first that showed none (`gone_at`, when it was
+    answered): when the world lost it, whatever the service's records say. An object uploaded and
+    deleted between two listings is still seen gone, since the load tells the watch what it uploaded."""
 
     def __init__(self, s3: Any) -> None:
         self._s3 = s3
         self.gone_at: dict[str, datetime] = {}
-        self._seen: set[str] = set()
+        self.present_at: dict[str, datetime] = {}
+        self._uploaded: dict[str, datetime] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="bucket-watch")
 
@@ -43,17 +49,31 @@ class BucketWatch:
         self._stop.set()
         self._thread.join()
 
+    def uploaded(self, keys: list[str]) -> None:
+        """Called by the load once `keys` are in the bucket."""
+        now = datetime.now(UTC)
+        with self._lock:
+            for key in keys:
+                self._uploaded.setdefault(key, now)
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            asked = datetime.now(UTC)
             try:
-                present = _keys_in(self._s3)
+                present: set[str] | None = _keys_in(self._s3)
             except Exception:  # the store cut off by a scenario: nothing learnt this round
                 present = None
+            answered = datetime.now(UTC)
             if present is not None:
-                now = datetime.now(UTC)
-                for key in self._seen - present:
-                    self.gone_at.setdefault(key, now)
-                self._seen |= present
+                with self._lock:
+                    uploaded = dict(self._uploaded)
+                for key, at in uploaded.items():
+                    if key in self.gone_at or at > asked:
+                        continue
+                    if key in present:
+                        self.present_at[key] = asked
+                    else:
+                        self.gone_at[key] = answered
             self._stop.wait(WATCH_SECONDS)
 
 
@@ -117,16 +137,22 @@ class ChaosRig:
         if self._watch is None:
             self._watch = BucketWatch(self.stack.s3_client()).start()
         plan = Plan(retention=self.retention, hold_limit=self.hold_limit)
-        return LoadGenerator(self.stack.kafka_bootstrap, self.stack.s3_client(), BUCKET, plan)
+        return LoadGenerator(
+            self.stack.kafka_bootstrap, self.stack.s3_client(), BUCKET, plan, uploaded=self._watch.uploaded
+        )
 
     async def settle_and_check(self, scenario: str, plan: Plan, bound: timedelta) -> Report:
-        """Wait until everything sent is due plus `bound`, then check."""
+        """Wait until everything sent is due plus `bound` (and the watch has listed the bucket since),
+        then check against what the bucket showed."""
         last_due = max(a.triggered_at for a in plan.alarms.values()) + self.hold_limit
         await asyncio.sleep(max(0.0, (last_due + bound - datetime.now(UTC)).total_seconds()) + 2)
+        assert self._watch is not None
+        now = datetime.now(UTC)
         audit = await read_topic(self.stack.kafka_bootstrap, "retention-audit")
         still_there = await asyncio.to_thread(_keys_in, self.stack.s3_client())
-        gone_at = dict(self._watch.gone_at) if self._watch is not None else {}
-        report = check(scenario, plan, audit, still_there, datetime.now(UTC), bound, gone_at)
+        await asyncio.sleep(2 * WATCH_SECONDS)  # a listing of the watch's own after `now`
+        watched = Watched(dict(self._watch.gone_at), dict(self._watch.present_at), WATCH_SECONDS)
+        report = check(scenario, plan, audit, still_there, now, bound, watched)
         if report.problems:
             await self._keep_evidence(audit)
         return report
@@ -142,9 +168,10 @@ class ChaosRig:
 
 
 def _keys_in(s3: Any) -> set[str]:
+    """Every key with a version or a delete marker left in the bucket."""
     keys: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        keys.update(item["Key"] for item in page.get("Contents", []))
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
+        keys.update(item["Key"] for item in page.get("Versions", []) + page.get("DeleteMarkers", []))
     return keys
 
 

@@ -2,7 +2,8 @@
 
 A fresh stack with cuttable lines in front of Tansu and SeaweedFS: the broker is unreachable while the
 worker starts; then, under load, the store is unreachable for a while, and the worker is SIGKILLed and
-restarted. Nothing may be deleted early, nothing left overdue, no hold unanswered. (Losing one of two
+restarted. Judged by listing the bucket (every version), not by the service's records: nothing may go
+early or late, nothing be left overdue, no hold be unanswered. (Losing one of two
 workers for good is tested in tests/e2e/test_two_workers.py.)
 """
 
@@ -39,8 +40,10 @@ def test_every_fault_leaves_nothing_early_nothing_overdue_and_every_hold_answere
     (artifacts / "chaos-brief.md").write_text(table([report]))
     assert report.events_sent > 20
     assert report.deletions_expected == report.objects
-    assert report.deletions_done == report.objects
-    assert report.premature == 0
-    assert report.overdue_at_end == 0
+    assert report.deletions_done == report.objects  # seen gone by listing every version in the bucket
+    assert report.premature == 0  # by when the bucket lost them, not by the service's records
+    assert report.held_deleted == 0
+    assert report.overdue == 0
     assert report.holds_unanswered == 0
+    assert report.reported_seconds is not None  # /health and retention_degraded said the store failed
     assert report.problems == []

@@ -1,0 +1,99 @@
+"""The harnesses' own rules, without a stack: percentiles only where the sample supports them, the README's
+performance table is the committed full run's, and the chaos checks judge by the bucket, not by the
+service's records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bench.harness import percentile, spread
+from bench.report import LATEST_FULL, README, latest_full, markdown, readme_block
+from chaos.check import Report, Watched, check
+from chaos.load import AlarmPlan, Plan
+
+
+@pytest.mark.parametrize(
+    ("n", "labels"),
+    [
+        (1, ["the only value"]),
+        (10, ["p50", "max"]),
+        (19, ["p50", "max"]),
+        (20, ["p50", "p95", "max"]),
+        (99, ["p50", "p95", "max"]),
+        (100, ["p50", "p95", "p99", "max"]),
+    ],
+)
+def test_percentiles_only_where_the_sample_supports_them(n: int, labels: list[str]) -> None:
+    values = [float(v) for v in range(1, n + 1)]
+    found = spread(values)
+    assert [label for label, _ in found] == labels
+    assert found[-1][1] == n
+    for label, value in found:
+        if label.startswith("p"):
+            assert value < n, f"{label} of {n} values is the maximum"
+
+
+def test_a_percentile_refuses_a_sample_too_small_for_it() -> None:
+    with pytest.raises(ValueError, match="at least 100"):
+        percentile([1.0] * 50, 0.99)
+    assert percentile([float(v) for v in range(1, 101)], 0.99) == 99
+    assert percentile([float(v) for v in range(1, 21)], 0.95) == 19
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2
+
+
+def test_the_readme_performance_table_is_the_committed_full_run() -> None:
+    run = latest_full()
+    assert run["machine"]["mode"] == "full"
+    assert "only" not in run["machine"], "the README's table must come from a run of every scenario"
+    assert LATEST_FULL.with_suffix(".md").read_text() == markdown(run)
+    assert readme_block(run) in README.read_text(), "run python -m bench --readme"
+
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+RETENTION = timedelta(seconds=15)
+
+
+def _one_alarm() -> Plan:
+    plan = Plan(retention=RETENTION, hold_limit=timedelta(seconds=45))
+    plan.alarms["a"] = AlarmPlan("a", "c", T0, ["a/0.jpg"])
+    return plan
+
+
+def _deleted(occurred_at: datetime) -> dict[str, Any]:
+    return {
+        "type": "media.deleted",
+        "alarm_id": "a",
+        "occurred_at": occurred_at.isoformat(),
+        "objects": [{"bucket": "b", "key": "a/0.jpg"}],
+    }
+
+
+def _check(audit: list[dict[str, Any]], gone_at: datetime) -> Report:
+    watched = Watched({"a/0.jpg": gone_at}, {"a/0.jpg": gone_at - timedelta(seconds=0.25)}, 0.25)
+    return check("s", _one_alarm(), audit, set(), T0 + timedelta(minutes=5), timedelta(seconds=30), watched)
+
+
+def test_premature_is_judged_by_when_the_bucket_lost_the_object() -> None:
+    # The service stamped the deletion after the deadline (a successor worker does), but the bucket
+    # lost the object two seconds before it.
+    report = _check([_deleted(T0 + RETENTION + timedelta(seconds=5))], T0 + RETENTION - timedelta(seconds=2))
+    assert report.premature == 1
+    # A late stamp on a deletion that really happened on time is no problem.
+    report = _check(
+        [_deleted(T0 + RETENTION + timedelta(seconds=20))], T0 + RETENTION + timedelta(seconds=0.2)
+    )
+    assert (report.premature, report.overdue, report.problems) == (0, 0, [])
+
+
+def test_overdue_is_judged_by_when_the_bucket_lost_the_object() -> None:
+    report = _check([_deleted(T0 + RETENTION)], T0 + RETENTION + timedelta(seconds=31))
+    assert report.overdue == 1
+    assert report.max_lateness_seconds == pytest.approx(31)
+
+
+def test_a_deletion_without_its_audit_record_is_reported() -> None:
+    report = _check([], T0 + RETENTION + timedelta(seconds=0.2))
+    assert report.problems == ["a/0.jpg gone from the bucket, but no media.deleted names it"]
