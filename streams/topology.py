@@ -125,14 +125,16 @@ async def _prepare(admin: AIOKafkaAdminClient, settings: Settings) -> int:
 async def _check_configs(admin: AIOKafkaAdminClient, settings: Settings, existing: set[str]) -> None:
     """Refuse to run on a topic of ours whose configs would delete records the service needs."""
     wanted = {t: need for t, need in needs(settings, changelog_topics(settings)).items() if t in existing}
-    described = await _configs(admin, sorted(wanted))
+    inputs = [t for t in _inputs(settings) if t in existing]
+    dead_letters = [t for t in [settings.topics.deadletter] if t in existing]
+    # One DescribeConfigs request for every topic looked at below.
+    described = await _configs(admin, sorted({*wanted, *inputs, *dead_letters}))
     found = [p for topic, need in wanted.items() for p in problems(topic, need, described.get(topic, {}))]
     if found:
         how = "kafka-configs.sh --alter --entity-type topics --entity-name <topic> --add-config <k>=<v>"
         raise TopologyError("; ".join(str(p) for p in found) + f" (for example with {how})")
-    _warn_about_short_inputs(settings, await _configs(admin, [t for t in _inputs(settings) if t in existing]))
-    if settings.topics.deadletter in existing:
-        _warn_about_long_dead_letters(settings, await _configs(admin, [settings.topics.deadletter]))
+    _warn_about_short_inputs(settings, {t: described.get(t, {}) for t in inputs})
+    _warn_about_long_dead_letters(settings, {t: described.get(t, {}) for t in dead_letters})
     unreported = [t for t in wanted if "retention.ms" not in described.get(t, {})]
     if unreported:  # Tansu reports only the configs a topic was created with, and deletes nothing
         log.info("topics.retention_unreported", topics=unreported)
