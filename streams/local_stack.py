@@ -12,6 +12,7 @@ import ctypes
 import importlib.resources
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -46,13 +47,32 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Free loopback ports. SeaweedFS also opens each port + 10000 for gRPC, so both must be free."""
+        """Free loopback ports. SeaweedFS also opens each port + 10000 for gRPC, so both must be free.
+
+        Both are chosen below the kernel's ephemeral range (where the local ports of outgoing
+        connections come from): a port that is free when chosen but in that range can be taken by any
+        connection before the server binds it, as happened with parallel test runs."""
+        low, _ = _ephemeral_range()
+        candidates = list(range(FIRST_PORT, low - 10000))
+        random.shuffle(candidates)
         chosen: list[int] = []
-        while len(chosen) < 5:
-            port = _free_port()
-            if port < 55000 and _is_free(port + 10000) and port not in chosen:
+        for port in candidates:
+            if _is_free(port) and _is_free(port + 10000):
                 chosen.append(port)
-        return cls(*chosen)
+                if len(chosen) == 5:
+                    return cls(*chosen)
+        raise RuntimeError(f"no 5 free loopback ports between {FIRST_PORT} and {low}")
+
+
+FIRST_PORT = 10000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def _free_port() -> int:
