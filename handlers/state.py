@@ -13,6 +13,8 @@ from enum import StrEnum
 
 from pydantic import TypeAdapter, ValidationError
 
+from handlers.audit import AuditRecord
+
 STATE_FORMAT = 1
 
 
@@ -152,17 +154,26 @@ class AlarmState:
 class _Stored:
     v: int
     state: AlarmState
+    # Audit records about this state that the audit topic may not have yet (the outbox): written with
+    # the state in one changelog record, so a crash cannot keep the state and lose its audit records.
+    # Cleared by a later write once the audit topic acknowledged them (streams/audit_outbox.py).
+    outbox: tuple[AuditRecord, ...] = ()
 
 
 _STORED = TypeAdapter(_Stored)
 
 
-def encode_state(state: AlarmState) -> bytes:
+def encode_state(state: AlarmState, outbox: tuple[AuditRecord, ...] = ()) -> bytes:
     # Fields at their defaults are left out: half the bytes, in the table, the changelog and the read model.
-    return _STORED.dump_json(_Stored(STATE_FORMAT, state), exclude_defaults=True)
+    return _STORED.dump_json(_Stored(STATE_FORMAT, state, outbox), exclude_defaults=True)
 
 
 def decode_state(raw: bytes) -> AlarmState:
+    return decode_stored(raw)[0]
+
+
+def decode_stored(raw: bytes) -> tuple[AlarmState, tuple[AuditRecord, ...]]:
+    """The state and its outbox."""
     try:
         stored = _STORED.validate_json(raw)
     except ValidationError:
@@ -172,4 +183,4 @@ def decode_state(raw: bytes) -> AlarmState:
         raise
     if stored.v != STATE_FORMAT:
         raise ValueError(f"unknown alarm state format {stored.v!r}")
-    return stored.state
+    return stored.state, stored.outbox

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from handlers.state import AlarmState, decode_state, encode_state
+from handlers.audit import AuditRecord
+from handlers.state import AlarmState, decode_state, decode_stored, encode_state
 from streams.partitioning import partition_for
 
 
@@ -18,9 +19,14 @@ class AlarmTable:
         raw = self._table.get(alarm_id.encode("utf-8"))
         return decode_state(raw) if raw is not None else None
 
-    def put(self, state: AlarmState) -> None:
+    def stored(self, alarm_id: str) -> tuple[AlarmState, tuple[AuditRecord, ...]] | None:
+        """The state and its outbox (streams/audit_outbox.py)."""
+        raw = self._table.get(alarm_id.encode("utf-8"))
+        return decode_stored(raw) if raw is not None else None
+
+    def put(self, state: AlarmState, outbox: tuple[AuditRecord, ...] = ()) -> None:
         """Only from inside stream processing: the write goes to the current event's partition."""
-        self._table[state.alarm_id.encode("utf-8")] = encode_state(state)
+        self._table[state.alarm_id.encode("utf-8")] = encode_state(state, outbox)
 
     def partition_of(self, alarm_id: str) -> int:
         return partition_for(alarm_id, self.partitions)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from config.settings import Settings
 from handlers.alarm_events import on_alarm_event
-from handlers.audit import AuditType, audit_record
+from handlers.audit import AuditRecord, AuditType, audit_record
 from handlers.commands import (
     INTERNAL_MESSAGE,
     ContractEndBroadcast,
@@ -56,6 +56,7 @@ from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
+from streams.audit_outbox import AuditOutbox
 from streams.backlog_gate import PATIENCE_SECONDS, BacklogGate
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
@@ -107,6 +108,7 @@ class RetentionService:
         self.policy = policy_from(settings)
         self.clock = clock
         self.alarms = alarms
+        self.outbox = AuditOutbox(alarms.partitions)
         self.contract_ends = contract_ends
         self.topics = topics
         self.metrics = metrics or Metrics()
@@ -146,6 +148,7 @@ class RetentionService:
 
     async def handle_alarm_stream(self, message: Any) -> None:
         await self._guarded(message, self._route_alarm_stream)
+        self._clear_sent_outboxes(message.partition)
 
     async def handle_customer_event(self, message: Any) -> None:
         await self._guarded(message, self._on_customer_record)
@@ -390,9 +393,9 @@ class RetentionService:
         state = outcome.state
         partition = message.partition
         if state is not previous:
-            self.alarms.put(state)
+            self.alarms.put(state, self.outbox.keep(state.alarm_id, outcome.audit))
         for record in outcome.audit:
-            self.audit_chain.publish(partition, state.alarm_id, record)
+            self._publish_kept(partition, state.alarm_id, record)
             if record.type is AuditType.DELETED and record.deadline is not None:
                 lateness = (record.occurred_at - record.deadline).total_seconds()
                 for _ in record.objects:
@@ -421,6 +424,25 @@ class RetentionService:
                 deadline=state.deadline.isoformat() if state.deadline else None,
                 rule=state.deadline_rule.value if state.deadline_rule else None,
             )
+
+    def _publish_kept(self, partition: int, alarm_id: str, record: AuditRecord) -> None:
+        """An audit record that is also in the alarm's outbox (or was given again on redelivery)."""
+        audit_id = record.audit_id
+        self.audit_chain.publish(
+            partition, alarm_id, record, on_sent=lambda: self.outbox.sent(alarm_id, audit_id)
+        )
+
+    def _clear_sent_outboxes(self, partition: int) -> None:
+        """Write once more, without their outbox, the alarms whose audit records have all been sent.
+        Here, after a record of the partition was processed: a table write needs one (it goes to that
+        record's partition)."""
+        try:
+            for alarm_id in self.outbox.take_cleared(partition):
+                stored = self.alarms.stored(alarm_id)
+                if stored is not None and stored[1]:
+                    self.alarms.put(stored[0], self.outbox.unsent(alarm_id))
+        except Exception as exc:  # a clearing missed only means records published again after a restart
+            log.exception("audit_outbox.clear_failed", error=type(exc).__name__)
 
     async def dead_letter(self, message: Any, reason: str) -> None:
         self._dead_letter_soon(message, reason)
@@ -526,6 +548,7 @@ class RetentionService:
             self.backlog_gate.close()
         self.scheduler.index.drop_partitions(partitions)
         self.erasures.forget_partitions(partitions)
+        self.outbox.forget_partitions(partitions)
         self.partitions = [p for p in self.partitions if p not in set(partitions)]
 
     def rebuild(self, partitions: Collection[int]) -> None:
@@ -533,9 +556,19 @@ class RetentionService:
         worker now owns."""
         self.scheduler.index.clear()
         self.customer_alarms.clear()
-        tracked = resumed = 0
-        for state in self.alarms.states(self.alarms.alarm_ids_in(partitions)):
+        tracked = resumed = republished = 0
+        for alarm_id in self.alarms.alarm_ids_in(partitions):
+            stored = self.alarms.stored(alarm_id)
+            if stored is None:
+                continue
+            state, outbox = stored
             partition = self.alarms.partition_of(state.alarm_id)
+            if outbox:
+                # Perhaps never sent before the last owner stopped: again, with the same audit ids.
+                self.outbox.keep(alarm_id, outbox)
+                for record in outbox:
+                    self._publish_kept(partition, alarm_id, record)
+                republished += len(outbox)
             check = next_check_at(state, self.policy)
             if check is not None:
                 self.scheduler.track(state.alarm_id, partition, check)
@@ -561,4 +594,5 @@ class RetentionService:
             customers_tracked=customers,
             alarms_tracked=tracked,
             deletions_resumed=resumed,
+            audit_records_republished=republished,
         )

@@ -15,7 +15,7 @@ from streams.source import Source
 from streams.topics import Topics
 from tests.builders import T0, alarm_json, contract_ended_json, hold_placed_json
 from tests.fakes import FakeTopic
-from tests.unit.test_service import Message
+from tests.unit.service_harness import Message
 
 PARTITIONS = 6  # the service's count, unrelated to any input topic's
 

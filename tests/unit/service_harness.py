@@ -1,0 +1,93 @@
+"""A RetentionService with its ports faked (the clock, topics, tables, an in-memory store), and a way
+to feed it records as the worker does. For unit tests of the shell only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from config.settings import TopicNames, load_settings
+from streams.alarm_table import AlarmTable
+from streams.audit_chain import AuditChain
+from streams.backlog_gate import BacklogGate
+from streams.contract_ends import ContractEnds
+from streams.customer_table import CustomerTable
+from streams.object_store import InMemoryObjectStore
+from streams.service import RetentionService
+from streams.topics import Topics
+from tests.fakes import FakeClock, FakeTable, FakeTopic
+
+PARTITIONS = 4
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float = 0.0
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def make_service(
+    clock: FakeClock, backlog_gate: BacklogGate | None = None, alarms: FakeTable | None = None
+) -> RetentionService:
+    """`alarms`: the alarms table's contents, to build a successor worker on what a crashed one left."""
+    names = TopicNames()
+    topics = Topics(
+        names=names,
+        inputs=None,
+        alarm_stream=None,
+        customer_stream=None,
+        alarm_stream_out=FakeTopic(),
+        customer_stream_out=FakeTopic(),
+        audit=FakeTopic(),
+        deadletter=FakeTopic(),
+        internal=FakeTopic(),
+        holds_out=FakeTopic(),
+        erasure_commands=FakeTopic(),
+        request_outcomes=FakeTopic(),
+        requests_out=FakeTopic(),
+    )
+    settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
+    return RetentionService(
+        settings=settings,
+        clock=clock,
+        store=InMemoryObjectStore(),
+        alarms=AlarmTable(FakeTable() if alarms is None else alarms, PARTITIONS),
+        contract_ends=ContractEnds(FakeTable()),
+        customers=CustomerTable(FakeTable(), PARTITIONS),
+        topics=topics,
+        audit_chain=AuditChain(topics.audit, {}, "retention-audit"),
+        backlog_gate=backlog_gate,
+    )
+
+
+def alarm_message(alarm_id: str, value: bytes, offset: int = 0, partition: int = 0) -> Message:
+    """A record of alarm-events as a producer wrote it (on any partition)."""
+    return Message("alarm-events", partition, offset, alarm_id.encode(), value)
+
+
+async def deliver(service: RetentionService, message: Message) -> None:
+    """An input record through the re-keying stage to the stage that applies it, as in the worker."""
+    names = service.topics.names
+    outputs = [
+        (service.topics.alarm_stream_out, names.alarm_stream, service.handle_alarm_stream),
+        (service.topics.customer_stream_out, names.customer_stream, service.handle_customer_event),
+    ]
+    before = [len(out.sent) for out, _, _ in outputs]
+    await service.handle_input(message)
+    for (out, topic, handle), count in zip(outputs, before, strict=True):
+        for offset, item in enumerate(out.sent[count:], start=count):
+            await handle(
+                Message(
+                    topic, item["partition"], offset, item["key"], item["value"], 0.0, tuple(item["headers"])
+                )
+            )
+
+
+def sent(topic: Any) -> list[dict[str, Any]]:
+    return [json.loads(item["value"]) for item in topic.sent]
