@@ -51,6 +51,8 @@ class TopicNames(BaseModel):
     alarm_stream: str = "retention-alarm-stream"
     customer_stream: str = "retention-customer-stream"
     audit: str = "retention-audit"
+    # The audit chains' heads at intervals (streams/audit_checkpoints.py), kept as long as the audit trail.
+    audit_checkpoints: str = "retention-audit-checkpoints"
     deadletter: str = "retention-deadletter"
     # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).
     internal: str = "retention-internal"
@@ -152,6 +154,8 @@ class Settings(BaseSettings):
     audit_retention: Duration = timedelta(days=6 * 365 + 2)
     transit_retention: Duration = timedelta(days=14)
     deadletter_retention: Duration = timedelta(days=30)
+    # How often each audit chain's head is checkpointed (also whenever a worker gives partitions away).
+    audit_checkpoint_interval: Duration = timedelta(minutes=1)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -164,7 +168,13 @@ class Settings(BaseSettings):
             self.schedule()
         except ScheduleError as exc:
             raise ValueError(f"RETENTION_SCHEDULE_FILE: {exc}") from None
-        for name in ("media_retention", "hold_retention", "hold_expiry_warning", "transit_retention"):
+        for name in (
+            "media_retention",
+            "hold_retention",
+            "hold_expiry_warning",
+            "transit_retention",
+            "audit_checkpoint_interval",
+        ):
             if getattr(self, name) <= timedelta(0):
                 raise ValueError(f"{name.upper()} must be longer than zero")
         if self.audit_retention <= self.hold_retention:

@@ -3,6 +3,14 @@
 `hash` = SHA-256 of `prev_hash` and the record's canonical JSON (every field but `hash`, keys sorted).
 Changing, removing or inserting a record breaks the chain at that point; `retention audit verify`
 finds the first such record. The first record of a partition follows GENESIS.
+
+Retention removes a partition's oldest records (AUDIT_RETENTION), so the first record left follows one
+nobody can read any more. Whether they went by retention or were removed by someone is told by
+checkpoints: the chain's writer records, at intervals, which hash the record at which offset had and
+when (`Checkpoint`, on a topic of its own). Records removed by retention were all older than the
+retention; a checkpoint of a removed record written more recently than that shows a removal before its
+time. Checkpoints also show a record rewritten along with everything after it (its hash differs from
+the checkpoint's) and records cut from the end (a checkpoint past the partition's end).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 GENESIS = "0" * 64
@@ -37,20 +46,135 @@ class Break:
 
 
 def verify(partition: int, records: Iterable[tuple[int, bytes]]) -> tuple[int, Break | None]:
-    """Check one partition's records (offset, value) in order: how many, and the first break if any."""
-    expected_prev = GENESIS
+    """Check one partition's records (offset, value) in order from GENESIS: how many, and the first
+    break if any."""
+    count, broken, _ = _links(partition, list(records), GENESIS, set())
+    return count, broken
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The record at `offset` of the audit partition has `hash`, as its writer saw it acknowledged."""
+
+    partition: int
+    offset: int
+    hash: str
+    written_at: datetime
+
+    def to_json(self) -> bytes:
+        document = {
+            "partition": self.partition,
+            "offset": self.offset,
+            "hash": self.hash,
+            "written_at": self.written_at.isoformat(),
+        }
+        return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Checkpoint:
+        """Raises ValueError for anything but a checkpoint."""
+        try:
+            document = json.loads(raw)
+            written_at = datetime.fromisoformat(document["written_at"])
+            checkpoint = cls(
+                int(document["partition"]), int(document["offset"]), str(document["hash"]), written_at
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not an audit checkpoint: {exc}") from None
+        if written_at.tzinfo is None:
+            raise ValueError("not an audit checkpoint: written_at has no time zone")
+        return checkpoint
+
+
+@dataclass(frozen=True)
+class PartitionCheck:
+    partition: int
+    records: int  # records read
+    removed_by_retention: int  # records before the first one read, gone by retention
+    problem: Break | None
+
+
+def check_partition(
+    partition: int,
+    records: Iterable[tuple[int, bytes]],
+    end: int,
+    checkpoints: Iterable[Checkpoint],
+    removable_before: datetime | None,
+) -> PartitionCheck:
+    """Check what is left of one partition: `records` (offset, value) in order up to its `end`, against
+    its checkpoints. Records before the first one read count as removed by retention when no
+    checkpoint shows one of them written after `removable_before` (now - the topic's retention; None
+    when the topic keeps records forever, so that nothing may be missing)."""
+    records = list(records)
+    first = records[0][0] if records else end
+    mine = sorted((c for c in checkpoints if c.partition == partition), key=lambda c: c.offset)
+    problems: list[Break] = []
+    removed = 0
+    expected_prev: str | None = GENESIS
+    if first > 0:
+        too_young = [c for c in mine if c.offset < first and _too_young(c, removable_before)]
+        if too_young or removable_before is None:
+            why = (
+                f"the record at offset {too_young[-1].offset} was checkpointed at "
+                f"{too_young[-1].written_at.isoformat()}, within the topic's retention"
+                if too_young
+                else "the topic keeps its records forever"
+            )
+            problems.append(Break(partition, first, f"the {first} records before it are gone, but {why}"))
+        else:
+            removed = first
+        # The record the first one follows is gone; its hash is known only from a checkpoint.
+        expected_prev = next((c.hash for c in mine if c.offset == first - 1), None)
+    count, broken, hashes = _links(partition, records, expected_prev, {c.offset for c in mine})
+    if broken is not None:
+        problems.append(broken)
+    for checkpoint in mine:
+        if checkpoint.offset >= end:
+            problems.append(
+                Break(
+                    partition,
+                    end,
+                    f"the partition ends here, but the record at offset {checkpoint.offset} was checkpointed "
+                    f"at {checkpoint.written_at.isoformat()}: records at its end were removed",
+                )
+            )
+        elif checkpoint.offset >= first and hashes.get(checkpoint.offset) != checkpoint.hash:
+            problems.append(
+                Break(
+                    partition,
+                    checkpoint.offset,
+                    f"not the record checkpointed at {checkpoint.written_at.isoformat()} (another hash, "
+                    "or missing): rewritten or removed",
+                )
+            )
+    problem = min(problems, key=lambda b: b.offset) if problems else None
+    return PartitionCheck(partition, count, removed, problem)
+
+
+def _too_young(checkpoint: Checkpoint, removable_before: datetime | None) -> bool:
+    return removable_before is None or checkpoint.written_at > removable_before
+
+
+def _links(
+    partition: int, records: list[tuple[int, bytes]], expected_prev: str | None, wanted: set[int]
+) -> tuple[int, Break | None, dict[int, str]]:
+    """Follow the chain; None for `expected_prev`: the first record's predecessor is unknown. Also the
+    hashes of the records at the `wanted` offsets (read up to the first break)."""
+    hashes: dict[int, str] = {}
     count = 0
     for offset, value in records:
         count += 1
         try:
             document = json.loads(value)
         except ValueError:
-            return count, Break(partition, offset, "not JSON")
+            return count, Break(partition, offset, "not JSON"), hashes
         if not isinstance(document, dict) or "hash" not in document or "prev_hash" not in document:
-            return count, Break(partition, offset, "no hash chain fields")
-        if document["prev_hash"] != expected_prev:
-            return count, Break(partition, offset, "prev_hash does not match the record before it")
+            return count, Break(partition, offset, "no hash chain fields"), hashes
+        if expected_prev is not None and document["prev_hash"] != expected_prev:
+            return count, Break(partition, offset, "prev_hash does not match the record before it"), hashes
         if _digest(document["prev_hash"], document) != document["hash"]:
-            return count, Break(partition, offset, "hash does not match the record's content")
+            return count, Break(partition, offset, "hash does not match the record's content"), hashes
         expected_prev = document["hash"]
-    return count, None
+        if offset in wanted:
+            hashes[offset] = expected_prev
+    return count, None, hashes

@@ -18,6 +18,7 @@ from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.audit_chain import AuditChain
+from streams.audit_checkpoints import AuditCheckpoints
 from streams.backlog_gate import BacklogGate
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
@@ -85,7 +86,25 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         tracked.writes = writes  # type: ignore[attr-defined]  # a TrackedTable (Table= above)
     app.outgoing = Acknowledgements("the producer")
     metrics = Metrics()
-    audit_chain = AuditChain(topics.audit, client_options(settings), settings.topics.audit, writes)
+    checkpoints = AuditCheckpoints(
+        app.topic(
+            settings.topics.audit_checkpoints,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        ),
+        clock,
+        settings.audit_checkpoint_interval,
+    )
+    audit_chain = AuditChain(
+        topics.audit,
+        client_options(settings),
+        settings.topics.audit,
+        writes,
+        checkpoints=checkpoints,
+        checkpoint_topic=settings.topics.audit_checkpoints,
+    )
 
     async def everything_sent_is_durable() -> None:
         """Before an offset is committed: the audit records of the events up to it are released (they
@@ -211,7 +230,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def _forget(sender: Any, revoked: set[Any], **_: Any) -> None:
         opening.discard()
-        service.forget_partitions({tp.partition for tp in revoked if tp.topic == settings.topics.internal})
+        given_away = {tp.partition for tp in revoked if tp.topic == settings.topics.internal}
+        checkpoints.write(given_away)  # the chains' heads as this worker leaves them
+        checkpoints.forget(given_away)
+        service.forget_partitions(given_away)
 
     @app.task
     async def _scheduler() -> None:
@@ -220,6 +242,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     @app.task
     async def _erasure_scheduler() -> None:
         await service.erasures.scheduler.run()
+
+    @app.task
+    async def _audit_checkpoints() -> None:
+        await checkpoints.run()
 
     @app.task
     async def _deleter() -> None:

@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import structlog
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from handlers.audit import AuditRecord
 from handlers.audit_chain import GENESIS, seal
 from streams.acknowledgements import Acknowledgements
-from streams.topic_ends import high_watermarks, started
+from streams.audit_checkpoints import AuditCheckpoints, checkpoint_of, read_checkpoints
+from streams.topic_ends import POLL_MS, high_watermarks, started
 
 log = structlog.get_logger(__name__)
+
+RESUME_WAIT_SECONDS = 10.0  # for the last record of a partition, before taking it as removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,7 @@ class _Waiting:
     partition: int
     key: str
     record: AuditRecord
+    on_sent: Callable[[], None] | None  # called once the audit topic acknowledged the record
 
 
 class AuditChain:
@@ -44,8 +49,14 @@ class AuditChain:
         consumer_options: dict[str, Any],
         topic_name: str,
         writes: Acknowledgements | None = None,
+        checkpoints: AuditCheckpoints | None = None,
+        checkpoint_topic: str | None = None,
+        resume_wait: float = RESUME_WAIT_SECONDS,
     ) -> None:
         self._topic = topic
+        self._checkpoints = checkpoints
+        self._checkpoint_topic = checkpoint_topic
+        self._resume_wait = resume_wait
         self._consumer_options = consumer_options
         self._topic_name = topic_name
         self._last: dict[int, str] = {}
@@ -58,12 +69,14 @@ class AuditChain:
             writes.on_progress(self._release)
             writes.on_failure(lambda _: self._progress.set())  # wake released(), which raises
 
-    def publish(self, partition: int, key: str, record: AuditRecord) -> None:
+    def publish(
+        self, partition: int, key: str, record: AuditRecord, on_sent: Callable[[], None] | None = None
+    ) -> None:
         """Released to faust's producer buffer once the state it describes is durable; `released()`
         (awaited before every offset commit) makes sure it is sent before the event's offset is
-        committed."""
+        committed. `on_sent` is called when the audit topic has acknowledged it."""
         after = self._writes.mark() if self._writes is not None else 0
-        self._waiting.append(_Waiting(after, partition, key, record))
+        self._waiting.append(_Waiting(after, partition, key, record, on_sent))
         self._published += 1
         self._release()
 
@@ -84,24 +97,89 @@ class AuditChain:
             sealed = seal(self._last.get(waiting.partition, GENESIS), orjson.loads(waiting.record.to_json()))
             self._last[waiting.partition] = sealed["hash"]
             self._topic.send_soon(
-                key=waiting.key.encode("utf-8"), value=orjson.dumps(sealed), partition=waiting.partition
+                key=waiting.key.encode("utf-8"),
+                value=orjson.dumps(sealed),
+                partition=waiting.partition,
+                callback=self._delivered(waiting.partition, sealed["hash"], waiting.on_sent),
             )
             self._released += 1
         self._progress.set()
 
+    def last_hash(self, partition: int) -> str:
+        """The hash the partition's next record will follow."""
+        return self._last.get(partition, GENESIS)
+
+    def _delivered(
+        self, partition: int, hash_: str, on_sent: Callable[[], None] | None
+    ) -> Callable[[Any], None]:
+        """faust calls a send's callback with the delivered message once the broker acknowledged it."""
+
+        def delivered(message: Any) -> None:
+            if self._checkpoints is not None:
+                self._checkpoints.acknowledged(partition, message.result().offset, hash_)
+            if on_sent is not None:
+                on_sent()
+
+        return delivered
+
     async def resume(self, partitions: Collection[int]) -> None:
         """Continue each partition's chain from the last record actually in the topic (the end from a
-        fetch: continuing from any other record would fork the chain)."""
+        fetch: continuing from any other record would fork the chain). When retention (or anything
+        else) removed that record, from its checkpoint, or else from GENESIS, and say so: the next
+        record's predecessor is then unreadable, and `retention audit verify` judges the removal."""
         self._last = {}
         async with started(self._consumer_options) as consumer:
             tps = [TopicPartition(self._topic_name, p) for p in partitions]
             if not tps:
                 return
             ends = await high_watermarks(consumer, tps)
+            gone: list[TopicPartition] = []
             for tp in tps:
                 if ends[tp] == 0:
                     continue
-                consumer.seek(tp, ends[tp] - 1)
-                record = await consumer.getone(tp)
-                self._last[tp.partition] = orjson.loads(record.value).get("hash", GENESIS)
-            log.info("audit_chain.resumed", partitions=sorted(partitions))
+                record = await _record_at(consumer, tp, ends[tp] - 1, ends[tp], self._resume_wait)
+                if record is None:
+                    gone.append(tp)
+                else:
+                    self._last[tp.partition] = orjson.loads(record.value).get("hash", GENESIS)
+        if gone:
+            await self._continue_after_removed(gone, ends)
+        log.info("audit_chain.resumed", partitions=sorted(partitions))
+
+    async def _continue_after_removed(
+        self, gone: list[TopicPartition], ends: dict[TopicPartition, int]
+    ) -> None:
+        checkpoints = (
+            await read_checkpoints(self._consumer_options, self._checkpoint_topic)
+            if self._checkpoint_topic
+            else []
+        )
+        for tp in gone:
+            checkpoint = checkpoint_of(checkpoints, tp, ends[tp] - 1)
+            if checkpoint is not None:
+                self._last[tp.partition] = checkpoint.hash
+            log.warning(
+                "audit_chain.last_record_gone",
+                partition=tp.partition,
+                offset=ends[tp] - 1,
+                continues_from="its checkpoint"
+                if checkpoint is not None
+                else "GENESIS (no checkpoint of it)",
+            )
+
+
+async def _record_at(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, end: int, wait: float
+) -> ConsumerRecord[Any, Any] | None:
+    """The record at `offset`, or None when it is not there: Apache Kafka then resets the position to
+    the log's new start (at the end here), Tansu answers with the next record or none at all; waits at
+    most `wait` seconds for either."""
+    consumer.seek(tp, offset)
+    deadline = asyncio.get_running_loop().time() + wait
+    while asyncio.get_running_loop().time() < deadline:
+        batches = await consumer.getmany(tp, timeout_ms=POLL_MS)
+        for record in batches.get(tp, []):
+            return record if record.offset == offset else None
+        if await consumer.position(tp) >= end:
+            return None
+    return None

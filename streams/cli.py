@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="command", required=True)
     check = audit_commands.add_parser("verify", help="check the hash chain of every partition")
     check.add_argument("--topic", default=os.environ.get("TOPICS__AUDIT", "retention-audit"))
+    check.add_argument(
+        "--checkpoints",
+        default=os.environ.get("TOPICS__AUDIT_CHECKPOINTS", "retention-audit-checkpoints"),
+        help="the topic of the chains' checkpoints",
+    )
     check.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
 
     schedule = groups.add_parser("schedule", help="the retention schedule (config/retention-schedule.toml)")
@@ -321,33 +326,43 @@ def _left(moment: str) -> str:
 
 
 async def _verify_audit(args: argparse.Namespace) -> int:
-    """Read every partition of the audit topic from the start to its end and check its hash chain."""
-    from handlers.audit_chain import verify
-    from streams.topic_ends import UnknownTopic, read_topic
+    """Read every partition of the audit topic from its start to its end and check its hash chain
+    against the chains' checkpoints (streams/audit_verify.py)."""
+    from streams.audit_verify import verify_audit_topic
+    from streams.topic_ends import UnknownTopic
 
     if not args.bootstrap:
         raise CliError("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
     try:
-        found = await read_topic({"bootstrap_servers": args.bootstrap}, args.topic)
+        verdict = await verify_audit_topic(
+            {"bootstrap_servers": args.bootstrap}, args.topic, args.checkpoints
+        )
     except UnknownTopic as exc:
         raise CliError(str(exc)) from exc
-    records: dict[int, list[tuple[int, bytes]]] = {}
-    for record in found:
-        records.setdefault(record.partition, []).append((record.offset, record.value))
-    total, broken = 0, []
-    for partition, entries in records.items():
-        count, problem = verify(partition, entries)
-        total += count
-        if problem is not None:
-            broken.append(problem)
+    broken = [p.problem for p in verdict.partitions if p.problem is not None]
     if args.json:
-        print(json.dumps({"records": total, "broken": [vars(b) for b in broken]}))
-        return 1 if broken else 0
+        print(
+            json.dumps(
+                {
+                    "records": verdict.records,
+                    "removed_by_retention": verdict.removed_by_retention,
+                    "checkpoints": verdict.checkpoints,
+                    "retention_seconds": verdict.retention.total_seconds() if verdict.retention else None,
+                    "broken": [vars(b) for b in broken],
+                }
+            )
+        )
+        return 0 if verdict.intact else 1
     for problem in broken:
         print(f"BROKEN: {args.topic} partition {problem.partition} offset {problem.offset}: {problem.reason}")
-    if not broken:
-        print(f"intact: {total} records in {len(records)} partitions of {args.topic}")
-    return 1 if broken else 0
+    if verdict.intact:
+        kept = f"{verdict.retention.days} days" if verdict.retention else "forever"
+        print(
+            f"intact: {verdict.records} records in {len(verdict.partitions)} partitions of {args.topic}; "
+            f"{verdict.removed_by_retention} older records removed by retention (kept {kept}); "
+            f"checked against {verdict.checkpoints} checkpoints"
+        )
+    return 0 if verdict.intact else 1
 
 
 def _new_token(args: argparse.Namespace) -> int:

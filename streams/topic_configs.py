@@ -42,6 +42,7 @@ def needs(settings: Settings, changelogs: list[str]) -> dict[str, TopicNeed]:
     state = TopicNeed("the state's changelog", None, compacted=True)
     return {
         names.audit: audit,
+        names.audit_checkpoints: audit,
         **{
             topic: transit
             for topic in (
@@ -77,7 +78,7 @@ def creation_configs(settings: Settings, topic: str) -> dict[str, str]:
     configs = _replication(settings)
     if topic == names.deadletter:
         keep: timedelta | None = settings.deadletter_retention
-    elif topic == names.audit:
+    elif topic in (names.audit, names.audit_checkpoints):
         keep = settings.audit_retention
     else:
         keep = settings.transit_retention

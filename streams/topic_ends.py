@@ -101,6 +101,14 @@ async def at_end(consumer: AIOKafkaConsumer, tps: Collection[TopicPartition]) ->
 async def read_topic(client_options: dict[str, Any], topic: str) -> list[ConsumerRecord[Any, Any]]:
     """Every record of a topic, from the beginning to its end, partition by partition in order.
     Raises UnknownTopic when there is no such topic."""
+    records, _ = await read_topic_to_ends(client_options, topic)
+    return records
+
+
+async def read_topic_to_ends(
+    client_options: dict[str, Any], topic: str
+) -> tuple[list[ConsumerRecord[Any, Any]], dict[int, int]]:
+    """`read_topic`, and the end offset of each partition it read to (also of empty ones)."""
     async with started(client_options) as consumer:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
@@ -115,7 +123,8 @@ async def read_topic(client_options: dict[str, Any], topic: str) -> list[Consume
         async for batches in read_to_end(consumer, tps):
             for tp, records in batches.items():
                 by_partition[tp].extend(records)
-        return [record for tp in tps for record in by_partition[tp]]
+        records = [record for tp in tps for record in by_partition[tp]]
+        return records, {tp.partition: int(consumer.highwater(tp) or 0) for tp in tps}
 
 
 async def committed_total(client_options: dict[str, Any], group: str, topic: str) -> int:

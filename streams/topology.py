@@ -52,6 +52,7 @@ def other_own_topics(settings: Settings) -> list[str]:
     names = settings.topics
     return [
         names.deadletter,
+        names.audit_checkpoints,
         names.erasure_commands,
         names.request_outcomes,
         names.erasure_confirmations,

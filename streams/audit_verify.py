@@ -1,0 +1,72 @@
+"""`retention audit verify`: read the audit topic, its checkpoints and its retention from Kafka, and check
+every partition (handlers/audit_chain.py says what is checked)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from handlers.audit_chain import PartitionCheck, check_partition
+from streams.audit_checkpoints import read_checkpoints
+from streams.topic_ends import read_topic_to_ends
+
+
+@dataclass(frozen=True)
+class Verdict:
+    topic: str
+    retention: timedelta | None  # None: the topic keeps its records forever
+    checkpoints: int
+    partitions: list[PartitionCheck]
+
+    @property
+    def records(self) -> int:
+        return sum(p.records for p in self.partitions)
+
+    @property
+    def removed_by_retention(self) -> int:
+        return sum(p.removed_by_retention for p in self.partitions)
+
+    @property
+    def intact(self) -> bool:
+        return all(p.problem is None for p in self.partitions)
+
+
+async def verify_audit_topic(
+    client_options: dict[str, Any], topic: str, checkpoint_topic: str, now: datetime | None = None
+) -> Verdict:
+    """Raises UnknownTopic when there is no audit topic."""
+    found, ends = await read_topic_to_ends(client_options, topic)
+    checkpoints = await read_checkpoints(client_options, checkpoint_topic)
+    retention = await topic_retention(client_options, topic)
+    removable_before = (now or datetime.now(UTC)) - retention if retention is not None else None
+    by_partition: dict[int, list[tuple[int, bytes]]] = {p: [] for p in ends}
+    for record in found:
+        by_partition[record.partition].append((record.offset, record.value))
+    checks = [
+        check_partition(p, by_partition[p], ends[p], checkpoints, removable_before) for p in sorted(ends)
+    ]
+    return Verdict(topic, retention, len(checkpoints), checks)
+
+
+async def topic_retention(client_options: dict[str, Any], topic: str) -> timedelta | None:
+    """How long the topic keeps records: its retention.ms (the broker's default when the topic sets
+    none); None for forever."""
+    admin = AIOKafkaAdminClient(**client_options)
+    await admin.start()
+    try:
+        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    for answer in answers:
+        for _error, _message, _type, _name, entries in answer.resources:
+            for entry in entries:
+                if entry[0] == "retention.ms" and entry[1] is not None:
+                    ms = int(entry[1])
+                    return None if ms < 0 else timedelta(milliseconds=ms)
+    # Kafka always says. A broker that does not is taken to keep everything: a removed record is then
+    # reported rather than excused.
+    return None
