@@ -21,6 +21,9 @@ class Report:
     overdue: int = 0  # seen gone more than the bound after its deadline, or still there past it: must be 0
     holds_sent: int = 0
     holds_unanswered: int = 0  # must be 0
+    # objects whose media.deletion_scheduled, or (once seen gone) media.deleted, is not on the audit
+    # topic: the proof of what the service did, lost. Must be 0.
+    audit_missing: int = 0
     max_lateness_seconds: float | None = None  # the latest an object was seen gone after its deadline
     reported_seconds: float | None = None  # from the fault to /health and the metric saying so
     recovery_seconds: float | None = None  # from the end of the fault to the service catching up
@@ -30,7 +33,12 @@ class Report:
     @property
     def passed(self) -> bool:
         return not (
-            self.premature or self.held_deleted or self.overdue or self.holds_unanswered or self.problems
+            self.premature
+            or self.held_deleted
+            or self.overdue
+            or self.holds_unanswered
+            or self.audit_missing
+            or self.problems
         )
 
 
@@ -62,7 +70,8 @@ def check(
     used: a worker that takes over stamps a deletion later than it happened."""
     report = Report(scenario, events_sent=plan.events_sent, watch_seconds=watched.every)
     answers = _hold_answers(audit)
-    recorded = _recorded_deleted(audit)
+    recorded = _recorded(audit, "media.deleted")
+    scheduled = _recorded(audit, "media.deletion_scheduled")
     latest: float | None = None
     for alarm in plan.alarms.values():
         report.objects += len(alarm.keys)
@@ -107,7 +116,11 @@ def check(
                     report.problems.append(f"{key} gone from the bucket at {seen_gone}, due {due}")
             if (alarm.alarm_id, key) in recorded and there:
                 report.problems.append(f"{key} recorded as deleted, but still in the bucket")
+            if (alarm.alarm_id, key) not in scheduled:
+                report.audit_missing += 1
+                report.problems.append(f"{key}: no media.deletion_scheduled names it")
             if seen_gone is not None and (alarm.alarm_id, key) not in recorded:
+                report.audit_missing += 1
                 report.problems.append(f"{key} gone from the bucket, but no media.deleted names it")
             if due <= now - bound:
                 report.deletions_expected += 1
@@ -141,12 +154,12 @@ def _hold_answers(audit: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return answers
 
 
-def _recorded_deleted(audit: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    """The objects the audit trail says were deleted (checked against the bucket, never trusted)."""
+def _recorded(audit: list[dict[str, Any]], kind: str) -> set[tuple[str, str]]:
+    """The objects audit records of one kind name (checked against the bucket, never trusted)."""
     return {
         (record["alarm_id"], item["key"])
         for record in audit
-        if record["type"] == "media.deleted"
+        if record["type"] == kind
         for item in record.get("objects", [])
     }
 
@@ -154,14 +167,15 @@ def _recorded_deleted(audit: list[dict[str, Any]]) -> set[tuple[str, str]]:
 def table(reports: list[Report]) -> str:
     lines = [
         "| Scenario | Events sent | Objects | Deletions expected | Done (seen gone) | Premature "
-        "| Held deleted | Overdue | Max lateness | Holds (unanswered) | Fault reported | Recovery | Passed |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| Held deleted | Overdue | Max lateness | Holds (unanswered) | Audit records missing | Fault reported "
+        "| Recovery | Passed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in reports:
         lines.append(
             f"| {r.scenario} | {r.events_sent} | {r.objects} | {r.deletions_expected} | {r.deletions_done} | "
             f"{r.premature} | {r.held_deleted} | {r.overdue} | {_seconds(r.max_lateness_seconds)} | "
-            f"{r.holds_sent} ({r.holds_unanswered}) | {_seconds(r.reported_seconds)} | "
+            f"{r.holds_sent} ({r.holds_unanswered}) | {r.audit_missing} | {_seconds(r.reported_seconds)} | "
             f"{_seconds(r.recovery_seconds)} | {'yes' if r.passed else '**no**'} |"
         )
     every = sorted({r.watch_seconds for r in reports if r.watch_seconds is not None})

@@ -62,13 +62,20 @@ def _one_alarm() -> Plan:
     return plan
 
 
-def _deleted(occurred_at: datetime) -> dict[str, Any]:
+def _audit(kind: str, occurred_at: datetime) -> dict[str, Any]:
     return {
-        "type": "media.deleted",
+        "type": kind,
         "alarm_id": "a",
         "occurred_at": occurred_at.isoformat(),
         "objects": [{"bucket": "b", "key": "a/0.jpg"}],
     }
+
+
+SCHEDULED = _audit("media.deletion_scheduled", T0)
+
+
+def _deleted(occurred_at: datetime) -> list[dict[str, Any]]:
+    return [SCHEDULED, _audit("media.deleted", occurred_at)]
 
 
 def _check(audit: list[dict[str, Any]], gone_at: datetime) -> Report:
@@ -79,21 +86,28 @@ def _check(audit: list[dict[str, Any]], gone_at: datetime) -> Report:
 def test_premature_is_judged_by_when_the_bucket_lost_the_object() -> None:
     # The service stamped the deletion after the deadline (a successor worker does), but the bucket
     # lost the object two seconds before it.
-    report = _check([_deleted(T0 + RETENTION + timedelta(seconds=5))], T0 + RETENTION - timedelta(seconds=2))
+    report = _check(_deleted(T0 + RETENTION + timedelta(seconds=5)), T0 + RETENTION - timedelta(seconds=2))
     assert report.premature == 1
     # A late stamp on a deletion that really happened on time is no problem.
-    report = _check(
-        [_deleted(T0 + RETENTION + timedelta(seconds=20))], T0 + RETENTION + timedelta(seconds=0.2)
-    )
+    report = _check(_deleted(T0 + RETENTION + timedelta(seconds=20)), T0 + RETENTION + timedelta(seconds=0.2))
     assert (report.premature, report.overdue, report.problems) == (0, 0, [])
 
 
 def test_overdue_is_judged_by_when_the_bucket_lost_the_object() -> None:
-    report = _check([_deleted(T0 + RETENTION)], T0 + RETENTION + timedelta(seconds=31))
+    report = _check(_deleted(T0 + RETENTION), T0 + RETENTION + timedelta(seconds=31))
     assert report.overdue == 1
     assert report.max_lateness_seconds == pytest.approx(31)
 
 
 def test_a_deletion_without_its_audit_record_is_reported() -> None:
-    report = _check([], T0 + RETENTION + timedelta(seconds=0.2))
+    report = _check([SCHEDULED], T0 + RETENTION + timedelta(seconds=0.2))
     assert report.problems == ["a/0.jpg gone from the bucket, but no media.deleted names it"]
+    assert report.audit_missing == 1
+    assert not report.passed
+
+
+def test_an_object_never_reported_scheduled_is_reported() -> None:
+    report = _check([_audit("media.deleted", T0 + RETENTION)], T0 + RETENTION + timedelta(seconds=0.2))
+    assert report.problems == ["a/0.jpg: no media.deletion_scheduled names it"]
+    assert report.audit_missing == 1
+    assert not report.passed

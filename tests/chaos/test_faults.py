@@ -45,5 +45,6 @@ def test_every_fault_leaves_nothing_early_nothing_overdue_and_every_hold_answere
     assert report.held_deleted == 0
     assert report.overdue == 0
     assert report.holds_unanswered == 0
+    assert report.audit_missing == 0  # every object: media.deletion_scheduled, and media.deleted once gone
     assert report.reported_seconds is not None  # /health and retention_degraded said the store failed
     assert report.problems == []
