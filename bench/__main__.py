@@ -23,7 +23,7 @@ from bench.harness import Bench, machine
 from bench.report import LATEST_FULL, README, RESULTS, document, latest_full, markdown, readme_with
 from bench.scenarios import SCENARIOS
 from config.logging import configure_logging
-from streams.local_stack import LocalStack, Ports
+from streams.local_stack import BROKER_STORAGE, LocalStack, Ports
 
 
 def main() -> int:
@@ -34,14 +34,21 @@ def main() -> int:
         "--readme", action="store_true", help=f"write the README's table from {LATEST_FULL.name}"
     )
     parser.add_argument("--check-readme", action="store_true", help="exit 1 if the README's table differs")
+    parser.add_argument(
+        "--broker",
+        choices=BROKER_STORAGE,
+        default="s3",
+        help="Tansu's storage engine: s3 (durable, its log in SeaweedFS, as `make run` uses; the default) "
+        "or memory",
+    )
     args = parser.parse_args()
     if args.readme or args.check_readme:
         return _readme(write=args.readme)
     configure_logging("WARNING", "console")
 
     root = Path(tempfile.mkdtemp(prefix="retention-bench-"))
-    stack = LocalStack(root / "stack", Ports.free())
-    info = {**machine(), "mode": "full" if args.full else "quick"}
+    stack = LocalStack(root / "stack", Ports.free(), broker_storage=args.broker)
+    info = {**machine(), "mode": "full" if args.full else "quick", "broker_storage": args.broker}
     print(f"load average at the start: {info['load_average_at_start']}", flush=True)
     print(f"starting Tansu and SeaweedFS in {root}", flush=True)
     stack.start()

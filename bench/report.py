@@ -39,6 +39,11 @@ def _number(value: float) -> str:
     return f"{value:.3g}" if "e" not in f"{value:.3g}" else f"{value:.6f}".rstrip("0")
 
 
+def _engine(info: dict[str, Any]) -> str:
+    storage = info.get("broker_storage", "memory")  # runs before the option existed used memory
+    return "its log in SeaweedFS: the S3 engine" if storage == "s3" else "memory engine"
+
+
 def _load(values: list[float] | None) -> str:
     return "unknown" if not values else f"{values[0]:.2f}"
 
@@ -48,7 +53,7 @@ def markdown(run: dict[str, Any]) -> str:
     lines = [
         f"Run of {info['date']} ({info['mode']}, {info['seconds']} s): {info['cpu']}, {info['cores']} cores, "
         f"Python {info['python']}, faust-streaming {info['faust-streaming']}, aiokafka {info['aiokafka']}, "
-        f"boto3 {info['boto3']}, {info['tansu']}, SeaweedFS {info['seaweedfs']}. "
+        f"boto3 {info['boto3']}, {info['tansu']} ({_engine(info)}), SeaweedFS {info['seaweedfs']}. "
         f"Load average (1 min) {_load(info.get('load_average_at_start'))} at the start, "
         f"{_load(info.get('load_average_at_end'))} at the end. Code: commit {info.get('commit', 'unknown')}"
         + (
