@@ -1,7 +1,7 @@
 """A TCP proxy that can cut the line: the broker or the store becomes unreachable without stopping it.
 
-Tansu keeps its data in memory only, so stopping it would lose every topic; cutting the connections in
-front of it is a real outage to the worker and costs the broker nothing. `cut()` closes every open
+With Tansu's memory engine, stopping it would lose every topic; cutting the connections in front of it
+is a real outage to the worker and costs the broker nothing. `cut()` closes every open
 connection and refuses new ones until `restore()`.
 """
 
@@ -73,11 +73,17 @@ class CuttableProxy:
             client_writer.transport.abort()
             return
         self._open.update({client_writer, target_writer})
-        await asyncio.gather(
-            self._pipe(client_reader, target_writer),
-            self._pipe(target_reader, client_writer),
-            return_exceptions=True,
-        )
+        # When either side goes (the broker SIGKILLed, the client gone), both connections go, as a real
+        # crash would close them: waiting for both pipes left the client on a half-dead connection
+        # whose requests only timed out, and it never reconnected.
+        pipes = [
+            asyncio.ensure_future(self._pipe(client_reader, target_writer)),
+            asyncio.ensure_future(self._pipe(target_reader, client_writer)),
+        ]
+        _, pending = await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        for pipe in pending:
+            pipe.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         for writer in (client_writer, target_writer):
             self._open.discard(writer)
             writer.transport.abort()
