@@ -19,10 +19,13 @@ from typing import Any
 from chaos.check import Report, table
 from chaos.rig import ChaosRig
 from chaos.scenarios import (
+    broker_killed,
     broker_unreachable,
     burst_then_kill,
     killed_repeatedly,
     one_of_two_lost,
+    stack_restarted,
+    store_killed,
     store_unreachable,
 )
 from config.logging import configure_logging
@@ -35,6 +38,10 @@ SCENARIOS: dict[str, Callable[[ChaosRig], Coroutine[Any, Any, Report]]] = {
     "lose-one": lambda rig: one_of_two_lost(rig, seconds=45),
     "store": lambda rig: store_unreachable(rig, seconds=75, outage=60),
     "broker": lambda rig: broker_unreachable(rig, seconds=60, at_start=20, outage=30),
+    "kill-s3": lambda rig: killed_repeatedly(rig, seconds=60, kills=4),
+    "broker-killed-s3": lambda rig: broker_killed(rig, seconds=60, down=15),
+    "store-killed-s3": lambda rig: store_killed(rig, seconds=60, down=15),
+    "stack-restarted-s3": lambda rig: stack_restarted(rig, seconds=60, down=10),
 }
 
 

@@ -167,8 +167,8 @@ def _recorded(audit: list[dict[str, Any]], kind: str) -> set[tuple[str, str]]:
 def table(reports: list[Report]) -> str:
     lines = [
         "| Scenario | Events sent | Objects | Deletions expected | Done (seen gone) | Premature "
-        "| Held deleted | Overdue | Max lateness | Holds (unanswered) | Audit records missing | Fault reported "
-        "| Recovery | Passed |",
+        "| Held deleted | Overdue | Max lateness | Holds (unanswered) | Audit records missing "
+        "| Fault reported | Recovery | Passed |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in reports:

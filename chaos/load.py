@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,8 +181,14 @@ class LoadGenerator:
         return sign(placed, SIGNING_KEY_ID, SIGNING_KEY.encode())
 
     def _upload(self, keys: list[str]) -> None:
+        """Like a camera's uploader: keep trying while the store is away (a scenario may stop it)."""
         for key in keys:
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"jpeg")
+            while True:
+                try:
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=b"jpeg")
+                    break
+                except Exception:
+                    time.sleep(0.5)
         if self._uploaded is not None:
             self._uploaded(keys)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -239,3 +240,118 @@ async def _all_accepted(rig: ChaosRig, holds: set[str]) -> bool:
 async def _all_committed(rig: ChaosRig, holds: int) -> bool:
     options = {"bootstrap_servers": rig.stack.kafka_bootstrap}
     return await committed_total(options, "chaos", "police-holds") >= holds
+
+
+# --- the durable stack's own servers crash (rig with broker_storage="s3") ----------------------------
+
+
+def _degraded(worker: WorkerProcess) -> bool:
+    return (worker.health() or {}).get("status") == "degraded"
+
+
+def _caught_up(worker: WorkerProcess) -> bool:
+    health = worker.health() or {}
+    return health.get("status") == "ready" and health.get("deletions_outstanding") == 0 and _cleared(worker)
+
+
+async def _crash(rig: ChaosRig, worker: WorkerProcess, server: str, down: float) -> tuple[float, float]:
+    """SIGKILL `server`, wait until the worker says it is degraded, start the server again on its data
+    `down` seconds after the crash (Tansu too, if it died with its store), and wait until the worker is
+    ready with nothing outstanding. Seconds from the crash to the report, and to that recovery."""
+    crashed = time.monotonic()
+    rig.stack.kill(server)
+    reported = await asyncio.to_thread(
+        wait_until, lambda: _degraded(worker), 60, f"/health degraded ({server})"
+    )
+    await asyncio.sleep(max(0.0, down - (time.monotonic() - crashed)))
+    await asyncio.to_thread(rig.stack.restart, server)
+    if not rig.stack.running("tansu"):  # the broker did not survive losing its store
+        await asyncio.to_thread(rig.stack.restart, "tansu")
+    await asyncio.to_thread(wait_until, lambda: _caught_up(worker), 180, f"recovery from the {server} crash")
+    assert _alive(worker), f"the worker died while {server} was down"
+    return reported, time.monotonic() - crashed
+
+
+async def _server_killed(rig: ChaosRig, server: str, seconds: float, down: float) -> Report:
+    """`server` SIGKILLed under load and started again on its data `down` seconds later. An object due
+    while the service could not act may be late by as long as that lasted (crash to recovery), plus
+    the usual 30 s."""
+    worker = await asyncio.to_thread(rig.worker, f"{server}-killed")
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    await asyncio.sleep(seconds / 3)
+    reported, outage = await _crash(rig, worker, server, down)
+    await sending
+    report = await rig.settle_and_check(
+        f"{server} SIGKILLed, back after {down:.0f} s (s3 broker)",
+        load.plan,
+        bound=timedelta(seconds=outage + 30),
+    )
+    report.reported_seconds = reported
+    report.recovery_seconds = outage
+    return report
+
+
+async def broker_killed(rig: ChaosRig, seconds: float, down: float) -> Report:
+    """The durable broker SIGKILLed under load, and started again on its log."""
+    return await _server_killed(rig, "tansu", seconds, down)
+
+
+async def store_killed(rig: ChaosRig, seconds: float, down: float) -> Report:
+    """SeaweedFS SIGKILLed under load: the media store and the broker's storage at once."""
+    return await _server_killed(rig, "seaweedfs", seconds, down)
+
+
+async def stack_restarted(rig: ChaosRig, seconds: float, down: float) -> Report:
+    """What Ctrl-C on `make run` and `make run` again do, in the middle of the load: the worker stopped
+    (SIGINT), then the broker and the store, in that order; `down` seconds later the same stack started
+    again on its data, and a new worker."""
+    worker = await asyncio.to_thread(rig.worker, "stack-first")
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    await asyncio.sleep(seconds / 3)
+    stopped = time.monotonic()
+    await asyncio.to_thread(worker.stop, signal.SIGINT)
+    await asyncio.to_thread(rig.stack.stop)
+    await asyncio.sleep(down)
+    started = time.monotonic()
+    await asyncio.to_thread(rig.stack.start)
+    worker = await asyncio.to_thread(rig.worker, "stack-second")
+    await asyncio.to_thread(wait_until, lambda: _caught_up(worker), 180, "recovery after the restart")
+    took = time.monotonic() - started
+    outage = time.monotonic() - stopped
+    await sending
+    report = await rig.settle_and_check(
+        f"whole stack stopped for {down:.0f} s and started again (s3 broker)",
+        load.plan,
+        bound=timedelta(seconds=outage + 30),
+    )
+    report.recovery_seconds = took
+    return report
+
+
+async def every_crash_briefly(rig: ChaosRig, seconds: float = 30, down: float = 5) -> Report:
+    """The short version for `make test`, on the durable stack: under load the broker SIGKILLed and
+    restarted, then SeaweedFS (the media and the broker's log), then the worker."""
+    worker = await asyncio.to_thread(rig.worker, "crashes")
+    load = rig.load()
+    sending = asyncio.create_task(load.run(seconds, alarms_per_second=2))
+    outages, reports = [], []
+    for server in ("tansu", "seaweedfs"):
+        await asyncio.sleep(seconds / 4)
+        reported, outage = await _crash(rig, worker, server, down)
+        reports.append(reported)
+        outages.append(outage)
+    await asyncio.sleep(seconds / 4)
+    worker.kill()
+    worker, took = await _restart(rig, "crashes-restarted")
+    outages.append(took)
+    await sending
+    report = await rig.settle_and_check(
+        "broker, store and worker SIGKILLed in turn (s3 broker)",
+        load.plan,
+        bound=timedelta(seconds=max(outages) + 30),
+    )
+    report.reported_seconds = max(reports)
+    report.recovery_seconds = max(outages)
+    return report

@@ -133,7 +133,8 @@ class LocalStack:
         self.ports = ports or Ports()
         self.advertised_kafka_port = advertised_kafka_port or self.ports.kafka
         self.broker_storage = broker_storage
-        self._processes: list[subprocess.Popen[bytes]] = []
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}  # by server, in the order started
+        self._down: set[str] = set()  # servers known to be down during a restart
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -173,7 +174,7 @@ class LocalStack:
     def stop(self) -> None:
         # One at a time, the last started first: Tansu finishes writing its log before the store under it
         # (SeaweedFS) stops.
-        for process in reversed(self._processes):
+        for process in reversed(list(self._processes.values())):
             if process.poll() is None:
                 process.terminate()
             try:
@@ -196,7 +197,7 @@ class LocalStack:
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the servers in order
                 preexec_fn=_die_with_parent,
             )
-        self._processes.append(process)
+        self._processes[name] = process
         return process
 
     def _start_kafka(self) -> None:
@@ -256,8 +257,41 @@ class LocalStack:
             ],
         )
 
+    def kill(self, server: str) -> None:
+        """SIGKILL one server (`tansu` or `seaweedfs`), as a crash would: nothing is flushed or closed."""
+        process = self._processes[server]
+        process.kill()
+        process.wait()
+
+    def restart(self, server: str, timeout: float = 60.0) -> None:
+        """Start a killed or stopped server again on its data, and wait until it serves."""
+        if self._processes[server].poll() is None:
+            raise RuntimeError(f"{server} is still running")
+        # Another server that is down too (Tansu, when its store went) is restarted separately.
+        self._down = {
+            name for name, process in self._processes.items() if process.poll() is not None and name != server
+        }
+        try:
+            if server == "seaweedfs":
+                self._start_s3()
+                self._wait_for_s3(timeout)
+                if self.broker_storage == "s3":
+                    self._wait_for_stored_objects(BROKER_BUCKET, timeout)
+            elif server == "tansu":
+                self._start_kafka()
+                self._wait_for_kafka(timeout)
+            else:
+                raise ValueError(f"no server {server!r}: tansu or seaweedfs")
+        finally:
+            self._down = set()
+
+    def running(self, server: str) -> bool:
+        return self._processes[server].poll() is None
+
     def _check_alive(self) -> None:
-        for process in self._processes:
+        for name, process in self._processes.items():
+            if name in self._down:
+                continue
             if process.poll() is not None:
                 name = Path(str(process.args[0])).name  # type: ignore[index]
                 raise RuntimeError(f"{name} exited with {process.returncode}; see its log in {self.root}")
