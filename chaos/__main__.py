@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ SCENARIOS: dict[str, Callable[[ChaosRig], Coroutine[Any, Any, Report]]] = {
     "store-killed-s3": lambda rig: store_killed(rig, seconds=60, down=15),
     "stack-restarted-s3": lambda rig: stack_restarted(rig, seconds=60, down=10),
 }
+# A stopped stack takes about 45 s to be back (stop, 10 s down, start, recover): longer than the default
+# 45 s hold limit, after which a hold is rightly refused. Here holds must outlive the restart.
+RIG_OPTIONS: dict[str, dict[str, Any]] = {"stack-restarted-s3": {"hold_limit": timedelta(seconds=120)}}
 
 
 def main() -> int:
@@ -56,7 +60,9 @@ def main() -> int:
     reports: list[Report] = []
     for name in args.only or list(SCENARIOS):
         root = Path(tempfile.mkdtemp(prefix=f"retention-chaos-{name}-"))
-        rig = ChaosRig(root, broker_storage="s3" if name.endswith("-s3") else "memory")
+        rig = ChaosRig(
+            root, broker_storage="s3" if name.endswith("-s3") else "memory", **RIG_OPTIONS.get(name, {})
+        )
         print(f"{name}: starting (logs in {root})", flush=True)
         rig.start()
         report: Report

@@ -111,3 +111,27 @@ def test_an_object_never_reported_scheduled_is_reported() -> None:
     assert report.problems == ["a/0.jpg: no media.deletion_scheduled names it"]
     assert report.audit_missing == 1
     assert not report.passed
+
+
+def _held_and_released(released_after: timedelta) -> Plan:
+    plan = _one_alarm()
+    alarm = plan.alarms["a"]
+    alarm.hold_id, alarm.hold_acked_at = "h", T0 + timedelta(seconds=1)
+    alarm.hold_released_at = T0 + RETENTION + released_after
+    return plan
+
+
+def test_a_hold_released_before_its_alarm_was_seen_still_keeps_the_media_until_the_release() -> None:
+    dropped = {"type": "hold.dropped", "hold_id": "h", "details": {"reason": "released_before_alarm_seen"}}
+    plan = _held_and_released(timedelta(seconds=20))
+    release = T0 + RETENTION + timedelta(seconds=20)
+    audit = [dropped, *_deleted(release)]
+    now = T0 + timedelta(minutes=5)
+    on_time = Watched({"a/0.jpg": release + timedelta(seconds=1)}, {"a/0.jpg": release}, 0.25)
+    report = check("s", plan, audit, set(), now, timedelta(seconds=30), on_time)
+    assert report.problems == []
+    assert report.holds_dropped_before_alarm == 1
+    early = Watched({"a/0.jpg": release - timedelta(seconds=5)}, {"a/0.jpg": T0}, 0.25)
+    report = check("s", plan, audit, set(), now, timedelta(seconds=30), early)
+    assert report.held_deleted == 1
+    assert not report.passed
