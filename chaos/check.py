@@ -134,11 +134,11 @@ def check(
             if seen_gone is not None and (alarm.alarm_id, key) not in recorded:
                 report.audit_missing += 1
                 report.problems.append(f"{key} gone from the bucket, but no media.deleted names it")
-            if due <= now - bound:
+            if due <= now:
                 report.deletions_expected += 1
-                if there:
-                    report.overdue += 1
-                    report.problems.append(f"{key} still there, due {due}")
+            if there and due <= now - bound:
+                report.overdue += 1
+                report.problems.append(f"{key} still there, due {due}")
     report.max_lateness_seconds = latest
     return report
 

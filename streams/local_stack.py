@@ -28,6 +28,8 @@ import boto3
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from botocore.config import Config
 
+from streams.supervisor import Supervisor
+
 LOCAL_ACCESS_KEY = "retention-local"
 LOCAL_SECRET_KEY = "retention-local-secret"  # noqa: S105 - a fixed credential for a loopback-only store
 INPUT_TOPICS = ("alarm-events", "police-holds", "contract-events")
@@ -399,7 +401,7 @@ def run_local() -> int:
         flush=True,
     )
     stack.start()
-    worker: subprocess.Popen[bytes] | None = None
+    supervisor: Supervisor | None = None
     try:
         stack.create_topics(INPUT_TOPICS, partitions=4)
         stack.create_bucket(MEDIA_BUCKET)
@@ -432,14 +434,17 @@ def run_local() -> int:
             "In another terminal: `make demo`. Ctrl-C stops everything.",
             flush=True,
         )
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker"],
-            env={**os.environ, **environment},
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
+        supervisor = Supervisor(
+            lambda: subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker"],
+                env={**os.environ, **environment},
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         )
-        return _wait_for_interrupt(worker)
+        return supervisor.run()
     finally:
+        worker = supervisor.current if supervisor is not None else None
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGINT)
             try:
@@ -540,20 +545,3 @@ def _user_overrides() -> dict[str, str]:
     # What the user set in the environment wins over the local defaults (MEDIA_RETENTION=PT30S, ...).
     names = ("MEDIA_BUCKETS", "KAFKA_SESSION_TIMEOUT", "WEB_PORT")
     return {name: os.environ[name] for name in names if name in os.environ}
-
-
-def _wait_for_interrupt(worker: subprocess.Popen[bytes]) -> int:
-    stop = {"requested": False}
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop["requested"] = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    while not stop["requested"]:
-        code = worker.poll()
-        if code is not None:
-            print(f"the worker exited with {code}", file=sys.stderr)
-            return code
-        time.sleep(0.2)
-    return 0
