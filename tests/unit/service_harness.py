@@ -32,13 +32,10 @@ class Message:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-def make_service(
-    clock: FakeClock, backlog_gate: BacklogGate | None = None, alarms: FakeTable | None = None
-) -> RetentionService:
-    """`alarms`: the alarms table's contents, to build a successor worker on what a crashed one left."""
-    names = TopicNames()
-    topics = Topics(
-        names=names,
+def fake_topics() -> Topics:
+    """Every topic the shell sends to, as a FakeTopic; none to read from (tests call the handlers)."""
+    return Topics(
+        names=TopicNames(),
         inputs=None,
         alarm_stream=None,
         customer_stream=None,
@@ -52,6 +49,13 @@ def make_service(
         request_outcomes=FakeTopic(),
         requests_out=FakeTopic(),
     )
+
+
+def make_service(
+    clock: FakeClock, backlog_gate: BacklogGate | None = None, alarms: FakeTable | None = None
+) -> RetentionService:
+    """`alarms`: the alarms table's contents, to build a successor worker on what a crashed one left."""
+    topics = fake_topics()
     settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
     return RetentionService(
         settings=settings,

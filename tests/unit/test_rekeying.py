@@ -7,37 +7,19 @@ from typing import Any
 
 import pytest
 
-from config.settings import TopicNames
 from handlers.decoding import InputTopic
 from streams.partitioning import partition_for
 from streams.rekeying import Rekeyer
 from streams.source import Source
-from streams.topics import Topics
 from tests.builders import T0, alarm_json, contract_ended_json, hold_placed_json
-from tests.fakes import FakeTopic
-from tests.unit.service_harness import Message
+from tests.unit.service_harness import Message, fake_topics
 
 PARTITIONS = 6  # the service's count, unrelated to any input topic's
 
 
 class Rig:
     def __init__(self) -> None:
-        names = TopicNames()
-        self.topics = Topics(
-            names=names,
-            inputs=None,
-            alarm_stream=None,
-            customer_stream=None,
-            alarm_stream_out=FakeTopic(),
-            customer_stream_out=FakeTopic(),
-            audit=FakeTopic(),
-            deadletter=FakeTopic(),
-            internal=FakeTopic(),
-            holds_out=FakeTopic(),
-            erasure_commands=FakeTopic(),
-            request_outcomes=FakeTopic(),
-            requests_out=FakeTopic(),
-        )
+        self.topics = fake_topics()
         self.refused: list[tuple[Any, str]] = []
         self.rekeyer = Rekeyer(self.topics, PARTITIONS, {"media"}, lambda m, r: self.refused.append((m, r)))
 
