@@ -44,6 +44,15 @@ def _cleared(worker: WorkerProcess) -> bool:
     return all(_degraded_metric(worker, c) == 0.0 for c in ("object_store", "broker"))
 
 
+def _degraded(worker: WorkerProcess) -> bool:
+    return (worker.health() or {}).get("status") == "degraded"
+
+
+def _caught_up(worker: WorkerProcess) -> bool:
+    health = worker.health() or {}
+    return health.get("status") == "ready" and health.get("deletions_outstanding") == 0 and _cleared(worker)
+
+
 async def _start_with_the_broker_away(rig: ChaosRig, name: str, seconds: float) -> WorkerProcess:
     """Start a worker while the broker is unreachable for `seconds`: it must keep trying, say so in a
     clear log line, and become ready once the broker is back."""
@@ -118,14 +127,7 @@ async def store_unreachable(rig: ChaosRig, seconds: float, outage: float) -> Rep
     await asyncio.sleep(max(0.0, outage - reported))
     rig.store_line.restore()
     took = await asyncio.to_thread(
-        wait_until,
-        lambda: (
-            (h := worker.health() or {}).get("status") == "ready"
-            and h.get("deletions_outstanding") == 0
-            and _cleared(worker)
-        ),
-        180,
-        "recovery from the store outage",
+        wait_until, lambda: _caught_up(worker), 180, "recovery from the store outage"
     )
     assert _alive(worker), "the worker died during the outage"
     await sending
@@ -243,15 +245,6 @@ async def _all_committed(rig: ChaosRig, holds: int) -> bool:
 
 
 # --- the durable stack's own servers crash (rig with broker_storage="s3") ----------------------------
-
-
-def _degraded(worker: WorkerProcess) -> bool:
-    return (worker.health() or {}).get("status") == "degraded"
-
-
-def _caught_up(worker: WorkerProcess) -> bool:
-    health = worker.health() or {}
-    return health.get("status") == "ready" and health.get("deletions_outstanding") == 0 and _cleared(worker)
 
 
 async def _crash(

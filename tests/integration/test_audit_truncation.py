@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from handlers.audit_chain import GENESIS, Checkpoint, seal
 from streams.audit_chain import AuditChain
-from streams.audit_verify import verify_audit_topic
+from streams.audit_verify import Verdict, verify_audit_topic
 from streams.local_stack import BROKER_BUCKET, LocalStack
 
 pytestmark = pytest.mark.integration
@@ -84,6 +84,21 @@ def remove_batches(stack: LocalStack, topic: str, below: int) -> int:
     return len(found)
 
 
+async def verified_after_removing_four(
+    stack: LocalStack, names: tuple[str, str], *, checkpointed: int, at: datetime
+) -> Verdict:
+    """A chain of 10 records, a checkpoint of the record at `checkpointed` written `at`, the first four
+    records removed from the broker's bucket; then what `retention audit verify` makes of it."""
+    audit, checkpoints = names
+    await create(stack, audit, checkpoints)
+    hashes = await write_chain(stack, audit, 10)
+    await write_checkpoints(stack, checkpoints, [Checkpoint(0, checkpointed, hashes[checkpointed], at)])
+    assert await asyncio.to_thread(remove_batches, stack, audit, 4) == 4
+    return await asyncio.wait_for(
+        verify_audit_topic({"bootstrap_servers": stack.kafka_bootstrap}, audit, checkpoints), 60
+    )
+
+
 @pytest.fixture
 def names() -> tuple[str, str]:
     suffix = uuid.uuid4().hex[:8]
@@ -93,15 +108,7 @@ def names() -> tuple[str, str]:
 async def test_records_removed_by_retention_are_counted_and_the_rest_verifies(
     durable_stack: LocalStack, names: tuple[str, str]
 ) -> None:
-    audit, checkpoints = names
-    await create(durable_stack, audit, checkpoints)
-    hashes = await write_chain(durable_stack, audit, 10)
-    await write_checkpoints(durable_stack, checkpoints, [Checkpoint(0, 3, hashes[3], LONG_AGO)])
-    assert await asyncio.to_thread(remove_batches, durable_stack, audit, 4) == 4
-
-    verdict = await asyncio.wait_for(
-        verify_audit_topic({"bootstrap_servers": durable_stack.kafka_bootstrap}, audit, checkpoints), 60
-    )
+    verdict = await verified_after_removing_four(durable_stack, names, checkpointed=3, at=LONG_AGO)
     assert verdict.intact, verdict.partitions
     assert (verdict.records, verdict.removed_by_retention, verdict.checkpoints) == (6, 4, 1)
     assert verdict.retention == timedelta(milliseconds=RETENTION_MS)
@@ -110,15 +117,7 @@ async def test_records_removed_by_retention_are_counted_and_the_rest_verifies(
 async def test_records_removed_before_their_time_are_reported(
     durable_stack: LocalStack, names: tuple[str, str]
 ) -> None:
-    audit, checkpoints = names
-    await create(durable_stack, audit, checkpoints)
-    hashes = await write_chain(durable_stack, audit, 10)
-    await write_checkpoints(durable_stack, checkpoints, [Checkpoint(0, 2, hashes[2], RECENTLY)])
-    await asyncio.to_thread(remove_batches, durable_stack, audit, 4)
-
-    verdict = await asyncio.wait_for(
-        verify_audit_topic({"bootstrap_servers": durable_stack.kafka_bootstrap}, audit, checkpoints), 60
-    )
+    verdict = await verified_after_removing_four(durable_stack, names, checkpointed=2, at=RECENTLY)
     assert not verdict.intact
     (problem,) = [p.problem for p in verdict.partitions if p.problem is not None]
     assert problem.offset == 4
