@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from handlers.audit_chain import PartitionCheck, check_partition
 from streams.audit_checkpoints import read_checkpoints
 from streams.topic_ends import read_topic_to_ends
+from streams.topology import describe_topic_configs
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,12 @@ async def topic_retention(client_options: dict[str, Any], topic: str) -> timedel
     admin = AIOKafkaAdminClient(**client_options)
     await admin.start()
     try:
-        answers = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+        configs = (await describe_topic_configs(admin, [topic])).get(topic, {})
     finally:
         await admin.close()
-    for answer in answers:
-        for _error, _message, _type, _name, entries in answer.resources:
-            for entry in entries:
-                if entry[0] == "retention.ms" and entry[1] is not None:
-                    ms = int(entry[1])
-                    return None if ms < 0 else timedelta(milliseconds=ms)
+    if "retention.ms" in configs:
+        ms = int(configs["retention.ms"])
+        return None if ms < 0 else timedelta(milliseconds=ms)
     # Kafka always says. A broker that does not is taken to keep everything: a removed record is then
     # reported rather than excused.
     return None

@@ -129,7 +129,7 @@ async def _check_configs(admin: AIOKafkaAdminClient, settings: Settings, existin
     inputs = [t for t in _inputs(settings) if t in existing]
     dead_letters = [t for t in [settings.topics.deadletter] if t in existing]
     # One DescribeConfigs request for every topic looked at below.
-    described = await _configs(admin, sorted({*wanted, *inputs, *dead_letters}))
+    described = await describe_topic_configs(admin, sorted({*wanted, *inputs, *dead_letters}))
     found = [p for topic, need in wanted.items() for p in problems(topic, need, described.get(topic, {}))]
     if found:
         how = "kafka-configs.sh --alter --entity-type topics --entity-name <topic> --add-config <k>=<v>"
@@ -173,7 +173,8 @@ def _warn_about_long_dead_letters(settings: Settings, described: dict[str, dict[
             )
 
 
-async def _configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+async def describe_topic_configs(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configs, as the broker reports them, in one request."""
     if not topics:
         return {}
     try:
