@@ -272,15 +272,16 @@ def versions_left(s3: Any, bucket: str) -> dict[str, int]:
 
 class GoneWatch:
     """Lists the bucket's versions (list_object_versions) in a thread and notes, for each watched key, the
-    last listing that still showed a version or delete marker of it (`present_at`: when that listing
-    was asked) and the first that showed none (`gone_at`: when that listing was answered). The object
-    went between the two: their gap is the resolution of what is measured from it.
+    last listing that still showed a version or delete marker of it (`present_at`: when that page was
+    asked) and the first that showed none (`gone_at`: when that page was answered). The object went
+    between the two: their gap is the resolution of what is measured from it.
 
-    Only keys falling due (deadline <= now + lookahead) and not yet seen gone are listed: one listing
-    per group of them sharing a prefix (`prefix_of`, e.g. an alarm's objects), several at once, so a
-    poll costs what is due, not what the bucket holds. Keys must be given so that their order is the
-    order of the deadlines (ties allowed); other orders stay correct but list more. No new versions may
-    be uploaded while watching."""
+    Keys must sort in the order of their deadlines (ties allowed; other orders stay correct but list
+    more). A poll is one listing of the key range from the first key not yet seen gone to the last one
+    falling due (deadline <= now + lookahead), a page per `page_size` versions, under the watched keys' common
+    prefix. So a poll costs what is due and not yet gone, however full the bucket, and a backlog costs a
+    page per 1,000 objects, not a request per object: a watch that asked more of the store the further
+    the service fell behind would make it fall further. No new versions may be uploaded while watching."""
 
     def __init__(
         self,
@@ -289,22 +290,22 @@ class GoneWatch:
         deadlines: dict[str, float],
         period: float = 0.1,
         lookahead: float = 0.1,
-        prefix_of: Callable[[str], str] = lambda key: key,
+        page_size: int = 1000,
     ) -> None:
         self._s3, self.bucket, self.period, self.lookahead = s3, bucket, period, lookahead
+        self._page_size = page_size
         self.keys = sorted(deadlines)
         self.deadline = [deadlines[k] for k in self.keys]
         self._reach = list(_running_max(self.deadline))  # non-decreasing: bisect finds what is due
-        self._prefix = [prefix_of(k) for k in self.keys]
-        assert all(k.startswith(p) for k, p in zip(self.keys, self._prefix, strict=True))
+        self._prefix = os.path.commonprefix(self.keys)  # noqa: RUF071 - a key prefix, not a path
         self.present_at: list[float | None] = [None] * len(self.keys)
         self.gone_at: list[float | None] = [None] * len(self.keys)
         self.polls = 0
+        self.pages = 0
         self.errors = 0
         self._first = 0  # every key before it has been seen gone
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"watch-{bucket}")
-        self._pool = ThreadPoolExecutor(_LISTINGS_AT_ONCE, thread_name_prefix=f"watch-{bucket}")
 
     def __enter__(self) -> GoneWatch:
         self._thread.start()
@@ -313,7 +314,6 @@ class GoneWatch:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self._pool.shutdown()
 
     @property
     def all_gone(self) -> bool:
@@ -354,34 +354,36 @@ class GoneWatch:
         while self._first < len(self.keys) and self.gone_at[self._first] is not None:
             self._first += 1
         end = bisect.bisect_right(self._reach, time.time() + self.lookahead)
-        groups: dict[str, list[int]] = {}
-        for i in range(self._first, end):
-            if self.gone_at[i] is None:
-                groups.setdefault(self._prefix[i], []).append(i)
-        # The listings of one poll are asked at once, so a backlog of due objects stretches the interval
-        # between two looks at an object as little as it can.
-        list(self._pool.map(self._look, groups.items()))
-        self.polls += bool(groups)
-
-    def _look(self, group: tuple[str, list[int]]) -> None:
-        prefix, indices = group
-        asked = time.time()
-        present = {
-            entry["Key"]
-            for page in self._s3.get_paginator("list_object_versions").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            for entry in _entries(page)
+        if end <= self._first:
+            return
+        arguments: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self._prefix,
+            "MaxKeys": self._page_size,
         }
-        answered = time.time()
-        for i in indices:
-            if self.keys[i] in present:
-                self.present_at[i] = asked
-            else:
-                self.gone_at[i] = answered
-
-
-_LISTINGS_AT_ONCE = 4
+        if self._first > 0:
+            arguments["KeyMarker"] = self.keys[self._first - 1]  # listing starts after it
+        at = self._first  # keys before it were settled by an earlier page of this poll
+        while at < end:
+            asked = time.time()
+            page = self._s3.list_object_versions(**arguments)
+            answered = time.time()
+            self.pages += 1
+            present = {entry["Key"] for entry in _entries(page)}
+            truncated = bool(page.get("IsTruncated"))
+            # The page covers every key up to its last one listed; when it is the last page, all of them.
+            covered = bisect.bisect_right(self.keys, page["NextKeyMarker"]) if truncated else len(self.keys)
+            for i in range(at, min(covered, end)):
+                if self.keys[i] in present:
+                    self.present_at[i] = asked
+                elif self.gone_at[i] is None:
+                    self.gone_at[i] = answered
+            at = covered
+            if not truncated:
+                break
+            arguments["KeyMarker"] = page["NextKeyMarker"]
+            arguments["VersionIdMarker"] = page.get("NextVersionIdMarker", "")
+        self.polls += 1
 
 
 def _running_max(values: list[float]) -> Iterable[float]:

@@ -56,11 +56,6 @@ def _alarm_records(
 LATENESS_ALARMS_WATCHED = 2000  # at most: 10,000 objects, enough for a p99
 
 
-def _alarm_prefix(key: str) -> str:
-    """`late-0000001-3.jpg` -> `late-0000001-`: the listing of one alarm's objects."""
-    return key[: key.rindex("-") + 1]
-
-
 def _every(n: int) -> str:
     return "every" if n == 1 else f"every {n}{'nd' if n == 2 else 'rd' if n == 3 else 'th'}"
 
@@ -295,7 +290,7 @@ async def lateness(bench: Bench) -> None:
         watched = {k: due_of[k] for i in range(0, alarms, step) for k in keys_of[i]}
         records = _alarm_records(alarms, bucket, [d - retention for d in deadlines], "late")
         await produce(bench.stack.kafka_bootstrap, topics["TOPICS__ALARM_EVENTS"], records)
-        with GoneWatch(s3, bucket, watched, period=WATCH_PERIOD, prefix_of=_alarm_prefix) as watch:
+        with GoneWatch(s3, bucket, watched, period=WATCH_PERIOD) as watch:
             await watch.wait_all_gone(timeout=900)
         # The audit trail is read afterwards: the harness should not compete with what it measures.
         async with AuditTap(bench.stack.kafka_bootstrap, topics["TOPICS__AUDIT"]) as audit:
