@@ -99,14 +99,21 @@ def audit_record(
     deadline: datetime | None = None,
     rule: str | None = None,
     details: dict[str, str] | None = None,
+    occurrence: str = "",
 ) -> AuditRecord:
+    """`occurrence` tells apart records alike in everything else that identifies them (below), such as
+    the attempts of one erasure command."""
     refs = tuple(ObjectRef(bucket=bucket, key=key) for bucket, key in objects)
-    # Objects are deleted once, however many confirmations a crash and a takeover produce: their
-    # deletion record's id depends on the objects, not the confirmation. Every other record is
-    # identified by what caused it.
+    # The id is the same when a crash and a redelivery make the same decision again, and differs
+    # between any two decisions: what caused it and what it is about. An alarm's records are about
+    # the alarm, its hold or its objects (not its customer or rule, which a redelivery may find set
+    # since); a customer's records are about the customer and one rule of the schedule. Objects are
+    # deleted once, however many confirmations a crash and a takeover produce: their deletion record's
+    # id depends on the objects, not the confirmation.
     cause = "" if type is AuditType.DELETED else caused_by
     listed = ",".join(sorted(f"{r.bucket}/{r.key}" for r in refs))
-    identity = "|".join([type.value, cause, alarm_id or "", hold_id or "", listed])
+    about = [alarm_id or "", hold_id or "", listed] if alarm_id else [customer_id or "", rule or ""]
+    identity = "|".join([type.value, cause, *about, *([occurrence] if occurrence else [])])
     return AuditRecord(
         type=type,
         audit_id=str(uuid.uuid5(_AUDIT_NAMESPACE, identity)),

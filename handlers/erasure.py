@@ -10,6 +10,7 @@ dashboard) and sent again, with the same id, until it is. Pure: time comes in as
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -248,6 +249,7 @@ def _sent_audit(
         deadline=erasure.due_at,
         rule=erasure.rule,
         details=details,
+        occurrence=str(erasure.attempts),
     )
 
 
@@ -300,17 +302,31 @@ def next_check_at(record: CustomerRecord, confirm_within: timedelta) -> datetime
 class _Stored:
     v: int
     record: CustomerRecord
+    # What the record's decisions sent that its topics may not have yet (the outbox): written with the
+    # record in one changelog record, so a crash cannot keep the record and lose them. Cleared by a
+    # later write once acknowledged (streams/outbox.py).
+    outbox: tuple[AuditRecord, ...] = ()
+    commands: tuple[ErasureDue, ...] = ()
 
 
 _STORED = TypeAdapter(_Stored)
+Unsent = AuditRecord | ErasureDue  # what a customer's outbox holds
 
 
-def encode_customer(record: CustomerRecord) -> bytes:
-    return _STORED.dump_json(_Stored(CUSTOMER_FORMAT, record), exclude_defaults=True)
+def encode_customer(record: CustomerRecord, outbox: Collection[Unsent] = ()) -> bytes:
+    audit = tuple(item for item in outbox if isinstance(item, AuditRecord))
+    commands = tuple(item for item in outbox if isinstance(item, ErasureDue))
+    stored = _Stored(CUSTOMER_FORMAT, record, audit, commands)
+    return _STORED.dump_json(stored, exclude_defaults=True)
 
 
 def decode_customer(raw: bytes) -> CustomerRecord:
+    return decode_stored_customer(raw)[0]
+
+
+def decode_stored_customer(raw: bytes) -> tuple[CustomerRecord, tuple[Unsent, ...]]:
+    """The record and its outbox."""
     stored = _STORED.validate_json(raw)
     if stored.v != CUSTOMER_FORMAT:
         raise ValueError(f"unknown customer record format {stored.v!r}")
-    return stored.record
+    return stored.record, (*stored.outbox, *stored.commands)

@@ -134,3 +134,31 @@ class TestConfirmation:
         [unmatched] = outcome.audit
         assert (unmatched.customer_id, unmatched.details["command_id"]) == ("c-1", "no-such-command")
         assert unmatched.details["reason"]
+
+
+class TestEachRecordHasAnIdOfItsOwn:
+    """Readers count audit ids, not records (a crash may publish a record twice): two decisions must
+    never share one, and the same decision made again must keep its id."""
+
+    def test_the_erasures_one_contract_end_schedules(self) -> None:
+        audit = on_contract_ended(None, "c-1", ENDED, "evt-end", SCHEDULE, ENDED).audit
+        rules = SCHEDULE.started_by("contract.ended")
+        assert len(audit) == len({r.audit_id for r in audit}) == len(rules) > 1
+
+    def test_the_same_contract_end_of_two_customers(self) -> None:
+        first = on_contract_ended(None, "c-1", ENDED, "evt-end", SCHEDULE, ENDED).audit
+        second = on_contract_ended(None, "c-2", ENDED, "evt-end", SCHEDULE, ENDED).audit
+        assert not {r.audit_id for r in first} & {r.audit_id for r in second}
+
+    def test_each_attempt_of_a_command(self) -> None:
+        record, ids = r3_sent(), []
+        for attempt in range(2, 5):
+            outcome = on_time_passed(record, ENDED + WINDOW * attempt, WINDOW, "tick-same")
+            ids += [r.audit_id for r in outcome.audit if r.rule == "R3"]
+            record = outcome.record
+        assert len(ids) == len(set(ids)) == 3
+
+    def test_but_the_same_decision_again_keeps_its_id(self) -> None:
+        again = on_contract_ended(None, "c-1", ENDED, "evt-end", SCHEDULE, ENDED + timedelta(hours=1))
+        first = on_contract_ended(None, "c-1", ENDED, "evt-end", SCHEDULE, ENDED).audit
+        assert [r.audit_id for r in again.audit] == [r.audit_id for r in first]

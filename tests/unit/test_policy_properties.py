@@ -646,6 +646,7 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         self._check_hold_records()
         self._check_erasure_commands(now)
         self._check_deletions_recorded_once()
+        self._check_audit_ids_distinct()
 
     def _check_alarm(self, alarm: RefAlarm, now: datetime) -> None:
         state = self.world.states.get(alarm.alarm_id)
@@ -740,6 +741,13 @@ class MediaPolicyMachine(RuleBasedStateMachine):
                 assert now < again + LATENESS_BOUND, (
                     f"{command.rule} for {command.customer_id}, unconfirmed, not sent again at {again}"
                 )
+
+    def _check_audit_ids_distinct(self) -> None:
+        """Readers count audit ids (a crash may publish a record twice): no two decisions share one."""
+        seen: dict[str, AuditRecord] = {}
+        for record in self.world.audit:
+            other = seen.setdefault(record.audit_id, record)
+            assert other is record, f"{other.type} and {record.type} share the audit id {record.audit_id}"
 
     def _check_deletions_recorded_once(self) -> None:
         recorded = [
