@@ -20,7 +20,7 @@ class AlarmTable:
         return decode_state(raw) if raw is not None else None
 
     def stored(self, alarm_id: str) -> tuple[AlarmState, tuple[AuditRecord, ...]] | None:
-        """The state and its outbox (streams/audit_outbox.py)."""
+        """The state and its outbox (streams/outbox.py)."""
         raw = self._table.get(alarm_id.encode("utf-8"))
         return decode_stored(raw) if raw is not None else None
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import structlog
 
+from handlers.audit import AuditRecord
 from handlers.commands import ErasuresReached
 from handlers.erasure import (
     CustomerOutcome,
     CustomerRecord,
+    Unsent,
     next_check_at,
     on_call_recorded,
     on_contract_ended,
@@ -30,10 +32,16 @@ from handlers.schedule import Schedule
 from streams.audit_chain import AuditChain
 from streams.clock import Clock
 from streams.customer_table import CustomerTable
+from streams.outbox import Outbox
 from streams.scheduler import DeadlineIndex, Scheduler
 
 log = structlog.get_logger(__name__)
 SendInternal = Callable[[int, bytes], Awaitable[None]]
+
+
+def _outbox_id(item: Unsent) -> str:
+    """An audit record by its audit id; a command by its id and attempt (each attempt is sent)."""
+    return item.audit_id if isinstance(item, AuditRecord) else f"{item.command_id}/{item.attempt}"
 
 
 class Erasures:
@@ -56,6 +64,7 @@ class Erasures:
         self._commands = commands_topic
         self._send_internal = send_internal
         self.scheduler = Scheduler(DeadlineIndex(), clock, self._notify)
+        self.outbox: Outbox[Unsent] = Outbox(customers.partitions, id_of=_outbox_id)
 
     def on_customer_event(
         self, event: ContractEnded | CallRecorded | ErasureCompleted, partition: int
@@ -82,15 +91,11 @@ class Erasures:
 
     def _apply(self, previous: CustomerRecord | None, outcome: CustomerOutcome, partition: int) -> None:
         record = outcome.record
+        decided: tuple[Unsent, ...] = (*outcome.audit, *outcome.commands)
         if record != previous:
-            self.customers.put(record)
-        for audit in outcome.audit:
-            self._audit_chain.publish(partition, record.customer_id, audit)
-        for command in outcome.commands:
-            # Buffered by faust and flushed before the offset of what caused it is committed.
-            self._commands.send_soon(
-                key=record.customer_id.encode("utf-8"), value=command.model_dump_json().encode("utf-8")
-            )
+            self.customers.put(record, self.outbox.keep(record.customer_id, decided))
+        for item in decided:
+            self._send(partition, record.customer_id, item)
         self.scheduler.track(record.customer_id, partition, next_check_at(record, self.confirm_within))
         if outcome.audit:
             log.info(
@@ -101,20 +106,55 @@ class Erasures:
                 open=sum(1 for e in record.erasures if e.open),
             )
 
+    def _send(self, partition: int, customer_id: str, item: Unsent) -> None:
+        """Kept in the customer's outbox until acknowledged. An audit record waits for the changelog
+        write of the record it describes (streams/audit_chain.py); a command goes at once, buffered by
+        faust and flushed before the offset of what caused it is committed: should the record it was
+        decided with be lost, the command is decided and sent again, and the system that carries it out
+        knows it by its id."""
+        item_id = _outbox_id(item)
+        if isinstance(item, AuditRecord):
+            self._audit_chain.publish(
+                partition, customer_id, item, on_sent=lambda: self.outbox.sent(customer_id, item_id)
+            )
+            return
+        self._commands.send_soon(
+            key=customer_id.encode("utf-8"),
+            value=item.model_dump_json().encode("utf-8"),
+            callback=lambda _delivered: self.outbox.sent(customer_id, item_id),
+        )
+
+    def clear_sent(self, partition: int) -> None:
+        """Write once more, without their outbox, the customers whose outbox has all been acknowledged
+        (from inside stream processing of the partition, like every write to the table)."""
+        for customer_id in self.outbox.take_cleared(partition):
+            stored = self.customers.stored(customer_id)
+            if stored is not None and stored[1]:
+                self.customers.put(stored[0], self.outbox.unsent(customer_id))
+
     async def _notify(self, partition: int, customer_ids: list[str], checked_at: datetime) -> None:
         command = ErasuresReached(
             event_id=str(uuid.uuid4()), customer_ids=tuple(customer_ids), checked_at=checked_at
         )
         await self._send_internal(partition, command.model_dump_json().encode("utf-8"))
 
-    def rebuild(self, partitions: Collection[int]) -> int:
+    def rebuild(self, partitions: Collection[int]) -> tuple[int, int]:
+        """The schedule of these partitions' customers, and whatever their outboxes hold sent again
+        (perhaps never sent before the last owner stopped). Returns (customers tracked, items sent)."""
         self.scheduler.index.clear()
-        tracked = 0
-        for record in self.customers.records_in(partitions):
+        tracked = resent = 0
+        for record, outbox in self.customers.records_in(partitions):
+            partition = self.customers.partition_of(record.customer_id)
+            if outbox:
+                self.outbox.keep(record.customer_id, outbox)
+                for item in outbox:
+                    self._send(partition, record.customer_id, item)
+                resent += len(outbox)
             check = next_check_at(record, self.confirm_within)
-            self.scheduler.track(record.customer_id, self.customers.partition_of(record.customer_id), check)
+            self.scheduler.track(record.customer_id, partition, check)
             tracked += check is not None
-        return tracked
+        return tracked, resent
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         self.scheduler.index.drop_partitions(partitions)
+        self.outbox.forget_partitions(partitions)

@@ -1,67 +1,76 @@
-"""No audit record lost in a crash: an alarm's audit records travel in its state until the audit topic
-has them.
+"""No record lost in a crash: what a decision sends travels in the state it changed until its topic has it.
 
-Without this, a worker that dies after the alarm's new state reached the changelog but before its audit
-records reached the audit topic loses those records for good: the event is delivered again (its offset
-was not committed), but the handler finds the state already applied and decides nothing new.
+Without this, a worker that dies after the new state reached the changelog but before what the decision
+sends reached its topic loses it for good: the event is delivered again (its offset was not committed),
+but the handler finds the state already applied and decides nothing new. For an alarm that is its audit
+records; for a customer, its audit records and its erasure commands (a lost command would otherwise
+wait for the confirmation window, a day by default, before it is sent again).
 
-So every state write carries, in the same changelog record, the audit records not yet acknowledged
-by the audit topic (the outbox). When the producer acknowledges the last of an alarm's records, the
-alarm is cleared by its next write, or by a write of its own the next time the worker processes a
-record of that partition (table writes go to the partition of the record being processed). A worker
-that takes the partition over publishes every outbox it recovers, again: the audit topic may then
-hold a record twice, both with the same `audit_id`, and readers count audit ids, not records.
+So every state write carries, in the same changelog record, what has not yet been acknowledged by its
+topic (the outbox). When the producer acknowledges the last of a key's items, the key is cleared by its
+next write, or by a write of its own the next time the worker processes a record of that partition
+(table writes go to the partition of the record being processed). A worker that takes the partition
+over sends every outbox it recovers, again: a topic may then hold an item twice, with the same id
+(`audit_id`; a command's `command_id` and `attempt`), and readers count ids, not records.
+
+Items of a decision that changed no state are not kept: on redelivery the same state gives the same
+decision, so they are sent again anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Generic, TypeVar
 
-from handlers.audit import AuditRecord
 from streams.partitioning import partition_for
 
+Item = TypeVar("Item")
 
-class AuditOutbox:
-    def __init__(self, partitions: int) -> None:
+
+class Outbox(Generic[Item]):
+    def __init__(self, partitions: int, id_of: Callable[[Item], str]) -> None:
         self._partitions = partitions
-        self._unsent: dict[str, dict[str, AuditRecord]] = {}  # alarm id -> audit id -> record
-        self._to_clear: dict[int, set[str]] = {}  # partition -> alarms whose stored outbox is all sent
+        self._id_of = id_of
+        self._unsent: dict[str, dict[str, Item]] = {}  # table key -> item id -> item
+        self._to_clear: dict[int, set[str]] = {}  # partition -> keys whose stored outbox is all sent
 
-    def keep(self, alarm_id: str, records: Collection[AuditRecord]) -> tuple[AuditRecord, ...]:
-        """Add the records of a decision; the alarm's unsent records, to write with its state."""
-        unsent = self._unsent.setdefault(alarm_id, {})
-        for record in records:
-            unsent[record.audit_id] = record
-        self._to_clear.get(self._partition(alarm_id), set()).discard(alarm_id)  # this write clears it
+    def keep(self, key: str, items: Collection[Item]) -> tuple[Item, ...]:
+        """Add the items of a decision; the key's unsent items, to write with its state."""
+        unsent = self._unsent.setdefault(key, {})
+        for item in items:
+            unsent[self._id_of(item)] = item
+        self._to_clear.get(self._partition(key), set()).discard(key)  # this write clears it
+        if not unsent:
+            del self._unsent[key]
         return tuple(unsent.values())
 
-    def sent(self, alarm_id: str, audit_id: str) -> None:
-        """The audit topic acknowledged the record."""
-        unsent = self._unsent.get(alarm_id)
-        if unsent is None or unsent.pop(audit_id, None) is None:
+    def sent(self, key: str, item_id: str) -> None:
+        """The topic acknowledged the item."""
+        unsent = self._unsent.get(key)
+        if unsent is None or unsent.pop(item_id, None) is None:
             return
         if not unsent:
-            del self._unsent[alarm_id]
-            self._to_clear.setdefault(self._partition(alarm_id), set()).add(alarm_id)
+            del self._unsent[key]
+            self._to_clear.setdefault(self._partition(key), set()).add(key)
 
-    def unsent(self, alarm_id: str) -> tuple[AuditRecord, ...]:
-        return tuple(self._unsent.get(alarm_id, {}).values())
+    def unsent(self, key: str) -> tuple[Item, ...]:
+        return tuple(self._unsent.get(key, {}).values())
 
     def take_cleared(self, partition: int) -> list[str]:
-        """Alarms of the partition whose stored outbox is now all sent: to write once more, without it."""
+        """Keys of the partition whose stored outbox is now all sent: to write once more, without it."""
         return sorted(self._to_clear.pop(partition, set()))
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
-        """Partitions given away: their new owner publishes what their states still hold."""
+        """Partitions given away: their new owner sends what their states still hold."""
         gone = set(partitions)
-        for alarm_id in [a for a in self._unsent if self._partition(a) in gone]:
-            del self._unsent[alarm_id]
+        for key in [k for k in self._unsent if self._partition(k) in gone]:
+            del self._unsent[key]
         for partition in gone:
             self._to_clear.pop(partition, None)
 
     @property
-    def unsent_records(self) -> int:
-        return sum(len(records) for records in self._unsent.values())
+    def unsent_items(self) -> int:
+        return sum(len(items) for items in self._unsent.values())
 
-    def _partition(self, alarm_id: str) -> int:
-        return partition_for(alarm_id, self._partitions)
+    def _partition(self, key: str) -> int:
+        return partition_for(key, self._partitions)

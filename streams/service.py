@@ -56,7 +56,6 @@ from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
 from streams.alarm_table import AlarmTable
 from streams.audit_chain import AuditChain
-from streams.audit_outbox import AuditOutbox
 from streams.backlog_gate import PATIENCE_SECONDS, BacklogGate
 from streams.clock import Clock
 from streams.contract_ends import ContractEnds
@@ -68,6 +67,7 @@ from streams.erasures import Erasures
 from streams.legal_holds import LegalHoldKeeper
 from streams.metrics import Metrics
 from streams.object_store import ObjectStore
+from streams.outbox import Outbox
 from streams.rekeying import Rekeyer
 from streams.scheduler import DeadlineIndex, Scheduler
 from streams.source import Source
@@ -108,7 +108,7 @@ class RetentionService:
         self.policy = policy_from(settings)
         self.clock = clock
         self.alarms = alarms
-        self.outbox = AuditOutbox(alarms.partitions)
+        self.outbox: Outbox[AuditRecord] = Outbox(alarms.partitions, id_of=lambda record: record.audit_id)
         self.contract_ends = contract_ends
         self.topics = topics
         self.metrics = metrics or Metrics()
@@ -152,6 +152,7 @@ class RetentionService:
 
     async def handle_customer_event(self, message: Any) -> None:
         await self._guarded(message, self._on_customer_record)
+        self._clear_sent_outboxes(message.partition)
 
     async def handle_input(self, message: Any) -> None:
         """An input record as its producer partitioned it: to the re-keying stage."""
@@ -433,16 +434,17 @@ class RetentionService:
         )
 
     def _clear_sent_outboxes(self, partition: int) -> None:
-        """Write once more, without their outbox, the alarms whose audit records have all been sent.
-        Here, after a record of the partition was processed: a table write needs one (it goes to that
-        record's partition)."""
+        """Write once more, without their outbox, the alarms and customers whose outbox has all been
+        acknowledged. Here, after a record of the partition was processed: a table write needs one (it
+        goes to that record's partition)."""
         try:
             for alarm_id in self.outbox.take_cleared(partition):
                 stored = self.alarms.stored(alarm_id)
                 if stored is not None and stored[1]:
                     self.alarms.put(stored[0], self.outbox.unsent(alarm_id))
+            self.erasures.clear_sent(partition)
         except Exception as exc:  # a clearing missed only means records published again after a restart
-            log.exception("audit_outbox.clear_failed", error=type(exc).__name__)
+            log.exception("outbox.clear_failed", error=type(exc).__name__)
 
     async def dead_letter(self, message: Any, reason: str) -> None:
         self._dead_letter_soon(message, reason)
@@ -585,7 +587,7 @@ class RetentionService:
                 resumed += len(deleting)
             held = [m.ref for m in state.pending if m.legal_hold]
             self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
-        customers = self.erasures.rebuild(partitions)
+        customers, customer_items_resent = self.erasures.rebuild(partitions)
         self.ready = True
         self.partitions = sorted(partitions)
         log.info(
@@ -595,4 +597,5 @@ class RetentionService:
             alarms_tracked=tracked,
             deletions_resumed=resumed,
             audit_records_republished=republished,
+            customer_items_resent=customer_items_resent,
         )

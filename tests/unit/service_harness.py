@@ -52,9 +52,13 @@ def fake_topics() -> Topics:
 
 
 def make_service(
-    clock: FakeClock, backlog_gate: BacklogGate | None = None, alarms: FakeTable | None = None
+    clock: FakeClock,
+    backlog_gate: BacklogGate | None = None,
+    alarms: FakeTable | None = None,
+    customers: FakeTable | None = None,
 ) -> RetentionService:
-    """`alarms`: the alarms table's contents, to build a successor worker on what a crashed one left."""
+    """`alarms`, `customers`: the tables' contents, to build a successor worker on what a crashed one
+    left."""
     topics = fake_topics()
     settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
     return RetentionService(
@@ -63,7 +67,7 @@ def make_service(
         store=InMemoryObjectStore(),
         alarms=AlarmTable(FakeTable() if alarms is None else alarms, PARTITIONS),
         contract_ends=ContractEnds(FakeTable()),
-        customers=CustomerTable(FakeTable(), PARTITIONS),
+        customers=CustomerTable(FakeTable() if customers is None else customers, PARTITIONS),
         topics=topics,
         audit_chain=AuditChain(topics.audit, {}, "retention-audit"),
         backlog_gate=backlog_gate,

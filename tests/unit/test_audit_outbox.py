@@ -140,6 +140,6 @@ class TestPartitionsGivenAway:
         clock = FakeClock(T0)
         service = crashed_worker(clock, FakeTable())
         await deliver(service, alarm_message("alarm-1", alarm_json("alarm-1", ["a.jpg"], at=T0)))
-        assert service.outbox.unsent_records == 1
+        assert service.outbox.unsent_items == 1
         service.forget_partitions({partition_for("alarm-1", PARTITIONS)})
-        assert service.outbox.unsent_records == 0
+        assert service.outbox.unsent_items == 0
