@@ -278,10 +278,11 @@ class GoneWatch:
 
     Keys must sort in the order of their deadlines (ties allowed; other orders stay correct but list
     more). A poll is one listing of the key range from the first key not yet seen gone to the last one
-    falling due (deadline <= now + lookahead), a page per `page_size` versions, under the watched keys' common
-    prefix. So a poll costs what is due and not yet gone, however full the bucket, and a backlog costs a
-    page per 1,000 objects, not a request per object: a watch that asked more of the store the further
-    the service fell behind would make it fall further. No new versions may be uploaded while watching."""
+    falling due (deadline <= now + lookahead), under the watched keys' common prefix, in pages of at
+    most `page_size` versions and no more than the keys due. So a poll costs what is due and not yet
+    gone, however full the bucket, and a backlog costs a page per 1,000 objects, not a request per
+    object: a watch that asked more of the store the further the service fell behind would make it fall
+    further. No new versions may be uploaded while watching."""
 
     def __init__(
         self,
@@ -356,15 +357,13 @@ class GoneWatch:
         end = bisect.bisect_right(self._reach, time.time() + self.lookahead)
         if end <= self._first:
             return
-        arguments: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Prefix": self._prefix,
-            "MaxKeys": self._page_size,
-        }
+        arguments: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._prefix}
         if self._first > 0:
             arguments["KeyMarker"] = self.keys[self._first - 1]  # listing starts after it
         at = self._first  # keys before it were settled by an earlier page of this poll
         while at < end:
+            # No more than the due keys left (a key may have several versions: then one more page).
+            arguments["MaxKeys"] = max(1, min(self._page_size, end - at))
             asked = time.time()
             page = self._s3.list_object_versions(**arguments)
             answered = time.time()

@@ -60,6 +60,8 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         processing_guarantee="at_least_once",  # Tansu has no transactions; every handler is idempotent
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.kafka_producer_linger.total_seconds(),
+        producer_max_batch_size=512 * 1024,  # per partition: a burst goes in few batches (see linger)
         table_standby_replicas=0,
         topic_replication_factor=settings.kafka_replication_factor,
         broker_session_timeout=session,

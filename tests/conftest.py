@@ -1,4 +1,5 @@
-"""Session fixtures: one real local stack (Tansu and SeaweedFS) on free loopback ports for the run."""
+"""Session fixtures: one real local stack (Tansu and SeaweedFS) on free loopback ports for the run, and one
+with the broker's other storage engine for the tests that run on both."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from streams.local_stack import BROKER_STORAGE, LocalStack, Ports
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(tmp_path_factory.mktemp("stack"), Ports.free())
+    """The stack `make run` starts: Tansu keeps its log in S3 (its S3 engine, on this stack's
+    SeaweedFS), so what the tests exercise is what users run."""
+    local = LocalStack(tmp_path_factory.mktemp("stack"), Ports.free(), broker_storage="s3")
     local.start()
     try:
         yield local
@@ -21,9 +24,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="session")
-def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A stack whose broker keeps its log in S3 (Tansu's S3 engine on this stack's SeaweedFS)."""
-    local = LocalStack(tmp_path_factory.mktemp("durable-stack"), Ports.free(), broker_storage="s3")
+def memory_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A stack whose broker keeps its log in memory (Tansu's default engine)."""
+    local = LocalStack(tmp_path_factory.mktemp("memory-stack"), Ports.free(), broker_storage="memory")
     local.start()
     try:
         yield local
@@ -34,7 +37,7 @@ def durable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSta
 @pytest.fixture(scope="session", params=BROKER_STORAGE)
 def each_broker(request: pytest.FixtureRequest) -> LocalStack:
     """Runs a test once on each of Tansu's storage engines: memory, then S3."""
-    stack: LocalStack = request.getfixturevalue("stack" if request.param == "memory" else "durable_stack")
+    stack: LocalStack = request.getfixturevalue("memory_stack" if request.param == "memory" else "stack")
     return stack
 
 

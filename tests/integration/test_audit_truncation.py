@@ -106,18 +106,18 @@ def names() -> tuple[str, str]:
 
 
 async def test_records_removed_by_retention_are_counted_and_the_rest_verifies(
-    durable_stack: LocalStack, names: tuple[str, str]
+    stack: LocalStack, names: tuple[str, str]
 ) -> None:
-    verdict = await verified_after_removing_four(durable_stack, names, checkpointed=3, at=LONG_AGO)
+    verdict = await verified_after_removing_four(stack, names, checkpointed=3, at=LONG_AGO)
     assert verdict.intact, verdict.partitions
     assert (verdict.records, verdict.removed_by_retention, verdict.checkpoints) == (6, 4, 1)
     assert verdict.retention == timedelta(milliseconds=RETENTION_MS)
 
 
 async def test_records_removed_before_their_time_are_reported(
-    durable_stack: LocalStack, names: tuple[str, str]
+    stack: LocalStack, names: tuple[str, str]
 ) -> None:
-    verdict = await verified_after_removing_four(durable_stack, names, checkpointed=2, at=RECENTLY)
+    verdict = await verified_after_removing_four(stack, names, checkpointed=2, at=RECENTLY)
     assert not verdict.intact
     (problem,) = [p.problem for p in verdict.partitions if p.problem is not None]
     assert problem.offset == 4
@@ -125,18 +125,18 @@ async def test_records_removed_before_their_time_are_reported(
 
 
 async def test_resuming_a_chain_whose_last_record_is_gone_continues_from_its_checkpoint(
-    durable_stack: LocalStack, names: tuple[str, str]
+    stack: LocalStack, names: tuple[str, str]
 ) -> None:
     audit, checkpoints = names
-    await create(durable_stack, audit, checkpoints)
-    hashes = await write_chain(durable_stack, audit, 5)
-    options = {"bootstrap_servers": durable_stack.kafka_bootstrap}
+    await create(stack, audit, checkpoints)
+    hashes = await write_chain(stack, audit, 5)
+    options = {"bootstrap_servers": stack.kafka_bootstrap}
 
     chain = AuditChain(None, options, audit, checkpoint_topic=checkpoints, resume_wait=3.0)
     await asyncio.wait_for(chain.resume([0]), 60)
     assert chain.last_hash(0) == hashes[4]  # the last record, read
 
-    await write_checkpoints(durable_stack, checkpoints, [Checkpoint(0, 4, hashes[4], LONG_AGO)])
-    await asyncio.to_thread(remove_batches, durable_stack, audit, 5)  # every record gone
+    await write_checkpoints(stack, checkpoints, [Checkpoint(0, 4, hashes[4], LONG_AGO)])
+    await asyncio.to_thread(remove_batches, stack, audit, 5)  # every record gone
     await asyncio.wait_for(chain.resume([0]), 60)  # waited for a record nobody will write before
     assert chain.last_hash(0) == hashes[4]  # from the checkpoint: the chain goes on where it was
