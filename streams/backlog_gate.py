@@ -75,9 +75,14 @@ class BacklogGate:
                 log.warning("deadlines.backlog_unknown", reason=str(exc))
                 await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
         deferred, self._deferred = self._deferred, {}
+        waited = self.closed_for()
         self.open = True
         self.status = "acting"
-        log.info("deadlines.acting", deferred=sum(len(ids) for ids in deferred.values()))
+        log.info(
+            "deadlines.acting",
+            deferred=sum(len(ids) for ids in deferred.values()),
+            held_back_seconds=round(waited, 1),
+        )
         return {p: ids for p, ids in deferred.items() if p in set(partitions)}
 
     async def _drain(self, partitions: Collection[int]) -> None:
@@ -143,6 +148,15 @@ class BacklogGate:
                     self.status = f"{WAITING}: " + ", ".join(
                         f"{tp.topic}/{tp.partition} committed to {end}" for tp, end in sorted(waiting.items())
                     )
+                    if polls % NOTHING_LEFT_EVERY == NOTHING_LEFT_EVERY - 1:
+                        log.info(
+                            "deadlines.still_waiting",
+                            seconds=round(self.closed_for()),
+                            waiting={f"{tp.topic}/{tp.partition}": end for tp, end in waiting.items()},
+                            committed={
+                                f"{tp.topic}/{tp.partition}": await group.committed(tp) for tp in waiting
+                            },
+                        )
                     await asyncio.sleep(POLL_SECONDS)
         finally:
             await group.stop()
