@@ -23,7 +23,7 @@ from bench.harness import Bench, machine
 from bench.report import LATEST_FULL, README, RESULTS, document, latest_full, markdown, readme_with
 from bench.scenarios import SCENARIOS
 from config.logging import configure_logging
-from streams.local_stack import BROKER_STORAGE, LocalStack, Ports
+from streams.local.stack import BROKER_STORAGE, LocalStack, Ports
 
 
 def main() -> int:

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.local_stack import LocalStack, input_topics_of, isolated_topics, tansu_binary, weed_binary
-from streams.worker_process import WorkerProcess
+from streams.local.stack import LocalStack, input_topics_of, isolated_topics, tansu_binary, weed_binary
+from streams.local.worker_process import WorkerProcess
 
 
 @dataclass

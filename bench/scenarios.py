@@ -31,9 +31,9 @@ from bench.harness import (
 )
 from handlers.events import HoldPlaced
 from handlers.signing import sign
-from streams.local_stack import EVIDENCE_BUCKET
-from streams.scheduler import DeadlineIndex
-from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+from streams.local.stack import EVIDENCE_BUCKET
+from streams.local.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+from streams.worker.scheduler import DeadlineIndex
 
 MEDIA_PER_ALARM = 5
 # How often the harness lists the bucket to see objects go: the resolution of every time measured from

@@ -16,7 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from handlers.signing import sign
-from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+from streams.local.worker_process import SIGNING_KEY, SIGNING_KEY_ID
 
 OBJECTS_PER_ALARM = 2
 

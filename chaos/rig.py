@@ -14,9 +14,9 @@ from typing import Any
 from chaos.check import Report, Watched, check
 from chaos.load import LoadGenerator, Plan
 from chaos.proxy import CuttableProxy
-from streams import topic_ends
-from streams.local_stack import INPUT_TOPICS, LocalStack, Ports, _free_port
-from streams.worker_process import WorkerProcess
+from streams.kafka import topic_ends
+from streams.local.stack import INPUT_TOPICS, LocalStack, Ports, _free_port
+from streams.local.worker_process import WorkerProcess
 
 BUCKET = "chaos-media"
 RETENTION = timedelta(seconds=15)

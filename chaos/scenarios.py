@@ -12,8 +12,8 @@ from functools import partial
 
 from chaos.check import Report
 from chaos.rig import ChaosRig, read_topic, wait_until
-from streams.topic_ends import committed_total
-from streams.worker_process import WorkerProcess
+from streams.kafka.topic_ends import committed_total
+from streams.local.worker_process import WorkerProcess
 
 
 def _alive(worker: WorkerProcess) -> bool:

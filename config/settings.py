@@ -45,13 +45,13 @@ class TopicNames(BaseModel):
     alarm_events: str = "alarm-events"
     police_holds: str = "police-holds"
     contract_events: str = "contract-events"
-    # The inputs re-keyed by the service (streams/rekeying.py) and partitioned by its own partitioner,
+    # The inputs re-keyed by the service (streams/worker/rekeying.py) and partitioned by its own partitioner,
     # so that an alarm's events and its holds, or a customer's events, meet on one partition whatever
     # partitioner and partition count their producers used.
     alarm_stream: str = "retention-alarm-stream"
     customer_stream: str = "retention-customer-stream"
     audit: str = "retention-audit"
-    # The audit chains' heads at intervals (streams/audit_checkpoints.py), kept as long as the audit trail.
+    # The audit chains' heads at intervals (streams/audit/checkpoints.py), kept as long as the audit trail.
     audit_checkpoints: str = "retention-audit-checkpoints"
     deadletter: str = "retention-deadletter"
     # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).
@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     kafka_session_timeout: Duration = timedelta(seconds=10)
     kafka_replication_factor: int = Field(default=1, ge=1)  # for the topics the service creates
     # How long a fetch may wait for data. Kafka answers as soon as data comes, Tansu only at the end of
-    # the wait: a short wait keeps each hop through a topic short (see streams/kafka_transport.py).
+    # the wait: a short wait keeps each hop through a topic short (see streams/kafka/transport.py).
     kafka_fetch_max_wait: Duration = timedelta(milliseconds=100)
     # How long the producer waits to fill a batch. Each batch is a request to the broker and, on a
     # broker that keeps its log in S3 (Tansu's S3 engine), an object written: a few milliseconds more
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     topics: TopicNames = TopicNames()
     # How many parts the service divides its state into: the partitions of its own topics, and the most
     # workers that can share the work. Unset: what its topics already have (an existing deployment), or
-    # 8 for a new one (DEFAULT_PARTITIONS in streams/topology.py). Input topics may have any number.
+    # 8 for a new one (DEFAULT_PARTITIONS in streams/kafka/topology.py). Input topics may have any number.
     partitions: int | None = Field(default=None, ge=1, le=1024)
     app_id: str = "alarm-media-retention"
     state_dir: str = ".state"  # faust's working folder; the tables themselves live in Kafka
@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     # An object is overdue once it is this far past its deadline and not yet deleted.
     overdue_grace: Duration = timedelta(seconds=30)
     hold_answer_wait: Duration = timedelta(seconds=3)  # how long POST /holds waits for the hold's answer
-    # The reconciliation sweep (streams/sweep.py): how often (PT0S: only on demand), how far past the
+    # The reconciliation sweep (streams/worker/sweep.py): how often (PT0S: only on demand), how far past the
     # hold limit an unknown object must be before it is deleted, and how fast the buckets are listed.
     sweep_interval: Duration = timedelta(hours=6)
     sweep_grace: Duration = timedelta(hours=24)
@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     # An erasure command not confirmed within this is flagged and sent again.
     erasure_confirm_within: Duration = timedelta(hours=24)
 
-    # What the service's own topics keep (streams/topic_configs.py). The audit trail: 6 years, as the
+    # What the service's own topics keep (streams/kafka/topic_configs.py). The audit trail: 6 years, as the
     # company keeps its accounting evidence (5 full accounting years, the statement's R4 and R7), so a
     # record written on the last day of a year outlives that year by 5 full years. Records in transit
     # between its stages: long enough to outlive any outage the service is meant to survive. Dead

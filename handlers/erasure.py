@@ -304,7 +304,7 @@ class _Stored:
     record: CustomerRecord
     # What the record's decisions sent that its topics may not have yet (the outbox): written with the
     # record in one changelog record, so a crash cannot keep the record and lose them. Cleared by a
-    # later write once acknowledged (streams/outbox.py).
+    # later write once acknowledged (streams/worker/outbox.py).
     outbox: tuple[AuditRecord, ...] = ()
     commands: tuple[ErasureDue, ...] = ()
 

@@ -96,8 +96,9 @@ def settle(
     change: Change, now: datetime, policy: RetentionPolicy, *, deletions_allowed: bool = True
 ) -> Outcome:
     """`deletions_allowed` is False while the shell cannot yet vouch that every hold which reached it
-    before `now` has been applied (after a restart or rebalance, streams/backlog_gate.py): media that is
-    due then stays pending with its deadline, and the passing of time deletes it once the holds are in."""
+    before `now` has been applied (after a restart or rebalance, streams/worker/backlog_gate.py): media
+    that is due then stays pending with its deadline, and the passing of time deletes it once the holds
+    are in."""
     state = change.state
     before = change.previous
     old_deadline = before.deadline if before else None

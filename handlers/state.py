@@ -156,7 +156,7 @@ class _Stored:
     state: AlarmState
     # Audit records about this state that the audit topic may not have yet (the outbox): written with
     # the state in one changelog record, so a crash cannot keep the state and lose its audit records.
-    # Cleared by a later write once the audit topic acknowledged them (streams/outbox.py).
+    # Cleared by a later write once the audit topic acknowledged them (streams/worker/outbox.py).
     outbox: tuple[AuditRecord, ...] = ()
 
 

@@ -20,9 +20,9 @@ def worker() -> int:
     from config.settings import SettingsError, load_settings
     from streams.app import build_app
     from streams.clock import SystemClock
-    from streams.object_store import S3ObjectStore
-    from streams.s3_client import make_s3_client
-    from streams.topology import TopologyError, prepare_topics
+    from streams.kafka.topology import TopologyError, prepare_topics
+    from streams.s3.client import make_s3_client
+    from streams.s3.object_store import S3ObjectStore
 
     try:
         settings = load_settings()
@@ -60,14 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         return worker()
     if args.command == "local":
-        from streams.local_stack import run_local
+        from streams.local.stack import run_local
 
         return run_local()
     if args.command == "reset":
-        from streams.local_stack import reset_local
+        from streams.local.stack import reset_local
 
         return reset_local()
-    from streams.demo import run_demo
+    from streams.local.demo import run_demo
 
     return run_demo(args.objects)
 

@@ -11,29 +11,29 @@ from typing import Any
 import structlog
 
 from config.settings import Settings
-from streams import kafka_transport
-from streams.acknowledgements import Acknowledgements, TrackedTable
-from streams.agents import register_agents
-from streams.alarm_table import AlarmTable
 from streams.api.routes import ApiContext
 from streams.api.server import build_web_app, serve
-from streams.audit_chain import AuditChain
-from streams.audit_checkpoints import AuditCheckpoints
-from streams.backlog_gate import BacklogGate
+from streams.audit.chain import AuditChain
+from streams.audit.checkpoints import AuditCheckpoints
 from streams.clock import Clock
-from streams.contract_ends import ContractEnds
-from streams.customer_requests import CustomerRequests
-from streams.customer_table import CustomerTable
-from streams.kafka_security import client_options, faust_credentials
-from streams.metrics import Metrics, WorkerFigures
-from streams.object_store import ObjectStore
-from streams.projection import Projection, ProjectionFeed
-from streams.recovery_check import RecoveryCheck
-from streams.service import RetentionService, policy_from
-from streams.sweep import Sweeper
-from streams.topic_configs import changelog_configs
-from streams.topics import define_topics
-from streams.topology import changelog_topics
+from streams.kafka import transport as kafka_transport
+from streams.kafka.acknowledgements import Acknowledgements, TrackedTable
+from streams.kafka.security import client_options, faust_credentials
+from streams.kafka.topic_configs import changelog_configs
+from streams.kafka.topics import define_topics
+from streams.kafka.topology import changelog_topics
+from streams.s3.object_store import ObjectStore
+from streams.tables.alarms import AlarmTable
+from streams.tables.contract_ends import ContractEnds
+from streams.tables.customers import CustomerTable
+from streams.worker.agents import register_agents
+from streams.worker.backlog_gate import BacklogGate
+from streams.worker.customer_requests import CustomerRequests
+from streams.worker.metrics import Metrics, WorkerFigures
+from streams.worker.projection import Projection, ProjectionFeed
+from streams.worker.recovery_check import RecoveryCheck
+from streams.worker.service import RetentionService, policy_from
+from streams.worker.sweep import Sweeper
 
 log = structlog.get_logger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
@@ -82,7 +82,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     customer_table = app.Table(
         "customers", key_type=bytes, value_type=bytes, partitions=partitions, **changelog
     )
-    # What must be durable before it is claimed or committed past (streams/acknowledgements.py).
+    # What must be durable before it is claimed or committed past (streams/kafka/acknowledgements.py).
     writes = Acknowledgements("the tables' changelogs")
     for tracked in (table, contract_table, customer_table):
         tracked.writes = writes  # type: ignore[attr-defined]  # a TrackedTable (Table= above)

@@ -327,9 +327,9 @@ def _left(moment: str) -> str:
 
 async def _verify_audit(args: argparse.Namespace) -> int:
     """Read every partition of the audit topic from its start to its end and check its hash chain
-    against the chains' checkpoints (streams/audit_verify.py)."""
-    from streams.audit_verify import verify_audit_topic
-    from streams.topic_ends import UnknownTopic
+    against the chains' checkpoints (streams/audit/verify.py)."""
+    from streams.audit.verify import verify_audit_topic
+    from streams.kafka.topic_ends import UnknownTopic
 
     if not args.bootstrap:
         raise CliError("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")

@@ -10,7 +10,7 @@ from typing import Any
 from handlers.events import AlarmTriggered, MediaRef, MediaStored
 from handlers.policy import RetentionPolicy
 from handlers.signing import sign
-from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+from streams.local.worker_process import SIGNING_KEY, SIGNING_KEY_ID
 
 T0 = datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
 POLICY = RetentionPolicy(media_retention=timedelta(days=7), hold_retention=timedelta(days=30))

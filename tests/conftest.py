@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_stack import BROKER_STORAGE, LocalStack, Ports
+from streams.local.stack import BROKER_STORAGE, LocalStack, Ports
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from streams.topic_ends import UnknownTopic, committed_total, read_topic
+from streams.kafka.topic_ends import UnknownTopic, committed_total, read_topic
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:

@@ -25,7 +25,7 @@ from handlers.holds import on_hold_placed
 from handlers.policy import RetentionPolicy
 from handlers.signing import sign
 from handlers.time_passed import on_time_passed
-from streams.deadletter import deadletter_value
+from streams.kafka.deadletter import deadletter_value
 
 MEDIA_BUCKET = "alarm-media"
 TRIGGERED_AT = "2026-03-15T09:00:00+01:00"

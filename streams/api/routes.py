@@ -44,7 +44,7 @@ from streams.api.models import (
     UnconfirmedErasures,
 )
 from streams.clock import Clock
-from streams.projection import ActiveHold, Projection
+from streams.worker.projection import ActiveHold, Projection
 
 PublishHold = Callable[[str, bytes], Awaitable[None]]
 

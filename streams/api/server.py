@@ -15,7 +15,7 @@ from streams.api.asyncapi import asyncapi_document
 from streams.api.auth import Authenticator, FailedAttempts
 from streams.api.openapi import openapi_document
 from streams.api.routes import ENDPOINTS, ApiContext, ApiError, Endpoint
-from streams.metrics import Metrics
+from streams.worker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 STATIC = Path(__file__).parent / "static"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from streams.local_stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, LocalStack
-from streams.worker_process import WorkerProcess
+from streams.local.stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import WorkerProcess
 from tests.e2e.helpers import HOLD_SECONDS, RETENTION_SECONDS, SWEEP_GRACE_SECONDS, WARNING_SECONDS
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.kafka_helpers import produce, wait_for_records
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
 from tests.e2e.helpers import exists, sleep_until, wait_until_gone
 from tests.kafka_helpers import produce_burst, wait_for_commit, wait_for_records

@@ -21,10 +21,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from confluent_kafka import Producer
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
-from streams.partitioning import partition_for
-from streams.topology import DEFAULT_PARTITIONS
-from streams.worker_process import WorkerProcess
+from streams.kafka.partitioning import partition_for
+from streams.kafka.topology import DEFAULT_PARTITIONS
+from streams.local.stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json
 from tests.e2e.helpers import exists, sleep_until, wait_for_split, wait_until_gone
 from tests.kafka_helpers import read_all

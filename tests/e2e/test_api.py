@@ -15,8 +15,8 @@ import pytest
 
 from streams.api.models import Health
 from streams.api.routes import ENDPOINTS
-from streams.local_stack import MEDIA_BUCKET, LocalStack
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.helpers import bearer, client_of_its_own
 from tests.kafka_helpers import produce, read_json, wait_for_records

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.worker_process import WorkerProcess
+from streams.local.worker_process import WorkerProcess
 from tests.e2e.helpers import bearer
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ import uuid
 import httpx
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.helpers import retention
 from tests.kafka_helpers import produce

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import hold_placed_json
 from tests.e2e.helpers import audit_of, exists, send, trigger, unique, upload, wait_until_gone
 from tests.kafka_helpers import wait_for_records

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.helpers import RETENTION_SECONDS
 from tests.kafka_helpers import produce

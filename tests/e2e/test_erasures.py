@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from config.schedule import DEFAULT_SCHEDULE
-from streams.local_stack import LocalStack, input_topics_of, isolated_topics
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import LocalStack, input_topics_of, isolated_topics
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import contract_ended_json
 from tests.kafka_helpers import produce, read_json
 

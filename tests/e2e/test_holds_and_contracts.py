@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
-from streams.partitioning import partition_for
-from streams.topology import DEFAULT_PARTITIONS
-from streams.worker_process import WorkerProcess
+from streams.kafka.partitioning import partition_for
+from streams.kafka.topology import DEFAULT_PARTITIONS
+from streams.local.stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import WorkerProcess
 from tests.builders import contract_ended_json, hold_placed_json, hold_released_json
 from tests.e2e.helpers import (
     HOLD_SECONDS,

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import (
+from streams.local.stack import (
     LOCAL_STATE,
     MEDIA_BUCKET,
     LocalStack,

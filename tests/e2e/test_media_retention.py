@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from streams.local_stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
-from streams.partitioning import partition_for
-from streams.topology import DEFAULT_PARTITIONS
-from streams.worker_process import WorkerProcess
+from streams.kafka.partitioning import partition_for
+from streams.kafka.topology import DEFAULT_PARTITIONS
+from streams.local.stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.helpers import RETENTION_SECONDS, exists, sleep_until, version_count, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_objects, wait_for_records

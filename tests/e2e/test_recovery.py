@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_stack import LocalStack
+from streams.local.stack import LocalStack
 from tests.e2e.recovery_scenario import Scenario
 
 pytestmark = pytest.mark.e2e

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_stack import LocalStack
-from streams.topic_ends import committed_total
+from streams.kafka.topic_ends import committed_total
+from streams.local.stack import LocalStack
 from tests.e2e.helpers import sleep_until
 from tests.e2e.recovery_scenario import RETENTION_SECONDS, Scenario
 from tests.kafka_helpers import wait_for_records

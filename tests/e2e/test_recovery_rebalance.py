@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.local_stack import LocalStack
-from streams.worker_process import WorkerProcess
+from streams.local.stack import LocalStack
+from streams.local.worker_process import WorkerProcess
 from tests.e2e.helpers import sleep_until
 from tests.e2e.recovery_scenario import RETENTION_SECONDS, Scenario
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
-from streams.worker_process import WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json, hold_released_json
 from tests.e2e.helpers import bearer
 from tests.kafka_helpers import produce, read_all, wait_for_records

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack
-from streams.worker_process import WorkerProcess
+from streams.local.stack import MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.helpers import HOLD_SECONDS, SWEEP_GRACE_SECONDS, exists, retention
 from tests.kafka_helpers import produce, wait_for_records

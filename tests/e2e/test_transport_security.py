@@ -23,8 +23,8 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.helpers import create_ssl_context
 
 from chaos.proxy import CuttableProxy
-from streams.local_stack import INPUT_TOPICS, MEDIA_BUCKET, LocalStack, Ports, _free_port
-from streams.worker_process import WorkerProcess
+from streams.local.stack import INPUT_TOPICS, MEDIA_BUCKET, LocalStack, Ports, _free_port
+from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json
 from tests.e2e.helpers import exists
 

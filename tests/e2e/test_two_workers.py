@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
-from streams.partitioning import partition_for
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.kafka.partitioning import partition_for
+from streams.local.stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
 from tests.e2e.helpers import exists, sleep_until, wait_for_split, wait_until_gone
 from tests.kafka_helpers import produce, read_json, wait_for_records

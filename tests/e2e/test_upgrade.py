@@ -26,9 +26,9 @@ from handlers.decoding import InputTopic, decode_event
 from handlers.holds import on_hold_placed
 from handlers.policy import RetentionPolicy
 from handlers.state import AlarmState, encode_state
-from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
-from streams.partitioning import partition_for
-from streams.worker_process import TOKENS, WorkerProcess
+from streams.kafka.partitioning import partition_for
+from streams.local.stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
 from tests.e2e.helpers import exists, sleep_until, wait_until_gone
 from tests.kafka_helpers import produce

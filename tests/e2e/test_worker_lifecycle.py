@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
-from streams.partitioning import partition_for
-from streams.worker_process import WorkerProcess
+from streams.kafka.partitioning import partition_for
+from streams.local.stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
+from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json, hold_placed_json
 from tests.e2e.helpers import exists, sleep_until
 from tests.kafka_helpers import produce, wait_for_commit, wait_for_records
@@ -188,7 +188,7 @@ class TestRestart:
     ) -> None:
         """Records on partitions the killed worker never committed on, arriving while the successor
         joins, are all processed. (The faust seek-back skip that `make chaos` found, see
-        streams/kafka_transport.py, needs a rebalance at the wrong moment: this test has not caught
+        streams/kafka/transport.py, needs a rebalance at the wrong moment: this test has not caught
         it deterministically; `python -m chaos --only kill` with its fixed seed does, 8 holds of 35.)"""
         import asyncio
 

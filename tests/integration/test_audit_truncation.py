@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from handlers.audit_chain import GENESIS, Checkpoint, seal
-from streams.audit_chain import AuditChain
-from streams.audit_verify import Verdict, verify_audit_topic
-from streams.local_stack import BROKER_BUCKET, LocalStack
+from streams.audit.chain import AuditChain
+from streams.audit.verify import Verdict, verify_audit_topic
+from streams.local.stack import BROKER_BUCKET, LocalStack
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.backlog_gate import BacklogGate
-from streams.local_stack import LocalStack
+from streams.local.stack import LocalStack
+from streams.worker.backlog_gate import BacklogGate
 
 pytestmark = pytest.mark.integration
 

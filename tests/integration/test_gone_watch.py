@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench.harness import GoneWatch
-from streams.local_stack import LocalStack
+from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 

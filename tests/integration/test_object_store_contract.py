@@ -36,9 +36,15 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from config.settings import load_settings
-from streams.local_stack import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LocalStack
-from streams.object_store import DeletionReport, InMemoryObjectStore, ObjectStore, S3ObjectStore, StoredObject
-from streams.s3_client import make_s3_client
+from streams.local.stack import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LocalStack
+from streams.s3.client import make_s3_client
+from streams.s3.object_store import (
+    DeletionReport,
+    InMemoryObjectStore,
+    ObjectStore,
+    S3ObjectStore,
+    StoredObject,
+)
 
 pytestmark = pytest.mark.integration
 

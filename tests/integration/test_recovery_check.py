@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
-from streams.local_stack import LocalStack, _free_port
-from streams.recovery_check import RecoveryCheck
+from streams.local.stack import LocalStack, _free_port
+from streams.worker.recovery_check import RecoveryCheck
 
 pytestmark = pytest.mark.integration
 

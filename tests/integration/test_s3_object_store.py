@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from streams.local_stack import LocalStack
-from streams.object_store import S3ObjectStore
+from streams.local.stack import LocalStack
+from streams.s3.object_store import S3ObjectStore
 
 pytestmark = pytest.mark.integration
 

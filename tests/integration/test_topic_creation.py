@@ -10,8 +10,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from config.settings import load_settings
-from streams.local_stack import LocalStack, input_topics_of, isolated_topics
-from streams.topology import prepare_topics
+from streams.kafka.topology import prepare_topics
+from streams.local.stack import LocalStack, input_topics_of, isolated_topics
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams import kafka_transport
-from streams.acknowledgements import Acknowledgements
-from streams.local_stack import LocalStack
-from streams.topic_ends import UnknownTopic, committed_total, high_watermarks, read_topic, started
+from streams.kafka import transport as kafka_transport
+from streams.kafka.acknowledgements import Acknowledgements
+from streams.kafka.topic_ends import UnknownTopic, committed_total, high_watermarks, read_topic, started
+from streams.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 BATCHES = (4, 1, 3)  # records per batch, on partition 0; partition 1 stays empty

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import TopicNames, load_settings
-from streams.alarm_table import AlarmTable
-from streams.audit_chain import AuditChain
-from streams.backlog_gate import BacklogGate
-from streams.contract_ends import ContractEnds
-from streams.customer_table import CustomerTable
-from streams.object_store import InMemoryObjectStore
-from streams.service import RetentionService
-from streams.topics import Topics
+from streams.audit.chain import AuditChain
+from streams.kafka.topics import Topics
+from streams.s3.object_store import InMemoryObjectStore
+from streams.tables.alarms import AlarmTable
+from streams.tables.contract_ends import ContractEnds
+from streams.tables.customers import CustomerTable
+from streams.worker.backlog_gate import BacklogGate
+from streams.worker.service import RetentionService
 from tests.fakes import FakeClock, FakeTable, FakeTopic
 
 PARTITIONS = 4

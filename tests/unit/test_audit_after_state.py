@@ -13,8 +13,8 @@ import pytest
 
 from handlers.audit import AuditType, audit_record
 from handlers.audit_chain import verify
-from streams.acknowledgements import Acknowledgements, SendFailed
-from streams.audit_chain import AuditChain
+from streams.audit.chain import AuditChain
+from streams.kafka.acknowledgements import Acknowledgements, SendFailed
 from tests.builders import T0
 from tests.fakes import FakeTopic
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from handlers.audit_chain import GENESIS, Checkpoint, check_partition, seal
-from streams.audit_checkpoints import AuditCheckpoints
+from streams.audit.checkpoints import AuditCheckpoints
 from tests.fakes import FakeClock, FakeTopic
 
 NOW = datetime(2032, 6, 1, 12, 0, tzinfo=UTC)

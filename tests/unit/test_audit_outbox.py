@@ -11,8 +11,8 @@ import json
 from datetime import timedelta
 
 from handlers.commands import DeadlinesReached
-from streams.partitioning import partition_for
-from streams.service import RetentionService
+from streams.kafka.partitioning import partition_for
+from streams.worker.service import RetentionService
 from tests.builders import T0, alarm_json, hold_placed_json
 from tests.fakes import FakeClock, FakeTable, FakeTopic
 from tests.unit.service_harness import PARTITIONS, Message, alarm_message, deliver, make_service

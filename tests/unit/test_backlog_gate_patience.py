@@ -1,11 +1,11 @@
 """A gate that stays shut holds every deletion back: how long it has been shut is known, and /health
-says degraded past PATIENCE_SECONDS (streams/service.py)."""
+says degraded past PATIENCE_SECONDS (streams/worker/service.py)."""
 
 from __future__ import annotations
 
 import time
 
-from streams.backlog_gate import BacklogGate
+from streams.worker.backlog_gate import BacklogGate
 
 
 def test_a_new_gate_counts_from_its_creation_and_an_open_one_counts_nothing() -> None:

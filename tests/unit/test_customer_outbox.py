@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from handlers.commands import ErasuresReached
-from streams.partitioning import partition_for
-from streams.service import RetentionService
+from streams.kafka.partitioning import partition_for
+from streams.worker.service import RetentionService
 from tests.builders import T0, contract_ended_json
 from tests.fakes import FakeClock, FakeTable, FakeTopic
 from tests.unit.service_harness import PARTITIONS, Message, deliver, make_service, sent

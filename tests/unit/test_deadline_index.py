@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from streams.scheduler import DeadlineIndex
+from streams.worker.scheduler import DeadlineIndex
 from tests.builders import T0
 
 

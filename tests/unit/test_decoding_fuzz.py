@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from handlers.decoding import InputTopic, InvalidEvent, decode_event
 from handlers.events import InputEvent
-from streams.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+from streams.local.worker_process import SIGNING_KEY, SIGNING_KEY_ID
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
 
 BUCKETS = {"media", "evidence"}

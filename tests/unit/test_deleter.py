@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 
 from handlers.commands import DeletedObject
-from streams.deleter import Deleter
-from streams.object_store import InMemoryObjectStore
+from streams.s3.object_store import InMemoryObjectStore
+from streams.worker.deleter import Deleter
 from tests.builders import T0
 from tests.fakes import FakeClock
 

@@ -9,8 +9,8 @@ from handlers.alarm_events import on_alarm_event
 from handlers.holds import on_hold_placed
 from handlers.state import AlarmState, encode_state
 from handlers.time_passed import on_time_passed
-from streams.partitioning import partition_for
-from streams.projection import Projection
+from streams.kafka.partitioning import partition_for
+from streams.worker.projection import Projection
 from tests.builders import POLICY, T0, triggered
 from tests.unit.policy_examples import placed
 

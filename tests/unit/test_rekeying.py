@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from handlers.decoding import InputTopic
-from streams.partitioning import partition_for
-from streams.rekeying import Rekeyer
-from streams.source import Source
+from streams.kafka.partitioning import partition_for
+from streams.kafka.source import Source
+from streams.worker.rekeying import Rekeyer
 from tests.builders import T0, alarm_json, contract_ended_json, hold_placed_json
 from tests.unit.service_harness import Message, fake_topics
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from streams.scheduler import DeadlineIndex, Scheduler
+from streams.worker.scheduler import DeadlineIndex, Scheduler
 from tests.builders import T0
 from tests.fakes import FakeClock
 

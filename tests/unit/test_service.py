@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import typing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from handlers.commands import DeadlinesReached, DeletedObject, ObjectsDeleted
-from streams.backlog_gate import BacklogGate
-from streams.partitioning import partition_for
-from streams.service import RetentionService
+from handlers.commands import DeadlinesReached, DeletedObject, InternalMessage, ObjectsDeleted
+from streams.kafka.partitioning import partition_for
+from streams.worker.backlog_gate import BacklogGate
+from streams.worker.service import RetentionService
 from tests.builders import T0, alarm_json, contract_ended_json, hold_placed_json
 from tests.fakes import FakeClock, FakeTopic
 from tests.unit.service_harness import PARTITIONS, Message, alarm_message, deliver, make_service, sent
@@ -137,6 +138,12 @@ class TestInternalMessages:
         (item,) = service.topics.internal.sent
         assert item["partition"] == 3
         assert json.loads(item["value"])["alarm_ids"] == ["alarm-1"]
+
+
+def test_every_kind_of_message_to_ourselves_has_a_handler(service: RetentionService) -> None:
+    kinds = typing.get_args(typing.get_args(InternalMessage)[0])
+    assert len(kinds) == 8
+    assert set(kinds) <= set(service._internal_handlers)
 
 
 class TestDeadlinesAfterARebalance:

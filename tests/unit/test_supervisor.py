@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from streams.supervisor import Supervisor
+from streams.local.supervisor import Supervisor
 
 
 def test_a_worker_that_exits_is_started_again_until_stop() -> None:

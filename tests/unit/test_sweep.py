@@ -12,10 +12,10 @@ from handlers.audit import AuditType
 from handlers.commands import INTERNAL_MESSAGE, SweepCompleted, SweepFindings
 from handlers.state import AlarmState, MediaObject, MediaStatus, encode_state
 from handlers.sweep import Known, Verdict, completed_audit, findings_audit, judge
-from streams.object_store import InMemoryObjectStore
-from streams.partitioning import partition_for
-from streams.projection import Projection
-from streams.sweep import OVERDUE_AFTER, Sweeper
+from streams.kafka.partitioning import partition_for
+from streams.s3.object_store import InMemoryObjectStore
+from streams.worker.projection import Projection
+from streams.worker.sweep import OVERDUE_AFTER, Sweeper
 from tests.builders import POLICY, T0
 from tests.fakes import FakeClock
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from config.settings import SettingsError, load_settings
-from streams.topic_configs import TopicNeed, creation_configs, problems
+from streams.kafka.topic_configs import TopicNeed, creation_configs, problems
 
 SETTINGS = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
 AUDIT = TopicNeed("the audit trail", timedelta(days=6 * 365 + 2), setting="AUDIT_RETENTION")
@@ -92,7 +92,7 @@ class TestTopicsTheServiceDoesNotNeedButShouldBound:
     def test_an_input_keeping_less_than_an_outage_is_warned_about(self) -> None:
         from structlog.testing import capture_logs
 
-        from streams.topology import _warn_about_short_inputs
+        from streams.kafka.topology import _warn_about_short_inputs
 
         with capture_logs() as logs:
             _warn_about_short_inputs(
@@ -103,7 +103,7 @@ class TestTopicsTheServiceDoesNotNeedButShouldBound:
     def test_dead_letters_kept_forever_are_warned_about(self) -> None:
         from structlog.testing import capture_logs
 
-        from streams.topology import _warn_about_long_dead_letters
+        from streams.kafka.topology import _warn_about_long_dead_letters
 
         with capture_logs() as logs:
             _warn_about_long_dead_letters(SETTINGS, {"retention-deadletter": {}})

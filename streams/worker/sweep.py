@@ -23,9 +23,9 @@ from handlers.commands import FoundObject, SweepCompleted, SweepFindings
 from handlers.policy import RetentionPolicy
 from handlers.sweep import Known, Verdict, judge, known_media
 from streams.clock import Clock
-from streams.object_store import ObjectStore, StoredObject
-from streams.partitioning import partition_for
-from streams.projection import Projection
+from streams.kafka.partitioning import partition_for
+from streams.s3.object_store import ObjectStore, StoredObject
+from streams.worker.projection import Projection
 
 log = structlog.get_logger(__name__)
 

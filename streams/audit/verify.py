@@ -10,9 +10,9 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from handlers.audit_chain import PartitionCheck, check_partition
-from streams.audit_checkpoints import read_checkpoints
-from streams.topic_ends import read_topic_to_ends
-from streams.topology import describe_topic_configs
+from streams.audit.checkpoints import read_checkpoints
+from streams.kafka.topic_ends import read_topic_to_ends
+from streams.kafka.topology import describe_topic_configs
 
 
 @dataclass(frozen=True)

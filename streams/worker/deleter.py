@@ -18,7 +18,7 @@ import structlog
 
 from handlers.commands import DeletedObject
 from streams.clock import Clock
-from streams.object_store import DeletionReport, ObjectStore
+from streams.s3.object_store import DeletionReport, ObjectStore
 
 log = structlog.get_logger(__name__)
 

@@ -4,11 +4,11 @@ Two promises rest on this. An audit record must not be durable before the state 
 decision writes the alarm's new state to its table (faust sends it to the changelog) and publishes audit
 records, both buffered by the same producer but on different topics, which on a cluster have different
 leaders; a `hold.accepted` acknowledged before the state that holds the hold, then a crash, would promise
-the police a hold the recovered state does not have. So audit records wait (streams/audit_chain.py)
+the police a hold the recovered state does not have. So audit records wait (streams/audit/chain.py)
 until the changelog writes before them are acknowledged. And an input offset must not be committed
 before everything its events caused is durable: faust flushes its producer before a commit, but its
 buffer's flush gives up after 0.1 s without progress, so records still buffered could be lost with
-their offsets committed. So the commit waits (streams/kafka_transport.py) until every message sent
+their offsets committed. So the commit waits (streams/kafka/transport.py) until every message sent
 before it has been acknowledged.
 """
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Generic, TypeVar
 
-from streams.partitioning import partition_for
+from streams.kafka.partitioning import partition_for
 
 Item = TypeVar("Item")
 

@@ -3,15 +3,15 @@ their events sent, a configurable fetch wait, and a seek-back that loses nothing
 
 faust's table recovery takes each changelog partition's end from ListOffsets and declares recovery done
 when it gets there. Tansu answers ListOffsets short of the end once a partition holds batches of several
-records (streams/topic_ends.py), so a worker restarted right after a burst recovered only part of its
+records (streams/kafka/topic_ends.py), so a worker restarted right after a burst recovered only part of its
 state: accepted holds were missing and their evidence was deleted at the R1 deadline. Here the end
-comes from a Fetch response's high watermark instead (streams/recovery_check.py then checks that the
+comes from a Fetch response's high watermark instead (streams/worker/recovery_check.py then checks that the
 tables really got there).
 
 faust flushes its producer before committing offsets, but the flush of its buffer gives up after 0.1 s
 without progress: records an event caused (its state, its audit records, a re-keyed copy) could still
 be unsent when its offset is committed, and lost in a crash. Here every message handed to the buffer is
-tracked (streams/acknowledgements.py), and a commit first awaits the app's `before_commit`, which waits
+tracked (streams/kafka/acknowledgements.py), and a commit first awaits the app's `before_commit`, which waits
 until they are acknowledged.
 
 faust fixes the consumer's fetch_max_wait_ms at 1,500 ms. Apache Kafka answers a waiting fetch as soon
@@ -39,8 +39,8 @@ from aiokafka import TopicPartition
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
 
-from streams.acknowledgements import Acknowledgements
-from streams.topic_ends import FETCH_WAIT_MS, high_watermarks
+from streams.kafka.acknowledgements import Acknowledgements
+from streams.kafka.topic_ends import FETCH_WAIT_MS, high_watermarks
 
 log = structlog.get_logger(__name__)
 SCHEME = "retention-kafka"

@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 
 from handlers.audit_chain import Checkpoint
 from streams.clock import Clock
-from streams.topic_ends import UnknownTopic, read_topic
+from streams.kafka.topic_ends import UnknownTopic, read_topic
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from handlers.audit import AuditRecord
 from handlers.state import AlarmState, decode_state, decode_stored, encode_state
-from streams.partitioning import partition_for
+from streams.kafka.partitioning import partition_for
 
 
 class AlarmTable:
@@ -20,7 +20,7 @@ class AlarmTable:
         return decode_state(raw) if raw is not None else None
 
     def stored(self, alarm_id: str) -> tuple[AlarmState, tuple[AuditRecord, ...]] | None:
-        """The state and its outbox (streams/outbox.py)."""
+        """The state and its outbox (streams/worker/outbox.py)."""
         raw = self._table.get(alarm_id.encode("utf-8"))
         return decode_stored(raw) if raw is not None else None
 

@@ -13,7 +13,7 @@ import random
 
 import structlog
 
-from streams.object_store import DeletionReport, ObjectStore
+from streams.s3.object_store import DeletionReport, ObjectStore
 
 log = structlog.get_logger(__name__)
 Ref = tuple[str, str]

@@ -28,7 +28,7 @@ import boto3
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from botocore.config import Config
 
-from streams.supervisor import Supervisor
+from streams.local.supervisor import Supervisor
 
 LOCAL_ACCESS_KEY = "retention-local"
 LOCAL_SECRET_KEY = "retention-local-secret"  # noqa: S105 - a fixed credential for a loopback-only store

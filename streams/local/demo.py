@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.local_stack import MEDIA_BUCKET, LocalStack, the_local_stack
+from streams.local.stack import MEDIA_BUCKET, LocalStack, the_local_stack
 
 WATCH_LIMIT_SECONDS = 15 * 60
 

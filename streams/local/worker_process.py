@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from streams.local_stack import LocalStack, _die_with_parent, _free_port, api_tokens_setting
+from streams.local.stack import LocalStack, _die_with_parent, _free_port, api_tokens_setting
 
 # Fixed tokens for tests and benchmarks, one per role; the worker is given only their hashes.
 TOKENS = {
@@ -51,7 +51,7 @@ class WorkerProcess:
                 env=self.environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=Path(__file__).resolve().parents[1],
+                cwd=Path(__file__).resolve().parents[2],
                 preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
             )
         return self

@@ -1,7 +1,7 @@
 """Checks the topics before the worker starts, and creates the service's own.
 
 The input topics belong to the producers: they may have any number of partitions, and their records
-any partitioner. The service re-keys them into topics of its own (streams/rekeying.py), and those, its
+any partitioner. The service re-keys them into topics of its own (streams/worker/rekeying.py), and those, its
 internal topic, its tables' changelogs and its audit trail share one partition count: an alarm's state,
 its events, its holds and its audit chain live on the same partition number. That count is the setting
 PARTITIONS; unset, it is what the service's topics already have, so an existing deployment keeps its
@@ -18,8 +18,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from config.settings import Settings
-from streams.kafka_security import client_options
-from streams.topic_configs import creation_configs, needs, problems
+from streams.kafka.security import client_options
+from streams.kafka.topic_configs import creation_configs, needs, problems
 
 log = structlog.get_logger(__name__)
 DEFAULT_PARTITIONS = 8

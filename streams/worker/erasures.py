@@ -29,11 +29,11 @@ from handlers.erasure import (
 )
 from handlers.events import CallRecorded, ContractEnded, ErasureCompleted
 from handlers.schedule import Schedule
-from streams.audit_chain import AuditChain
+from streams.audit.chain import AuditChain
 from streams.clock import Clock
-from streams.customer_table import CustomerTable
-from streams.outbox import Outbox
-from streams.scheduler import DeadlineIndex, Scheduler
+from streams.tables.customers import CustomerTable
+from streams.worker.outbox import Outbox
+from streams.worker.scheduler import DeadlineIndex, Scheduler
 
 log = structlog.get_logger(__name__)
 SendInternal = Callable[[int, bytes], Awaitable[None]]
@@ -108,7 +108,7 @@ class Erasures:
 
     def _send(self, partition: int, customer_id: str, item: Unsent) -> None:
         """Kept in the customer's outbox until acknowledged. An audit record waits for the changelog
-        write of the record it describes (streams/audit_chain.py); a command goes at once, buffered by
+        write of the record it describes (streams/audit/chain.py); a command goes at once, buffered by
         faust and flushed before the offset of what caused it is committed: should the record it was
         decided with be lost, the command is decided and sent again, and the system that carries it out
         knows it by its id."""

@@ -1,7 +1,7 @@
 """After faust recovered the tables: know that each holds its changelog to the end, or say why not.
 
 faust declares recovery done when its own count reaches the end it was told; a broker that misreports
-the end (Tansu's ListOffsets, see streams/topic_ends.py) or a record written after recovery began
+the end (Tansu's ListOffsets, see streams/kafka/topic_ends.py) or a record written after recovery began
 would leave a table short, and a table short of an accepted hold deletes held evidence. So before the
 worker processes anything, each active changelog partition's last applied offset is compared with the
 end a fresh Fetch reports. A partition found short is read to its end and applied here. While the
@@ -25,7 +25,7 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams.topic_ends import high_watermarks, read_to_end, started
+from streams.kafka.topic_ends import high_watermarks, read_to_end, started
 
 log = structlog.get_logger(__name__)
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.service import RetentionService
-from streams.topics import Topics
+from streams.kafka.topics import Topics
+from streams.worker.service import RetentionService
 
 
 def register_agents(app: Any, topics: Topics, service: RetentionService) -> None:

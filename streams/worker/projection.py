@@ -23,8 +23,8 @@ from sortedcontainers import SortedList
 
 from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, Hold, MediaStatus, decode_state
-from streams.partitioning import partition_for
-from streams.topic_ends import at_end
+from streams.kafka.partitioning import partition_for
+from streams.kafka.topic_ends import at_end
 
 log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
@@ -333,7 +333,7 @@ class ProjectionFeed:
                 for tp, records in batches.items():
                     self._feed(tp.topic, records)
                 # Caught up when every position reached the end the latest fetch reported (never
-                # ListOffsets: Tansu answers it short of the end, see streams/topic_ends.py).
+                # ListOffsets: Tansu answers it short of the end, see streams/kafka/topic_ends.py).
                 if not self._projection.caught_up and await at_end(consumer, tps):
                     self._projection.caught_up = True
                     log.info("projection.caught_up", alarms=len(self._projection._summaries))

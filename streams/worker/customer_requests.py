@@ -16,10 +16,10 @@ from handlers.audit import AuditType, audit_record
 from handlers.customer_rights import RequestAnswered, answer_access, answer_erasure, answer_restriction
 from handlers.events import AccessRequested, CustomerRequest, ErasureRequested
 from handlers.policy import RetentionPolicy
-from streams.audit_chain import AuditChain
+from streams.audit.chain import AuditChain
 from streams.clock import Clock
-from streams.customer_table import CustomerTable
-from streams.projection import Projection
+from streams.tables.customers import CustomerTable
+from streams.worker.projection import Projection
 
 log = structlog.get_logger(__name__)
 READ_MODEL_WAIT_SECONDS = 30.0

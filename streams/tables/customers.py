@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from handlers.erasure import CustomerRecord, Unsent, decode_customer, decode_stored_customer, encode_customer
-from streams.partitioning import partition_for
+from streams.kafka.partitioning import partition_for
 
 
 class CustomerTable:
@@ -19,7 +19,7 @@ class CustomerTable:
         return decode_customer(raw) if raw is not None else None
 
     def stored(self, customer_id: str) -> tuple[CustomerRecord, tuple[Unsent, ...]] | None:
-        """The record and its outbox (streams/outbox.py)."""
+        """The record and its outbox (streams/worker/outbox.py)."""
         raw = self._table.get(customer_id.encode("utf-8"))
         return decode_stored_customer(raw) if raw is not None else None
 

@@ -6,7 +6,7 @@ input topics may have different partition counts, so an alarm's events and its h
 partition number. This stage reads every input record, checks it against the contract (a record with
 no key, or keyed by anything but its `alarm_id` / `customer_id`, is refused with the reason), and
 forwards the original bytes to `retention-alarm-stream` or `retention-customer-stream`, on the partition
-the service's own partitioner gives the key, with the record's origin in headers (streams/source.py).
+the service's own partitioner gives the key, with the record's origin in headers (streams/kafka/source.py).
 It is the repartition topic of Kafka Streams, made explicit. Per-key order within each input topic is
 kept: one input partition is read in order, and a key always goes to the same partition.
 
@@ -21,9 +21,9 @@ from typing import Any
 
 from handlers.decoding import InputTopic, InvalidEvent, decode_event
 from handlers.events import routing_key
-from streams.partitioning import partition_for
-from streams.source import Source
-from streams.topics import Topics
+from streams.kafka.partitioning import partition_for
+from streams.kafka.source import Source
+from streams.kafka.topics import Topics
 
 CUSTOMER_KEYED = frozenset({InputTopic.CONTRACTS, InputTopic.CONFIRMATIONS, InputTopic.REQUESTS})
 

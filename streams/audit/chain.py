@@ -5,7 +5,7 @@ Each audit partition has one writer: the worker that owns the alarm partition wi
 record of each partition it took over and continues the chain from its hash.
 
 A record is released to the producer only once every changelog write issued before it has been
-acknowledged (streams/acknowledgements.py): the audit trail never says more than the recovered state
+acknowledged (streams/kafka/acknowledgements.py): the audit trail never says more than the recovered state
 holds. Records are released in the order they were published, and sealed as they are released.
 """
 
@@ -24,9 +24,9 @@ from aiokafka.structs import ConsumerRecord
 
 from handlers.audit import AuditRecord
 from handlers.audit_chain import GENESIS, seal
-from streams.acknowledgements import Acknowledgements
-from streams.audit_checkpoints import AuditCheckpoints, checkpoint_of, read_checkpoints
-from streams.topic_ends import POLL_MS, high_watermarks, started
+from streams.audit.checkpoints import AuditCheckpoints, checkpoint_of, read_checkpoints
+from streams.kafka.acknowledgements import Acknowledgements
+from streams.kafka.topic_ends import POLL_MS, high_watermarks, started
 
 log = structlog.get_logger(__name__)
 

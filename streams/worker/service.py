@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -54,27 +54,29 @@ from handlers.policy import Outcome, RetentionPolicy, next_check_at
 from handlers.state import AlarmState
 from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
-from streams.alarm_table import AlarmTable
-from streams.audit_chain import AuditChain
-from streams.backlog_gate import PATIENCE_SECONDS, BacklogGate
+from streams.audit.chain import AuditChain
 from streams.clock import Clock
-from streams.contract_ends import ContractEnds
-from streams.customer_requests import CustomerRequests
-from streams.customer_table import CustomerTable
-from streams.deadletter import deadletter_value
-from streams.deleter import Deleter
-from streams.erasures import Erasures
-from streams.legal_holds import LegalHoldKeeper
-from streams.metrics import Metrics
-from streams.object_store import ObjectStore
-from streams.outbox import Outbox
-from streams.rekeying import Rekeyer
-from streams.scheduler import DeadlineIndex, Scheduler
-from streams.source import Source
-from streams.sweep import Sweeper
-from streams.topics import Topics
+from streams.kafka.deadletter import deadletter_value
+from streams.kafka.source import Source
+from streams.kafka.topics import Topics
+from streams.s3.object_store import ObjectStore
+from streams.tables.alarms import AlarmTable
+from streams.tables.contract_ends import ContractEnds
+from streams.tables.customers import CustomerTable
+from streams.worker.backlog_gate import PATIENCE_SECONDS, BacklogGate
+from streams.worker.customer_requests import CustomerRequests
+from streams.worker.deleter import Deleter
+from streams.worker.erasures import Erasures
+from streams.worker.legal_holds import LegalHoldKeeper
+from streams.worker.metrics import Metrics
+from streams.worker.outbox import Outbox
+from streams.worker.rekeying import Rekeyer
+from streams.worker.scheduler import DeadlineIndex, Scheduler
+from streams.worker.sweep import Sweeper
 
-log = structlog.get_logger("streams.service")
+# handler(message, the record it came in, now): one per kind of message to ourselves
+InternalHandler = Callable[[Any, Any, datetime], Awaitable[None]]
+log = structlog.get_logger("streams.worker.service")
 DEGRADED_WINDOW = 30.0  # seconds since the last object-store failure during which health says degraded
 
 
@@ -102,7 +104,7 @@ class RetentionService:
         metrics: Metrics | None = None,
         backlog_gate: BacklogGate | None = None,
     ) -> None:
-        """`backlog_gate`: deadlines wait behind it after each rebalance (streams/backlog_gate.py);
+        """`backlog_gate`: deadlines wait behind it after each rebalance (streams/worker/backlog_gate.py);
         None acts on them at once (unit tests, where nothing is behind)."""
         self.settings = settings
         self.policy = policy_from(settings)
@@ -143,6 +145,7 @@ class RetentionService:
         self.customer_requests: CustomerRequests | None = None  # likewise
         self.rekeyer = Rekeyer(topics, alarms.partitions, settings.media_buckets, self._dead_letter_soon)
         self.backlog_gate = backlog_gate
+        self._internal_handlers = self._handlers_by_message()
 
     # --- records from the alarm stream (alarm events, police holds, our internal messages) ---------
 
@@ -243,55 +246,65 @@ class RetentionService:
             await self.dead_letter(message, f"invalid internal message: {exc.error_count()} error(s)")
             return
         self.metrics.events.labels(message.topic, command.type).inc()
-        now = self.clock.now()
-        if isinstance(command, DeadlinesReached):
-            if self.backlog_gate is not None and not self.backlog_gate.open:
-                self.backlog_gate.defer(message.partition, command.alarm_ids)
-                return
-            for alarm_id in command.alarm_ids:
-                previous = self.alarms.get(alarm_id)
-                outcome = on_time_passed(previous, now, command.event_id, self.policy)
-                await self._apply(previous, outcome, message, event_type=command.type)
-        elif isinstance(command, ObjectsDeleted):
-            by_alarm: dict[str, list[tuple[str, str]]] = {}
-            for item in command.objects:
-                by_alarm.setdefault(item.alarm_id, []).append((item.bucket, item.key))
-            for alarm_id, refs in by_alarm.items():
-                previous = self.alarms.get(alarm_id)
-                outcome = on_objects_deleted(
-                    previous,
-                    refs,
-                    command.deleted_at,
-                    command.event_id,
-                    self.policy,
-                    deletions_allowed=self.deletions_allowed,
-                )
-                await self._apply(previous, outcome, message, event_type=command.type)
-        elif isinstance(command, ContractEndBroadcast):
-            await self._on_contract_end_broadcast(command, message, now)
-        elif isinstance(command, ErasuresReached):
-            self.erasures.on_reached(command, message.partition)
-        elif isinstance(command, CustomerRequestBroadcast):
-            await self._on_customer_request_broadcast(command, message, now)
-        else:
-            self._on_sweep_message(command, message.partition, now)
+        await self._internal_handlers[type(command)](command, message, self.clock.now())
 
-    def _on_sweep_message(
-        self, command: SweepRequested | SweepFindings | SweepCompleted, partition: int, now: datetime
-    ) -> None:
-        if isinstance(command, SweepRequested):
-            if self.sweeper is None:
-                log.warning("sweep.unavailable", sweep_id=command.event_id)
-            else:
-                self.sweeper.start(command.event_id, command.requested_by)
+    def _handlers_by_message(self) -> dict[type[Any], InternalHandler]:
+        """What each kind of message to ourselves does (handlers/commands.py lists them)."""
+        return {
+            DeadlinesReached: self._on_deadlines_reached,
+            ObjectsDeleted: self._on_objects_deleted,
+            ContractEndBroadcast: self._on_contract_end_broadcast,
+            ErasuresReached: self._on_erasures_reached,
+            CustomerRequestBroadcast: self._on_customer_request_broadcast,
+            SweepRequested: self._on_sweep_requested,
+            SweepFindings: self._on_sweep_report,
+            SweepCompleted: self._on_sweep_report,
+        }
+
+    async def _on_deadlines_reached(self, command: DeadlinesReached, message: Any, now: datetime) -> None:
+        if self.backlog_gate is not None and not self.backlog_gate.open:
+            self.backlog_gate.defer(message.partition, command.alarm_ids)
             return
+        for alarm_id in command.alarm_ids:
+            previous = self.alarms.get(alarm_id)
+            outcome = on_time_passed(previous, now, command.event_id, self.policy)
+            await self._apply(previous, outcome, message, event_type=command.type)
+
+    async def _on_objects_deleted(self, command: ObjectsDeleted, message: Any, now: datetime) -> None:
+        by_alarm: dict[str, list[tuple[str, str]]] = {}
+        for item in command.objects:
+            by_alarm.setdefault(item.alarm_id, []).append((item.bucket, item.key))
+        for alarm_id, refs in by_alarm.items():
+            previous = self.alarms.get(alarm_id)
+            outcome = on_objects_deleted(
+                previous,
+                refs,
+                command.deleted_at,
+                command.event_id,
+                self.policy,
+                deletions_allowed=self.deletions_allowed,
+            )
+            await self._apply(previous, outcome, message, event_type=command.type)
+
+    async def _on_erasures_reached(self, command: ErasuresReached, message: Any, now: datetime) -> None:
+        self.erasures.on_reached(command, message.partition)
+
+    async def _on_sweep_requested(self, command: SweepRequested, message: Any, now: datetime) -> None:
+        if self.sweeper is None:
+            log.warning("sweep.unavailable", sweep_id=command.event_id)
+        else:
+            self.sweeper.start(command.event_id, command.requested_by)
+
+    async def _on_sweep_report(
+        self, command: SweepFindings | SweepCompleted, message: Any, now: datetime
+    ) -> None:
         records = (
             findings_audit(command, now)
             if isinstance(command, SweepFindings)
             else [completed_audit(command, now)]
         )
         for record in records:
-            self.audit_chain.publish(partition, record.alarm_id or "sweep", record)
+            self.audit_chain.publish(message.partition, record.alarm_id or "sweep", record)
 
     async def _on_contract_end_broadcast(
         self, command: ContractEndBroadcast, message: Any, now: datetime
@@ -377,7 +390,7 @@ class RetentionService:
     @property
     def deletions_allowed(self) -> bool:
         """Whether an event may start a deletion now: not while the backlog gate is closed, since a
-        hold that reached Kafka earlier may still be on its way (streams/backlog_gate.py). What is due
+        hold that reached Kafka earlier may still be on its way (streams/worker/backlog_gate.py). What is due
         meanwhile stays pending; its deadline goes to the scheduler, and the gate holds that back."""
         return self.backlog_gate is None or self.backlog_gate.open
 

@@ -9,7 +9,7 @@ tests/e2e/test_recovery.py: 14 of 20 held objects.
 
 So after each rebuild the worker takes the ends of every `police-holds` partition, waits until the
 consumer group has committed past them (the service commits only what it has forwarded and had
-acknowledged, streams/kafka_transport.py), then takes the ends of its own partitions of the alarm
+acknowledged, streams/kafka/transport.py), then takes the ends of its own partitions of the alarm
 stream and waits until those are committed too (applied to the state). Only then does it act on the
 deadlines it was told about meanwhile. In normal operation the gate is open and costs nothing.
 """
@@ -26,7 +26,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from streams.topic_ends import high_watermarks, started
+from streams.kafka.topic_ends import high_watermarks, started
 
 log = structlog.get_logger(__name__)
 POLL_SECONDS = 0.5

@@ -1,0 +1,2 @@
+"""Adapters to Kafka: topics and their configs, the transport, the partitioner, acknowledgements, dead
+letters."""
