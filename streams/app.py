@@ -38,6 +38,7 @@ from streams.worker.sweep import Sweeper
 log = structlog.get_logger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
 SWEEP_CHECK_SECONDS = 30.0
+SHUTDOWN_FLUSH_SECONDS = 10.0  # how long a stopping worker waits for acknowledgements before its checkpoint
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,17 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         checkpoints.write(given_away)  # the chains' heads as this worker leaves them
         checkpoints.forget(given_away)
         service.forget_partitions(given_away)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _checkpoint_on_stop(sender: Any, **_: Any) -> None:
+        """Stopping (Ctrl-C, SIGTERM): faust revokes only its tables, so the chains' heads are
+        checkpointed here, once what was sent has been acknowledged; faust flushes the producer after."""
+        try:
+            async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
+                await app.producer.flush()
+        except Exception as exc:  # the heads acknowledged so far are still worth writing
+            log.warning("audit_checkpoint.flush_failed", error=type(exc).__name__)
+        log.info("audit_checkpoint.on_stop", written=checkpoints.write())
 
     @app.task
     async def _scheduler() -> None:

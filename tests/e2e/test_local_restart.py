@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.audit.checkpoints import read_checkpoints
+from streams.kafka.topic_ends import read_topic
 from streams.local.stack import (
     LOCAL_STATE,
     MEDIA_BUCKET,
@@ -62,6 +64,8 @@ class MakeRun:
             "MEDIA_RETENTION": f"PT{RETENTION_SECONDS}S",
             "HOLD_RETENTION": f"PT{HOLD_SECONDS}S",
             "LOG_FORMAT": "json",
+            # None on a timer during the test: a checkpoint of the first run's chains comes from its stop.
+            "AUDIT_CHECKPOINT_INTERVAL": "PT1H",
         }
         self.stack = LocalStack(root, self.ports)  # for its clients only: `make run` starts the servers
         self.process: subprocess.Popen[bytes] | None = None
@@ -153,6 +157,14 @@ def test_stopping_and_starting_make_run_again_keeps_schedules_holds_and_the_audi
         audit = asyncio.run(read_json(run.stack.kafka_bootstrap, "retention-audit"))
         kinds = [(r["type"], r.get("alarm_id")) for r in audit]
         assert ("hold.accepted", held) in kinds  # written by the first run
+        # ... whose stop checkpointed the chain's head as it left it, at or after the hold's answer
+        options = {"bootstrap_servers": run.stack.kafka_bootstrap}
+        written = asyncio.run(read_topic(options, "retention-audit"))
+        accepted = next(r for r in written if json.loads(r.value)["type"] == "hold.accepted")
+        checkpoints = asyncio.run(read_checkpoints(options, "retention-audit-checkpoints"))
+        assert any(c.partition == accepted.partition and c.offset >= accepted.offset for c in checkpoints), (
+            checkpoints
+        )
         assert ("media.deleted", unheld) in kinds  # by the second
         verify = subprocess.run(
             [sys.executable, "-m", "streams.cli", "audit", "verify"],
