@@ -105,14 +105,17 @@ def audit_record(
     the attempts of one erasure command."""
     refs = tuple(ObjectRef(bucket=bucket, key=key) for bucket, key in objects)
     # The id is the same when a crash and a redelivery make the same decision again, and differs
-    # between any two decisions: what caused it and what it is about. An alarm's records are about
-    # the alarm, its hold or its objects (not its customer or rule, which a redelivery may find set
-    # since); a customer's records are about the customer and one rule of the schedule. Objects are
-    # deleted once, however many confirmations a crash and a takeover produce: their deletion record's
-    # id depends on the objects, not the confirmation.
+    # between any two decisions: what caused it and what it is about. Every record is about its
+    # alarm, hold or objects (a sweep's records of objects no alarm claims, only about the objects);
+    # a customer's own records (no alarm) also about the customer and one rule of the schedule. An
+    # alarm's customer and rule are left out: a redelivery may find them set since. Objects are deleted
+    # once, however many confirmations a crash and a takeover produce: their deletion record's id
+    # depends on the objects, not the confirmation.
     cause = "" if type is AuditType.DELETED else caused_by
     listed = ",".join(sorted(f"{r.bucket}/{r.key}" for r in refs))
-    about = [alarm_id or "", hold_id or "", listed] if alarm_id else [customer_id or "", rule or ""]
+    about = [alarm_id or "", hold_id or "", listed]
+    if not alarm_id and customer_id:
+        about += [customer_id, rule or ""]
     identity = "|".join([type.value, cause, *about, *([occurrence] if occurrence else [])])
     return AuditRecord(
         type=type,

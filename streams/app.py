@@ -243,11 +243,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         """Stopping (Ctrl-C, SIGTERM): faust revokes only its tables, so the chains' heads are
         checkpointed here, once what was sent has been acknowledged; faust flushes the producer after."""
         try:
-            async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
-                await app.producer.flush()
+            if app._producer is not None:  # `app.producer` would make one
+                async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
+                    # The last audit records reach the producer only once their states are durable.
+                    await everything_sent_is_durable()
+            log.info("audit_checkpoint.on_stop", written=checkpoints.write())
         except Exception as exc:  # the heads acknowledged so far are still worth writing
-            log.warning("audit_checkpoint.flush_failed", error=type(exc).__name__)
-        log.info("audit_checkpoint.on_stop", written=checkpoints.write())
+            log.warning("audit_checkpoint.on_stop_incomplete", error=type(exc).__name__)
+            checkpoints.write()
 
     @app.task
     async def _scheduler() -> None:

@@ -130,11 +130,12 @@ class BacklogGate:
         group = AIOKafkaConsumer(group_id=self._group, enable_auto_commit=False, **self._client_options)
         try:
             await group.start()  # asks, never joins: this consumer subscribes to nothing
+            committed_now: dict[TopicPartition, int | None] = {}
             for polls in itertools.count():
                 if not waiting:
                     break
                 for tp, end in list(waiting.items()):
-                    committed = await group.committed(tp)
+                    committed = committed_now[tp] = await group.committed(tp)
                     if committed is not None and committed >= end:
                         del waiting[tp]
                     elif polls % NOTHING_LEFT_EVERY == NOTHING_LEFT_EVERY - 1 and not await self._any_record(
@@ -153,9 +154,7 @@ class BacklogGate:
                             "deadlines.still_waiting",
                             seconds=round(self.closed_for()),
                             waiting={f"{tp.topic}/{tp.partition}": end for tp, end in waiting.items()},
-                            committed={
-                                f"{tp.topic}/{tp.partition}": await group.committed(tp) for tp in waiting
-                            },
+                            committed={f"{tp.topic}/{tp.partition}": committed_now[tp] for tp in waiting},
                         )
                     await asyncio.sleep(POLL_SECONDS)
         finally:

@@ -455,6 +455,9 @@ class RetentionService:
                 stored = self.alarms.stored(alarm_id)
                 if stored is not None and stored[1]:
                     self.alarms.put(stored[0], self.outbox.unsent(alarm_id))
+        except Exception as exc:  # a clearing missed only means records published again after a restart
+            log.exception("outbox.clear_failed", error=type(exc).__name__)
+        try:
             self.erasures.clear_sent(partition)
         except Exception as exc:  # a clearing missed only means records published again after a restart
             log.exception("outbox.clear_failed", error=type(exc).__name__)

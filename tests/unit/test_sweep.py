@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.audit import AuditType
-from handlers.commands import INTERNAL_MESSAGE, SweepCompleted, SweepFindings
+from handlers.commands import INTERNAL_MESSAGE, FoundObject, SweepCompleted, SweepFindings
 from handlers.state import AlarmState, MediaObject, MediaStatus, encode_state
 from handlers.sweep import Known, Verdict, completed_audit, findings_audit, judge
 from streams.kafka.partitioning import partition_for
@@ -238,3 +238,19 @@ class TestSweeper:
         assert summary.status == "failed"
         assert "read model" in (summary.error or "")
         assert store.exists("media", "orphan.jpg")
+
+
+class TestFindingsRecordsHaveIdsOfTheirOwn:
+    """Readers count audit ids: orphans kept for different reasons are two records, two ids."""
+
+    def test_orphans_kept_for_different_reasons(self) -> None:
+        found = [
+            FoundObject(bucket="media", key=key, alarm_id=None, last_modified=T0, outcome=why)
+            for key, why in (("a.jpg", "kept: legal hold by someone else"), ("b.jpg", "kept: access denied"))
+        ]
+        findings = SweepFindings(
+            event_id="page-1", sweep_id="sweep-1", verdict=Verdict.ORPHAN.value, objects=tuple(found)
+        )
+        records = findings_audit(findings, T0)
+        assert len(records) == 2
+        assert len({r.audit_id for r in records}) == 2
