@@ -247,10 +247,9 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
                 async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
                     # The last audit records reach the producer only once their states are durable.
                     await everything_sent_is_durable()
-            log.info("audit_checkpoint.on_stop", written=checkpoints.write())
         except Exception as exc:  # the heads acknowledged so far are still worth writing
             log.warning("audit_checkpoint.on_stop_incomplete", error=type(exc).__name__)
-            checkpoints.write()
+        log.info("audit_checkpoint.on_stop", written=checkpoints.write())
 
     @app.task
     async def _scheduler() -> None:

@@ -124,14 +124,6 @@ class Erasures:
             callback=lambda _delivered: self.outbox.sent(customer_id, item_id),
         )
 
-    def clear_sent(self, partition: int) -> None:
-        """Write once more, without their outbox, the customers whose outbox has all been acknowledged
-        (from inside stream processing of the partition, like every write to the table)."""
-        for customer_id in self.outbox.take_cleared(partition):
-            stored = self.customers.stored(customer_id)
-            if stored is not None and stored[1]:
-                self.customers.put(stored[0], self.outbox.unsent(customer_id))
-
     async def _notify(self, partition: int, customer_ids: list[str], checked_at: datetime) -> None:
         command = ErasuresReached(
             event_id=str(uuid.uuid4()), customer_ids=tuple(customer_ids), checked_at=checked_at

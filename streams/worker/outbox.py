@@ -20,11 +20,23 @@ decision, so they are sent again anyway.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+import structlog
 
 from streams.kafka.partitioning import partition_for
 
+log = structlog.get_logger(__name__)
+
 Item = TypeVar("Item")
+
+
+class StoredWithOutbox(Protocol[Item]):
+    """A table whose values carry their outbox (streams/tables/alarms.py, customers.py)."""
+
+    def stored(self, key: str, /) -> tuple[Any, tuple[Item, ...]] | None: ...
+
+    def put(self, value: Any, outbox: tuple[Item, ...], /) -> None: ...
 
 
 class Outbox(Generic[Item]):
@@ -56,9 +68,17 @@ class Outbox(Generic[Item]):
     def unsent(self, key: str) -> tuple[Item, ...]:
         return tuple(self._unsent.get(key, {}).values())
 
-    def take_cleared(self, partition: int) -> list[str]:
-        """Keys of the partition whose stored outbox is now all sent: to write once more, without it."""
-        return sorted(self._to_clear.pop(partition, set()))
+    def rewrite_cleared(self, partition: int, table: StoredWithOutbox[Item]) -> None:
+        """Write once more, without their outbox, the keys of the partition whose outbox has all been
+        acknowledged. From inside stream processing of that partition: a table write goes to the
+        partition of the record being processed."""
+        for key in sorted(self._to_clear.pop(partition, set())):
+            try:
+                stored = table.stored(key)
+                if stored is not None and stored[1]:
+                    table.put(stored[0], self.unsent(key))
+            except Exception as exc:  # a clearing missed only means items sent again after a restart
+                log.exception("outbox.clear_failed", error=type(exc).__name__)
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         """Partitions given away: their new owner sends what their states still hold."""

@@ -450,17 +450,8 @@ class RetentionService:
         """Write once more, without their outbox, the alarms and customers whose outbox has all been
         acknowledged. Here, after a record of the partition was processed: a table write needs one (it
         goes to that record's partition)."""
-        try:
-            for alarm_id in self.outbox.take_cleared(partition):
-                stored = self.alarms.stored(alarm_id)
-                if stored is not None and stored[1]:
-                    self.alarms.put(stored[0], self.outbox.unsent(alarm_id))
-        except Exception as exc:  # a clearing missed only means records published again after a restart
-            log.exception("outbox.clear_failed", error=type(exc).__name__)
-        try:
-            self.erasures.clear_sent(partition)
-        except Exception as exc:  # a clearing missed only means records published again after a restart
-            log.exception("outbox.clear_failed", error=type(exc).__name__)
+        self.outbox.rewrite_cleared(partition, self.alarms)
+        self.erasures.outbox.rewrite_cleared(partition, self.erasures.customers)
 
     async def dead_letter(self, message: Any, reason: str) -> None:
         self._dead_letter_soon(message, reason)
