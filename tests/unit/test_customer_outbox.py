@@ -59,37 +59,35 @@ def outbox_size(service: RetentionService) -> int:
     return len(stored[1])
 
 
+async def crashed_sending_the_first_command() -> tuple[RetentionService, RetentionService, Message]:
+    """A worker that sent the first due erasure command (and its audit record) into a broker that never
+    acknowledged them, the successor that took its customers table over, and the tick that did it."""
+    clock = FakeClock(T0)
+    customers = FakeTable()
+    first = make_service(clock, customers=customers)
+    await deliver(first, contract_end())
+    clock.advance(first_due(first) - clock.now())
+    silent(first.topics.erasure_commands)
+    silent(first.topics.audit)
+    tick = erasures_reached(clock)
+    await first.handle_alarm_stream(tick)
+    successor = make_service(clock, customers=customers)
+    successor.rebuild(ALL)
+    return first, successor, tick
+
+
 class TestAnErasureCommandTheBrokerNeverHad:
     async def test_is_sent_again_by_the_worker_that_takes_over_with_its_id_and_attempt(self) -> None:
-        clock = FakeClock(T0)
-        customers = FakeTable()
-        first = make_service(clock, customers=customers)
-        await deliver(first, contract_end())
-        clock.advance(first_due(first) - clock.now())
-        silent(first.topics.erasure_commands)
-        silent(first.topics.audit)
-        await first.handle_alarm_stream(erasures_reached(clock))
+        first, successor, _ = await crashed_sending_the_first_command()
         lost = commands(first)
         assert lost, "the first due erasure was sent"
         assert outbox_size(first) >= len(lost)
-
-        successor = make_service(clock, customers=customers)
-        successor.rebuild(ALL)
         assert commands(successor) == lost
         sent_again = [r for r in customer_audit(successor) if r[0] == "erasure.sent"]
         assert sent_again == sorted(r for r in customer_audit(first) if r[0] == "erasure.sent")
 
     async def test_redelivery_of_the_tick_then_sends_no_second_attempt(self) -> None:
-        clock = FakeClock(T0)
-        customers = FakeTable()
-        first = make_service(clock, customers=customers)
-        await deliver(first, contract_end())
-        clock.advance(first_due(first) - clock.now())
-        silent(first.topics.erasure_commands)
-        tick = erasures_reached(clock)
-        await first.handle_alarm_stream(tick)
-        successor = make_service(clock, customers=customers)
-        successor.rebuild(ALL)
+        first, successor, tick = await crashed_sending_the_first_command()
         await successor.handle_alarm_stream(tick)  # its offset was never committed
         assert commands(successor) == commands(first)
 
