@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     # How often each audit chain's head is checkpointed (also whenever a worker gives partitions away).
     audit_checkpoint_interval: Duration = timedelta(minutes=1)
 
+    # The archive and read model (streams/projector/, streams/postgres/): a libpq URL or key=value string,
+    # e.g. postgresql://retention@db:5432/retention. The projector needs it; with a password in it, it
+    # may come from a file as the other secrets do (SECRETS_DIR).
+    database_url: SecretStr | None = None
+    projector_web_port: int = Field(default=6067, ge=1, le=65535)  # the projector's /metrics and /health
+    # How often the projector removes archive rows whose time has come (each row has its forget_at).
+    archive_forget_interval: Duration = timedelta(minutes=1)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 

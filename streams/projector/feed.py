@@ -1,0 +1,152 @@
+"""The projector's loop: read every partition of its topics from where the archive says it stopped,
+turn each record into its row, write each batch with its positions in one transaction.
+
+A consumer outside any group with its own positions (in PostgreSQL, not in Kafka): a crash between
+the write and anything else loses nothing and repeats nothing. How far behind it is (the lag) is
+measured against the high watermark of its own fetches, never against ListOffsets (which Tansu answers
+short of the end, see streams/kafka/topic_ends.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.kafka.topic_ends import at_end
+from streams.postgres.archive_writer import ArchiveWriter
+from streams.projector.rows import Kept, Record, Skipped, Source, row_of
+
+log = structlog.get_logger(__name__)
+BATCH_RECORDS = 5000
+RETRY_SECONDS = 2.0
+
+
+@dataclass
+class Progress:
+    """What the projector has done, for /metrics and /health."""
+
+    read: int = 0  # records read from the topics since it started
+    written: dict[str, int] = field(default_factory=dict)  # rows written by table
+    skipped: dict[str, int] = field(default_factory=dict)  # unreadable records by source
+    forgotten: dict[str, int] = field(default_factory=dict)  # rows removed at their forget_at
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)  # records behind, by topic partition
+    caught_up: bool = False  # reached the end of every partition once since it started
+    problem: str | None = None  # why it is not writing, while it is not
+
+    def count(self, into: dict[str, int], amounts: Mapping[str, int]) -> None:
+        for name, amount in amounts.items():
+            into[name] = into.get(name, 0) + amount
+
+
+class ProjectorFeed:
+    def __init__(
+        self,
+        connect: Callable[[], AbstractAsyncContextManager[ArchiveWriter]],
+        client_options: dict[str, Any],
+        topics: Mapping[str, Source],
+        kept: Kept,
+        progress: Progress,
+    ) -> None:
+        self._connect = connect
+        self._client_options = client_options
+        self._topics = dict(topics)
+        self._kept = kept
+        self.progress = progress
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._project()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker or the database went away: resume from the archive
+                self.progress.problem = f"{type(exc).__name__}: {exc}"
+                log.warning("projector.restarting", reason=self.progress.problem)
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def _project(self) -> None:
+        async with self._connect() as writer:
+            consumer = AIOKafkaConsumer(
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",  # a position retention has passed: the oldest left
+                **self._client_options,
+            )
+            await consumer.start()
+            try:
+                tps = await self._assign_all(consumer)
+                await self._seek_to_archive(consumer, writer, tps)
+                self.progress.problem = None
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
+                    if batches:
+                        await self._write(writer, batches)
+                    await self._measure_lag(consumer, tps)
+            finally:
+                await consumer.stop()
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        tps: list[TopicPartition] = []
+        for topic in self._topics:
+            partitions = consumer.partitions_for_topic(topic)
+            while not partitions:  # the worker creates its topics (and faust its changelogs) at start
+                log.info("projector.waiting_for_topic", topic=topic)
+                await asyncio.sleep(1)
+                await consumer._client.force_metadata_update()
+                partitions = consumer.partitions_for_topic(topic)
+            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
+        consumer.assign(tps)
+        return tps
+
+    async def _seek_to_archive(
+        self, consumer: AIOKafkaConsumer, writer: ArchiveWriter, tps: list[TopicPartition]
+    ) -> None:
+        positions = await writer.positions()
+        fresh = [tp for tp in tps if (tp.topic, tp.partition) not in positions]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        for tp in tps:
+            if (tp.topic, tp.partition) in positions:
+                consumer.seek(tp, positions[(tp.topic, tp.partition)])
+        log.info("projector.resuming", partitions=len(tps), from_the_beginning=len(fresh))
+
+    async def _write(self, writer: ArchiveWriter, batches: Mapping[TopicPartition, list[Any]]) -> None:
+        rows = []
+        positions: dict[tuple[str, int], int] = {}
+        skipped: dict[str, int] = {}
+        for tp, records in batches.items():
+            source = self._topics[tp.topic]
+            for message in records:
+                record = Record(source, tp.partition, message.offset, message.key, message.value)
+                row = row_of(record, self._kept)
+                if isinstance(row, Skipped):
+                    log.warning(
+                        "projector.record_skipped",
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=message.offset,
+                        reason=row.reason,
+                    )
+                    skipped[source.value] = skipped.get(source.value, 0) + 1
+                else:
+                    rows.append(row)
+            positions[(tp.topic, tp.partition)] = records[-1].offset + 1
+        written = await writer.write(rows, positions)
+        self.progress.read += sum(len(records) for records in batches.values())
+        self.progress.count(self.progress.written, written)
+        self.progress.count(self.progress.skipped, skipped)
+
+    async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        for tp in tps:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self.progress.lag[(tp.topic, tp.partition)] = max(0, highwater - await consumer.position(tp))
+        if not self.progress.caught_up and await at_end(consumer, tps):
+            self.progress.caught_up = True
+            log.info("projector.caught_up", at=datetime.now(UTC).isoformat())
