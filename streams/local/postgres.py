@@ -26,7 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from streams.local.stack import _die_with_parent
+from streams.local.processes import die_with_parent
 
 SERVER_USER = "embedded_postgres"
 DATABASE = "retention"
@@ -80,7 +80,7 @@ class LocalPostgres:
             stderr=subprocess.STDOUT,
             user=user,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         log.close()
         self._wait_until_ready(timeout)

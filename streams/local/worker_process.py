@@ -12,7 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from streams.local.stack import LocalStack, _die_with_parent, _free_port, api_tokens_setting
+from streams.local.processes import die_with_parent
+from streams.local.stack import LocalStack, _free_port, api_tokens_setting
 
 # Fixed tokens for tests and benchmarks, one per role; the worker is given only their hashes.
 TOKENS = {
@@ -52,7 +53,7 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=Path(__file__).resolve().parents[2],
-                preexec_fn=_die_with_parent,  # only prctl: safe between fork and exec
+                preexec_fn=die_with_parent,  # only prctl: safe between fork and exec
             )
         return self
 

@@ -216,7 +216,7 @@ class ArchiveWriter:
                     c=columns,
                     s=staging,
                     k=sql.SQL(", ").join(map(sql.Identifier, table.key)),
-                    action=sql.SQL(table.on_conflict),  # type: ignore[arg-type]
+                    action=sql.SQL(table.on_conflict),
                 )
             )
             return cursor.rowcount

@@ -26,12 +26,12 @@ import pytest
 
 from streams.audit.checkpoints import read_checkpoints
 from streams.kafka.topic_ends import read_topic
+from streams.local.processes import die_with_parent
 from streams.local.stack import (
     LOCAL_STATE,
     MEDIA_BUCKET,
     LocalStack,
     Ports,
-    _die_with_parent,
     _free_port,
     local_tokens,
 )
@@ -77,7 +77,7 @@ class MakeRun:
                 env=self.environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         deadline = time.monotonic() + 120
         while self.health().get("status") != "ready":
