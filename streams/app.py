@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from psycopg_pool import AsyncConnectionPool
 
 from config.settings import Settings
-from streams.api.routes import ApiContext
+from streams.api.http import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.audit.chain import AuditChain
 from streams.audit.checkpoints import AuditCheckpoints
@@ -22,6 +23,7 @@ from streams.kafka.security import client_options, faust_credentials
 from streams.kafka.topic_configs import changelog_configs
 from streams.kafka.topics import define_topics
 from streams.kafka.topology import changelog_topics
+from streams.postgres.archive_reader import ArchiveReader
 from streams.s3.object_store import ObjectStore
 from streams.tables.alarms import AlarmTable
 from streams.tables.contract_ends import ContractEnds
@@ -172,6 +174,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         audit_chain=audit_chain,
         outcomes_topic=topics.request_outcomes,
     )
+    archive = _archive_pool(settings)
     lag: dict[tuple[str, int], int] = {}
     metrics.watch(lambda: _figures(service, projection, clock, settings, lag))
     recovery_check = RecoveryCheck(app, client_options(settings))
@@ -183,6 +186,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         health=lambda: _health(service, projection, recovery_check, [writes, app.outgoing]),
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
+        archive=ArchiveReader(archive) if archive is not None else None,
     )
 
     def owned_partitions() -> set[int]:
@@ -277,6 +281,8 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
 
     @app.task
     async def _http() -> None:
+        if archive is not None:
+            await archive.open(wait=False)  # connects in the background; a query waits for it
         await serve(build_web_app(api, metrics), settings.web_host, settings.web_port)
 
     @app.task
@@ -308,6 +314,15 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
                     lag[(tp.topic, tp.partition)] = max(0, highwater - position)
 
     return RetentionApp(app=app, service=service, projection=projection)
+
+
+def _archive_pool(settings: Settings) -> AsyncConnectionPool[Any] | None:
+    """Connections to the archive for the API's queries, if DATABASE_URL is set."""
+    if settings.database_url is None:
+        return None
+    return AsyncConnectionPool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=4, open=False, name="archive"
+    )
 
 
 class _OneTask:

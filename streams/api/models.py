@@ -193,3 +193,27 @@ class Health(_Body):
         description='"complete" once every table is known to hold its changelog to the end; until '
         "then, why not (the worker decides nothing before)"
     )
+
+
+class ArchivePage(_Body):
+    """Audit records from the archive, oldest first, a page at a time."""
+
+    records: list[dict[str, object]]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class CaseHoldView(_Body):
+    hold_id: str
+    alarm_id: str | None
+    placed_at: datetime
+    placed_by: str | None
+    kept_until: str | None = Field(description="the hold limit it was accepted with")
+    ended_by: Literal["hold.released", "hold.expired", "hold.dropped"] | None = Field(
+        description="null while the hold is active"
+    )
+    ended_at: datetime | None
+
+
+class CaseHolds(_Body):
+    case_reference: str
+    holds: list[CaseHoldView]

@@ -7,21 +7,18 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from config.settings import Role, Settings
 from handlers.customer_rights import RequestAnswered
 from handlers.erasure import Erasure
-from handlers.events import HoldPlaced, HoldReleased, Identifier
-from handlers.signing import sign
+from handlers.events import HoldPlaced, HoldReleased
 from handlers.state import AlarmState, Hold, Rule
+from streams.api import archive_routes
 from streams.api.auth import Identity
+from streams.api.http import ApiContext, ApiError, Endpoint, identifier, read_body, reply
 from streams.api.models import (
     AlarmView,
     AuditTrail,
@@ -43,82 +40,7 @@ from streams.api.models import (
     SweepStarted,
     UnconfirmedErasures,
 )
-from streams.clock import Clock
-from streams.worker.projection import ActiveHold, Projection
-
-PublishHold = Callable[[str, bytes], Awaitable[None]]
-
-
-@dataclass
-class ApiContext:
-    settings: Settings
-    projection: Projection
-    clock: Clock
-    publish_hold: PublishHold
-    health: Callable[[], dict[str, Any]]
-    request_sweep: Callable[[str], Awaitable[str]]
-    publish_request: PublishHold
-
-    def signed(self, event: BaseModel) -> bytes:
-        """The event as JSON, signed with the API's hold key when keys are configured."""
-        document = event.model_dump(mode="json", exclude_none=True)
-        key = self.settings.api_signing_key()
-        if key is not None:
-            document = sign(document, *key)
-        return json.dumps(document).encode()
-
-
-Handler = Callable[[web.Request, Identity | None, ApiContext], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str
-    summary: str
-    roles: frozenset[Role] | None  # None: public
-    handler: Handler
-    body: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    status: int = 200
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
-
-
-_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
-
-
-def _identifier(value: str, name: str) -> str:
-    """A path parameter that goes into an event: the same rules as the event's field."""
-    try:
-        return _IDENTIFIER.validate_python(value)
-    except ValidationError:
-        raise ApiError(
-            422, "invalid_path", f"{name}: 1 to 200 printable ASCII characters without spaces"
-        ) from None
-
-
-def reply(model: BaseModel, status: int = 200) -> web.Response:
-    return web.json_response(text=model.model_dump_json(), status=status)
-
-
-async def read_body(request: web.Request, model: type[BaseModel], *, optional: bool = False) -> Any:
-    raw = await request.read()
-    if not raw and optional:
-        return model()
-    try:
-        return model.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        )
-        raise ApiError(422, "invalid_body", problems) from None
-
+from streams.worker.projection import ActiveHold
 
 # --- views of the state --------------------------------------------------------------------------------
 
@@ -219,7 +141,7 @@ async def release_hold(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
     assert identity is not None
-    hold_id = _identifier(request.match_info["hold_id"], "hold_id")
+    hold_id = identifier(request.match_info["hold_id"], "hold_id")
     body: ReleaseHold = await read_body(request, ReleaseHold, optional=True)
     alarm_id = ctx.projection.alarm_of_hold(hold_id) or body.alarm_id
     if alarm_id is None:
@@ -374,7 +296,7 @@ async def submit_request(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
     assert identity is not None
-    customer_id = _identifier(request.match_info["customer_id"], "customer_id")
+    customer_id = identifier(request.match_info["customer_id"], "customer_id")
     body: SubmitRequest = await read_body(request, SubmitRequest)
     request_id = str(uuid.uuid4())
     event = {
@@ -440,6 +362,7 @@ LIAISON: frozenset[Role] = frozenset({"police-liaison"})
 OPERATOR: frozenset[Role] = frozenset({"operator"})
 
 ENDPOINTS: tuple[Endpoint, ...] = (
+    *archive_routes.ENDPOINTS,
     Endpoint("POST", "/api/v1/holds", "Place a police hold on an alarm's media", LIAISON, place_hold,
              body=PlaceHold, response=HoldSubmitted, status=201),
     Endpoint("POST", "/api/v1/holds/{hold_id}/release", "Release a police hold", LIAISON, release_hold,

@@ -13,8 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.api.asyncapi import asyncapi_document
 from streams.api.auth import Authenticator, FailedAttempts
+from streams.api.http import ApiContext, ApiError, Endpoint
 from streams.api.openapi import openapi_document
-from streams.api.routes import ENDPOINTS, ApiContext, ApiError, Endpoint
+from streams.api.routes import ENDPOINTS
 from streams.worker.metrics import Metrics
 
 log = structlog.get_logger(__name__)

@@ -29,8 +29,9 @@ CREATE TABLE audit_records (
     topic_offset bigint NOT NULL,
     forget_at timestamptz NOT NULL  -- occurred_at + AUDIT_RETENTION
 );
-CREATE INDEX audit_records_by_customer ON audit_records (customer_id, occurred_at) WHERE customer_id IS NOT NULL;
-CREATE INDEX audit_records_by_alarm ON audit_records (alarm_id, occurred_at) WHERE alarm_id IS NOT NULL;
+-- (key, occurred_at, audit_id): the order and the cursor of the archive's pages (archive_reader.py)
+CREATE INDEX audit_records_by_customer ON audit_records (customer_id, occurred_at, audit_id) WHERE customer_id IS NOT NULL;
+CREATE INDEX audit_records_by_alarm ON audit_records (alarm_id, occurred_at, audit_id) WHERE alarm_id IS NOT NULL;
 CREATE INDEX audit_records_by_hold ON audit_records (hold_id, occurred_at) WHERE hold_id IS NOT NULL;
 CREATE INDEX audit_records_by_case ON audit_records (case_reference) WHERE case_reference IS NOT NULL;
 CREATE INDEX audit_records_by_type ON audit_records (type, occurred_at);

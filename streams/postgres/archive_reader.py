@@ -1,0 +1,119 @@
+"""Reading the archive: the questions a data protection officer or an auditor asks years later.
+
+Each is one indexed query (see migrations/); lists come a page at a time in (occurred_at, audit_id)
+order, with the last row's position as the cursor of the next page. The README's "The archive" gives
+the same queries in SQL, for psql.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+# What counts as a deletion of the customer's data: their media (every version gone) and the other
+# systems' confirmations of the erasure commands (R3-R8).
+DELETION_TYPES = ("media.deleted", "erasure.confirmed")
+# What ends a hold: released by the police, expired at the hold limit, or dropped (never applied).
+HOLD_ENDINGS = ("hold.released", "hold.expired", "hold.dropped")
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]
+    next_cursor: str | None  # None: the last page
+
+
+@dataclass(frozen=True)
+class CaseHold:
+    hold_id: str
+    alarm_id: str | None
+    placed_at: datetime
+    placed_by: str | None
+    kept_until: str | None
+    ended_by: str | None  # the audit type that ended it, or None while active
+    ended_at: datetime | None
+
+
+def encode_cursor(occurred_at: datetime, audit_id: str) -> str:
+    return f"{occurred_at.isoformat()}|{audit_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        moment, audit_id = cursor.split("|", 1)
+        return datetime.fromisoformat(moment), str(uuid.UUID(audit_id))
+    except ValueError:
+        raise ValueError("not a cursor this API gave") from None
+
+
+class ArchiveReader:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    async def deletions_of_customer(
+        self, customer_id: str, cursor: str | None = None, limit: int = 100
+    ) -> Page:
+        """Every deletion of the customer's data: media (with the objects) and erasures confirmed."""
+        return await self._page(
+            "customer_id = %(key)s AND type = ANY(%(types)s)",
+            {"key": customer_id, "types": list(DELETION_TYPES)},
+            cursor,
+            limit,
+        )
+
+    async def trail_of_customer(self, customer_id: str, cursor: str | None = None, limit: int = 100) -> Page:
+        return await self._page("customer_id = %(key)s", {"key": customer_id}, cursor, limit)
+
+    async def trail_of_alarm(self, alarm_id: str, cursor: str | None = None, limit: int = 100) -> Page:
+        return await self._page("alarm_id = %(key)s", {"key": alarm_id}, cursor, limit)
+
+    async def holds_in_case(self, case_reference: str) -> list[CaseHold]:
+        """Every hold placed in the police case, when, by whom, until when, and how and when it ended."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                """
+                SELECT DISTINCT ON (placed.hold_id)
+                       placed.hold_id, placed.alarm_id, placed.occurred_at AS placed_at,
+                       placed.record -> 'details' ->> 'placed_by' AS placed_by,
+                       placed.record -> 'details' ->> 'kept_until' AS kept_until,
+                       ended.type AS ended_by, ended.occurred_at AS ended_at
+                FROM audit_records placed
+                LEFT JOIN LATERAL (
+                    SELECT type, occurred_at FROM audit_records e
+                    WHERE e.hold_id = placed.hold_id AND e.type = ANY(%(endings)s)
+                    ORDER BY e.occurred_at LIMIT 1
+                ) ended ON true
+                WHERE placed.case_reference = %(case)s AND placed.type = 'hold.accepted'
+                ORDER BY placed.hold_id, placed.occurred_at
+                """,
+                {"case": case_reference, "endings": list(HOLD_ENDINGS)},
+            )
+            rows = await cur.fetchall()
+        holds = [CaseHold(**row) for row in rows]
+        return sorted(holds, key=lambda h: (h.placed_at, h.hold_id))
+
+    async def _page(self, where: str, params: dict[str, Any], cursor: str | None, limit: int) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        after = ""
+        if cursor is not None:
+            params["after_at"], params["after_id"] = decode_cursor(cursor)
+            after = " AND (occurred_at, audit_id) > (%(after_at)s, %(after_id)s::uuid)"
+        params["limit"] = limit + 1  # one more: whether there is a next page
+        async with self._pool.connection() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "SELECT occurred_at, audit_id::text, record FROM audit_records"  # noqa: S608 - fixed clauses
+                f" WHERE {where}{after} ORDER BY occurred_at, audit_id LIMIT %(limit)s",
+                params,
+            )
+            rows = await cur.fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        records = [r[2] if isinstance(r[2], dict) else json.loads(r[2]) for r in rows]
+        return Page(records, encode_cursor(rows[-1][0], rows[-1][1]) if more and rows else None)
