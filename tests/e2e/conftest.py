@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from streams.local.postgres import LocalPostgres
+from streams.local.projector_process import ProjectorProcess
 from streams.local.stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import WorkerProcess
 from tests.e2e.helpers import HOLD_SECONDS, RETENTION_SECONDS, SWEEP_GRACE_SECONDS, WARNING_SECONDS
@@ -22,11 +25,14 @@ def media_stack(stack: LocalStack) -> LocalStack:
 
 
 @pytest.fixture(scope="session")
-def worker(media_stack: LocalStack, artifacts: Path) -> Iterator[WorkerProcess]:
-    """One worker for the end-to-end tests, with a retention short enough to watch."""
+def worker(
+    media_stack: LocalStack, postgres_server: LocalPostgres, artifacts: Path
+) -> Iterator[WorkerProcess]:
+    """One worker for the end-to-end tests, with a retention short enough to watch, and its archive."""
     process = WorkerProcess(
         media_stack,
         artifacts / "e2e-worker.log",
+        DATABASE_URL=postgres_server.create_database(f"e2e_{os.getpid()}"),
         MEDIA_RETENTION=f"PT{RETENTION_SECONDS}S",
         HOLD_RETENTION=f"PT{HOLD_SECONDS}S",
         HOLD_EXPIRY_WARNING=f"PT{WARNING_SECONDS}S",
@@ -35,6 +41,17 @@ def worker(media_stack: LocalStack, artifacts: Path) -> Iterator[WorkerProcess]:
         SWEEP_INTERVAL="PT0S",
         SWEEP_GRACE=f"PT{SWEEP_GRACE_SECONDS}S",
     ).start()
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def projector(worker: WorkerProcess, artifacts: Path) -> Iterator[ProjectorProcess]:
+    """The projector of the e2e worker's topics into its archive."""
+    process = ProjectorProcess(worker, artifacts / "e2e-projector.log").start()
     try:
         process.wait_ready()
         yield process

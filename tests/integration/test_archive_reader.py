@@ -78,7 +78,8 @@ async def test_every_deletion_of_a_customer_across_pages(reader: ArchiveReader, 
     assert seen == [f"A{n}" for n in range(25)]  # in order, each once, only C1's deletions
     assert pages == 3
     whole = await reader.trail_of_customer("C1", limit=1000)
-    assert len(whole.records) == 26 and whole.next_cursor is None
+    assert len(whole.records) == 26
+    assert whole.next_cursor is None
 
 
 async def test_every_hold_of_a_case_and_how_it_ended(reader: ArchiveReader, database_url: str) -> None:
