@@ -114,6 +114,11 @@ class Summary(_Body):
     projection_caught_up: bool
     erasures_open: int = Field(description="erasure commands (R3-R8) not yet confirmed")
     erasures_unconfirmed: int = Field(description="of which sent and not confirmed in time: must stay 0")
+    archive_lag_records: int | None = Field(
+        default=None,
+        description="records not yet in the archive, as the projector last measured; null: unknown",
+    )
+    archive_measured_at: datetime | None = Field(default=None, description="when the projector measured it")
 
 
 class ErasureView(_Body):

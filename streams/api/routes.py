@@ -248,6 +248,7 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
     counts = projection.counts(now, ctx.settings.overdue_grace)
     erasures_open, erasures_unconfirmed = projection.erasure_counts()
     holds = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in projection.active_holds()]
+    archive = await ctx.archive.status() if ctx.archive is not None else None
     return reply(
         Summary(
             now=now,
@@ -261,6 +262,8 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
             projection_caught_up=projection.caught_up,
             erasures_open=erasures_open,
             erasures_unconfirmed=erasures_unconfirmed,
+            archive_lag_records=archive.lag_records if archive is not None else None,
+            archive_measured_at=archive.measured_at if archive is not None else None,
         )
     )
 

@@ -53,6 +53,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ValueError("not a cursor this API gave") from None
 
 
+@dataclass(frozen=True)
+class ArchiveStatus:
+    lag_records: int  # records on the projector's topics not yet in the archive
+    caught_up: bool
+    measured_at: datetime
+
+
 class ArchiveReader:
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
@@ -73,6 +80,13 @@ class ArchiveReader:
 
     async def trail_of_alarm(self, alarm_id: str, cursor: str | None = None, limit: int = 100) -> Page:
         return await self._page("alarm_id = %(key)s", {"key": alarm_id}, cursor, limit)
+
+    async def status(self) -> ArchiveStatus | None:
+        """The projector's last report of its lag; None before its first."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute("SELECT lag_records, caught_up, measured_at FROM projector_status")
+            row = await cursor.fetchone()
+        return ArchiveStatus(*row) if row is not None else None
 
     async def holds_in_case(self, case_reference: str) -> list[CaseHold]:
         """Every hold placed in the police case, when, by whom, until when, and how and when it ended."""

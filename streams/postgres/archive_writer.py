@@ -172,6 +172,14 @@ class ArchiveWriter:
                 )
         return written
 
+    async def record_status(self, lag_records: int, caught_up: bool, now: datetime) -> None:
+        await self._conn.execute(
+            "INSERT INTO projector_status (id, lag_records, caught_up, measured_at) VALUES (1, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET lag_records = EXCLUDED.lag_records,"
+            " caught_up = EXCLUDED.caught_up, measured_at = EXCLUDED.measured_at",
+            (lag_records, caught_up, now),
+        )
+
     async def forget_due(self, now: datetime) -> dict[str, int]:
         """Remove the rows whose time has come (audit records past AUDIT_RETENTION, answers, dead
         letters); returns how many, by table."""

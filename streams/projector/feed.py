@@ -10,6 +10,7 @@ short of the end, see streams/kafka/topic_ends.py).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from streams.projector.rows import Kept, Record, Skipped, Source, row_of
 
 log = structlog.get_logger(__name__)
 BATCH_RECORDS = 5000
+STATUS_SECONDS = 2.0  # how often the lag is written to the archive for the dashboard
 RETRY_SECONDS = 2.0
 
 
@@ -83,11 +85,16 @@ class ProjectorFeed:
                 tps = await self._assign_all(consumer)
                 await self._seek_to_archive(consumer, writer, tps)
                 self.progress.problem = None
+                reported = 0.0
                 while True:
                     batches = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
                     if batches:
                         await self._write(writer, batches)
                     await self._measure_lag(consumer, tps)
+                    if time.monotonic() - reported >= STATUS_SECONDS:
+                        lag = sum(self.progress.lag.values())
+                        await writer.record_status(lag, self.progress.caught_up, datetime.now(UTC))
+                        reported = time.monotonic()
             finally:
                 await consumer.stop()
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.local.projector_process import ProjectorProcess
 from streams.local.stack import MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
@@ -52,7 +53,7 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_dashboard_shows_a_known_state_and_updates_itself(
-    browser: Any, worker: WorkerProcess, media_stack: LocalStack, artifacts: Path
+    browser: Any, worker: WorkerProcess, projector: ProjectorProcess, media_stack: LocalStack, artifacts: Path
 ) -> None:
     alarm_id = f"dash-{uuid.uuid4().hex[:8]}"
     held_alarm = f"dash-held-{uuid.uuid4().hex[:6]}"
@@ -84,6 +85,11 @@ def test_the_dashboard_shows_a_known_state_and_updates_itself(
     assert int(page.inner_text("[data-figure=overdue]")) == 0
     assert not page.is_visible("#figure-overdue.alert")
     assert int(page.get_attribute("#chart", "data-total") or 0) >= 2
+    # The archive's lag as the running projector reports it: a number, and no alarm.
+    page.wait_for_function(
+        "/^\\d+$/.test(document.querySelector('[data-figure=archive_lag_records]').innerText)", timeout=15_000
+    )
+    assert not page.is_visible("#figure-archive.alert")
     page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 
     # Counting down, then gone, without a reload.

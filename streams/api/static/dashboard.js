@@ -100,8 +100,10 @@ function render() {
   if (!summary) return;
   const elapsed = (Date.now() - lastFetchedAt) / 1000;
   for (const element of document.querySelectorAll("[data-figure]")) {
-    element.textContent = summary[element.dataset.figure];
+    element.textContent = summary[element.dataset.figure] ?? "–";
   }
+  const archiveAge = summary.archive_measured_at ? (Date.parse(summary.now) - Date.parse(summary.archive_measured_at)) / 1000 : null;
+  document.getElementById("figure-archive").classList.toggle("alert", archiveAge === null || archiveAge > 30);
   document.getElementById("figure-overdue").classList.toggle("alert", summary.overdue > 0);
   document.getElementById("figure-unconfirmed").classList.toggle("alert", summary.erasures_unconfirmed > 0);
   fillTable("upcoming", summary.upcoming, (row, item) => {

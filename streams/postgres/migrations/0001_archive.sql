@@ -12,6 +12,15 @@ CREATE TABLE projector_positions (
     PRIMARY KEY (topic, partition)
 );
 
+-- How far behind the projector is (records on its topics not yet archived), as it last measured it
+-- against its own fetches: what the dashboard shows. One row.
+CREATE TABLE projector_status (
+    id integer PRIMARY KEY CHECK (id = 1),
+    lag_records bigint NOT NULL,
+    caught_up boolean NOT NULL,
+    measured_at timestamptz NOT NULL
+);
+
 -- Every decision and outcome on the audit topic, as written (with its chain hashes), by audit_id: a
 -- crash may publish a record twice, the archive keeps it once.
 CREATE TABLE audit_records (
