@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from tabulate import tabulate
@@ -61,6 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     rights.add_argument("kind", choices=["access", "erasure", "restriction"])
     rights.add_argument("customer_id")
     rights.add_argument("--requested-by", help="who asked, if not you")
+
+    archive = groups.add_parser("archive", help="the archive (PostgreSQL): the whole trail, for years")
+    archive_commands = archive.add_subparsers(dest="command", required=True)
+    archive_commands.add_parser(
+        "deletions", help="every deletion of a customer's data (media, erasures confirmed)"
+    ).add_argument("customer_id")
+    archive_commands.add_parser("customer", help="every audit record about a customer").add_argument(
+        "customer_id"
+    )
+    archive_commands.add_parser("alarm", help="every audit record of an alarm").add_argument("alarm_id")
+    archive_commands.add_parser("case", help="every hold of a police case and how it ended").add_argument(
+        "case_reference"
+    )
 
     groups.add_parser("summary", help="the dashboard's figures")
 
@@ -172,8 +186,39 @@ def _run(args: argparse.Namespace, client: httpx.Client) -> int:
         return _show(args, answer, lambda a: "\n\n".join(_alarm_text(alarm) for alarm in a["alarms"]))
     if group == "sweep":
         return _sweep(args, client)
+    if group == "archive" and command == "case":
+        answer = _call(client, "GET", f"/api/v1/archive/cases/{quote(args.case_reference, safe='')}/holds")
+        return _show(args, answer, _case_table)
+    if group == "archive":
+        about = "alarms" if command == "alarm" else "customers"
+        trail = "deletions" if command == "deletions" else "audit"
+        key = args.alarm_id if command == "alarm" else args.customer_id
+        path = f"/api/v1/archive/{about}/{quote(key, safe='')}/{trail}"
+        return _show(args, {"records": _every_page(client, path)}, _audit_table)
     answer = _call(client, "GET", "/api/v1/summary")
     return _show(args, answer, _summary_text)
+
+
+def _every_page(client: httpx.Client, path: str) -> list[dict[str, Any]]:
+    """The archive answers a page at a time: follow the cursors to the last page."""
+    records: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = _call(client, "GET", path + "?limit=1000" + (f"&cursor={quote(cursor)}" if cursor else ""))
+        records.extend(answer["records"])
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            return records
+
+
+def _case_table(answer: dict[str, Any]) -> str:
+    rows = [
+        [h["hold_id"], h["alarm_id"], h["placed_at"], h["placed_by"] or "", h["kept_until"] or "",
+         h["ended_by"] or "active", h["ended_at"] or ""]
+        for h in answer["holds"]
+    ]  # fmt: skip
+    headers = ["hold", "alarm", "placed", "by", "kept until", "ended", "when"]
+    return f"case {answer['case_reference']}: {len(rows)} hold(s)\n" + tabulate(rows, headers=headers)
 
 
 def _erasures_table(answer: dict[str, Any]) -> str:

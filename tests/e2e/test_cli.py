@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 
+from streams.local.projector_process import ProjectorProcess
 from streams.local.stack import MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json
@@ -68,6 +69,26 @@ class TestTheCommandLine:
         assert audit.returncode == 0, audit.stderr
         assert "media.deletion_scheduled" in audit.stdout
         assert "by / why" in audit.stdout
+
+    def test_the_auditor_reads_a_case_and_a_customers_trail_from_the_archive(
+        self, worker: WorkerProcess, projector: ProjectorProcess, alarm_id: str
+    ) -> None:
+        case = f"2026-POL-{uuid.uuid4().hex[:6]}"
+        placed = retention(worker, "police-liaison", "holds", "place", alarm_id, "--case", case)
+        assert placed.returncode == 0, placed.stderr
+        hold_id = placed.stdout.split()[1]
+        for _ in range(120):  # until the projector has archived the hold's answer
+            shown = retention(worker, "auditor", "archive", "case", case)
+            if hold_id in shown.stdout:
+                break
+            time.sleep(0.5)
+        assert shown.returncode == 0, shown.stderr
+        assert f"case {case}: 1 hold(s)" in shown.stdout
+        assert "active" in shown.stdout
+        trail = retention(worker, "auditor", "--json", "archive", "alarm", alarm_id)
+        assert {"media.deletion_scheduled", "hold.accepted"} <= {
+            r["type"] for r in json.loads(trail.stdout)["records"]
+        }
 
     def test_a_forbidden_command_says_why_and_fails(self, worker: WorkerProcess, alarm_id: str) -> None:
         result = retention(worker, "auditor", "holds", "place", alarm_id, "--case", "x")

@@ -30,9 +30,21 @@ def test_compose_has_kafka_an_s3_store_and_the_worker() -> None:
     assert "retention-worker" in services
 
 
-def test_every_worker_variable_is_a_setting() -> None:
-    environment = compose()["services"]["retention-worker"]["environment"]
-    assert set(environment) - setting_names() == set()
+def test_every_worker_and_projector_variable_is_a_setting() -> None:
+    for service in ("retention-worker", "retention-projector"):
+        environment = compose()["services"][service]["environment"]
+        assert set(environment) - setting_names() == set(), service
+
+
+def test_the_projector_and_the_worker_share_the_archive() -> None:
+    services = compose()["services"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    urls = {services[s]["environment"]["DATABASE_URL"] for s in ("retention-worker", "retention-projector")}
+    (url,) = urls
+    assert url.startswith("postgresql://")
+    assert "@postgres:5432/" in url
+    assert services["retention-projector"]["command"] == ["python", "-m", "streams", "projector"]
+    assert any(v.split(":")[0] in compose()["volumes"] for v in services["postgres"]["volumes"])
 
 
 def test_the_contract_variables_are_all_given_to_the_worker() -> None:
