@@ -63,6 +63,7 @@ def main() -> int:
                 print(f"  {name} FAILED: {type(exc).__name__}: {exc}", flush=True)
                 failed.append(name)
     finally:
+        bench.close()
         stack.stop()
     info |= {"seconds": round(time.monotonic() - started), "load_average_at_end": list(os.getloadavg())}
     if args.only:

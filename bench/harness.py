@@ -24,7 +24,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.local.stack import LocalStack, input_topics_of, isolated_topics, tansu_binary, weed_binary
+from streams.local.postgres import LocalPostgres
+from streams.local.stack import (
+    LocalStack,
+    _free_port,
+    input_topics_of,
+    isolated_topics,
+    tansu_binary,
+    weed_binary,
+)
 from streams.local.worker_process import WorkerProcess
 
 
@@ -55,6 +63,18 @@ class Bench:
     stack: LocalStack
     figures: list[Figure] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    postgres: LocalPostgres | None = None
+
+    def database(self, name: str) -> str:
+        """A fresh database on the bench's PostgreSQL (started at the first call; stopped by `close`)."""
+        if self.postgres is None:
+            self.postgres = LocalPostgres(self.root / "postgres" / "data", _free_port())
+            self.postgres.start()
+        return self.postgres.create_database(name)
+
+    def close(self) -> None:
+        if self.postgres is not None:
+            self.postgres.stop()
 
     def record(self, figure: Figure) -> Figure:
         self.figures.append(figure)

@@ -1,4 +1,4 @@
-"""The five scenarios of `make bench`; each measures the service and its baseline in the same run."""
+"""The six scenarios of `make bench`; each measures the service and its baseline in the same run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench import archive
 from bench.harness import (
     AuditTap,
     Bench,
@@ -33,6 +34,7 @@ from handlers.events import HoldPlaced
 from handlers.signing import sign
 from streams.local.stack import EVIDENCE_BUCKET
 from streams.local.worker_process import SIGNING_KEY, SIGNING_KEY_ID
+from streams.projector.rows import Source
 from streams.worker.scheduler import DeadlineIndex
 
 MEDIA_PER_ALARM = 5
@@ -129,6 +131,17 @@ async def ingest(bench: Bench) -> None:
     bare_rate = (events - 1) / (result["last"] - result["first"])
 
     raw_rate = await _raw_consumer_rate(bootstrap, topic, events)
+    app_id = topics["APP_ID"]
+    await archive.projector_against_worker(
+        bench,
+        bench.database("bench_projector"),
+        {
+            topics["TOPICS__AUDIT"]: Source.AUDIT,
+            f"{app_id}-alarms-changelog": Source.ALARM_STATES,
+            f"{app_id}-customers-changelog": Source.CUSTOMER_RECORDS,
+        },
+        worker_seconds=max(times) - min(times),
+    )
     bench.record(
         Figure(
             "ingest",
@@ -580,10 +593,15 @@ def _wait_legally_held(s3: object, keys: list[str], timeout: float = 60) -> None
                 time.sleep(0.05)
 
 
+async def archive_questions(bench: Bench) -> None:
+    await archive.dpo_queries(bench, bench.database("bench_archive"))
+
+
 SCENARIOS = {
     "ingest": ingest,
     "deletion": deletion_throughput,
     "lateness": lateness,
     "scale": scale,
     "holds": hold_latency,
+    "archive": archive_questions,
 }
