@@ -10,13 +10,15 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from handlers.state import AlarmState, MediaObject, encode_state
-from streams.local.stack import LocalStack
+from streams.local.postgres import LocalPostgres
+from streams.local.stack import LocalStack, _free_port
 from streams.postgres.archive_writer import open_archive
 from streams.postgres.migrate import migrate
 from streams.projector.feed import Progress, ProjectorFeed
@@ -139,3 +141,49 @@ async def test_every_record_sent_is_archived_once_and_a_restart_reads_on(
     again = await _run_until(stack, url, topics, lambda p: p.read >= len(second), "archiving the second")
     assert again.read == len(second), "the restarted projector read records the archive already had"
     assert _count(url, "SELECT count(*) FROM audit_records") == len(first) + len(second)
+
+
+async def test_the_database_crashing_under_load_loses_and_repeats_nothing(
+    memory_stack: LocalStack, tmp_path: Path
+) -> None:
+    """PostgreSQL SIGKILLed while the projector writes a burst, and started again on its data: the
+    projector says why it is not writing, retries, and resumes from the last committed batch."""
+    database = LocalPostgres(tmp_path / "data", _free_port())
+    database.start()
+    try:
+        url = database.url
+        await migrate(url)
+        topics = await asyncio.to_thread(_Topics, memory_stack)
+        sent = [str(uuid.uuid4()) for _ in range(3000)]
+        progress = Progress()
+        feed = ProjectorFeed(
+            lambda: open_archive(url),
+            {"bootstrap_servers": memory_stack.kafka_bootstrap},
+            topics.sources,
+            KEPT,
+            progress,
+        )
+        task = asyncio.create_task(feed.run())
+        try:
+            await _send(memory_stack, [(topics.audit, b"A1", _audit_record(a, "A1")) for a in sent[:1500]])
+            await _until(lambda: progress.read > 0, "the first batch")
+            database.kill()
+            sending = asyncio.create_task(
+                _send(memory_stack, [(topics.audit, b"A2", _audit_record(a, "A2")) for a in sent[1500:]])
+            )
+            await _until(lambda: progress.problem is not None, "the projector noticing the database is gone")
+            await sending
+            await asyncio.to_thread(database.start)
+            await _until(
+                lambda: (
+                    progress.problem is None and sum(progress.lag.values()) == 0 and progress.read >= 3000
+                ),
+                "the projector catching up after the database came back",
+            )
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        assert _count(url, "SELECT count(*) FROM audit_records") == len(sent)
+        assert _count(url, "SELECT sum(next_offset) FROM projector_positions") == len(sent)
+    finally:
+        database.stop()
