@@ -34,82 +34,40 @@ FORGET_BATCH = 5000  # rows removed per statement, so that a backlog of due rows
 @dataclass(frozen=True)
 class _Table:
     name: str
-    columns: tuple[str, ...]
+    columns: tuple[str, ...]  # the row type's fields in their order, as the table names them
     key: tuple[str, ...]
     on_conflict: str  # what a row already there gets: DO NOTHING, or DO UPDATE guarded by offset
+    scheduled: bool  # has a forget_at
 
 
-def _table(name: str, row_type: type, columns: Sequence[str], key: Sequence[str], update: bool) -> _Table:
-    assert len(columns) == len(fields(row_type)), f"{name}: one column per field of {row_type.__name__}"
+# The rows' fields that the tables name otherwise: where the record was on its topic.
+_TOPIC_POSITION = {"partition": "topic_partition", "offset": "topic_offset"}
+
+
+def _table(
+    name: str,
+    row_type: type,
+    key: Sequence[str],
+    *,
+    update: bool,
+    renamed: Mapping[str, str] = _TOPIC_POSITION,
+) -> _Table:
+    columns = tuple(renamed.get(f.name, f.name) for f in fields(row_type))
     if update:
         changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
         clause = f"DO UPDATE SET {changed} WHERE {name}.topic_offset < EXCLUDED.topic_offset"
     else:
         clause = "DO NOTHING"
-    return _Table(name, tuple(columns), tuple(key), clause)
+    return _Table(name, columns, tuple(key), clause, "forget_at" in columns)
 
 
-_AUDIT = _table(
-    "audit_records",
-    AuditRow,
-    (
-        "audit_id",
-        "type",
-        "occurred_at",
-        "alarm_id",
-        "customer_id",
-        "hold_id",
-        "case_reference",
-        "rule",
-        "deadline",
-        "record",
-        "topic_partition",
-        "topic_offset",
-        "forget_at",
-    ),
-    ("audit_id",),
-    update=False,
-)
-_STATES = _table(
-    "alarm_states",
-    StateRow,
-    (
-        "alarm_id",
-        "partition",
-        "customer_id",
-        "pending",
-        "deleting",
-        "deleted",
-        "deadline",
-        "oldest_deleting_due",
-        "held",
-        "state",
-        "topic_offset",
-    ),
-    ("alarm_id",),
-    update=True,
-)
-_CUSTOMERS = _table(
-    "customer_records",
-    CustomerRow,
-    ("customer_id", "partition", "open_erasures", "unconfirmed_erasures", "record", "topic_offset"),
-    ("customer_id",),
-    update=True,
-)
-_ANSWERS = _table(
-    "request_answers",
-    AnswerRow,
-    ("request_id", "customer_id", "kind", "answered_at", "answer", "forget_at"),
-    ("request_id",),
-    update=False,
-)
-_DEADLETTERS = _table(
-    "dead_letters",
-    DeadLetterRow,
-    ("topic_partition", "topic_offset", "source", "reason", "dead_lettered_at", "forget_at"),
-    ("topic_partition", "topic_offset"),
-    update=False,
-)
+_AUDIT = _table("audit_records", AuditRow, ("audit_id",), update=False)
+# A state's partition is its key's (the changelog's is the same): a column that means more than where.
+_OFFSET_ONLY = {"offset": "topic_offset"}
+_STATES = _table("alarm_states", StateRow, ("alarm_id",), update=True, renamed=_OFFSET_ONLY)
+_CUSTOMERS = _table("customer_records", CustomerRow, ("customer_id",), update=True, renamed=_OFFSET_ONLY)
+_ANSWERS = _table("request_answers", AnswerRow, ("request_id",), update=False)
+_DEADLETTERS = _table("dead_letters", DeadLetterRow, ("topic_partition", "topic_offset"), update=False)
 _TABLE_OF: dict[type, _Table] = {
     AuditRow: _AUDIT,
     StateRow: _STATES,
@@ -119,20 +77,26 @@ _TABLE_OF: dict[type, _Table] = {
 }
 _REMOVED_FROM = {Source.ALARM_STATES: _STATES, Source.CUSTOMER_RECORDS: _CUSTOMERS}
 # The archive's own schedule: rows with a forget_at, removed once it has passed.
-SCHEDULED = (_AUDIT, _ANSWERS, _DEADLETTERS)
+SCHEDULED = tuple(t for t in _TABLE_OF.values() if t.scheduled)
 
 
 @asynccontextmanager
 async def open_archive(conninfo: str) -> AsyncIterator[ArchiveWriter]:
-    """A writer on its own connection (autocommit: each write is one explicit transaction)."""
+    """A writer on its own connection (autocommit: each write is one explicit transaction), with its
+    staging tables (temporary: the session's own, emptied at each commit)."""
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        for table in _TABLE_OF.values():
+            await conn.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t}) ON COMMIT DELETE ROWS").format(
+                    s=sql.Identifier(f"staging_{table.name}"), t=sql.Identifier(table.name)
+                )
+            )
         yield ArchiveWriter(conn)
 
 
 class ArchiveWriter:
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._conn = conn
-        self._staging_ready = False
 
     async def positions(self) -> dict[tuple[str, int], int]:
         """Where the last batch ended: the next offset to read, by (topic, partition)."""
@@ -159,7 +123,6 @@ class ArchiveWriter:
                 by_table.setdefault(_TABLE_OF[type(row)], []).append(row)
         written: dict[str, int] = {}
         async with self._conn.transaction():
-            await self._prepare_staging()
             for table, table_rows in by_table.items():
                 written[table.name] = await self._upsert(table, table_rows)
             for table, removed in removals.items():
@@ -199,17 +162,6 @@ class ArchiveWriter:
             forgotten[table.name] = total
         return forgotten
 
-    async def _prepare_staging(self) -> None:
-        if self._staging_ready:
-            return
-        for table in _TABLE_OF.values():
-            await self._conn.execute(
-                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t}) ON COMMIT DELETE ROWS").format(
-                    s=sql.Identifier(f"staging_{table.name}"), t=sql.Identifier(table.name)
-                )
-            )
-        self._staging_ready = True
-
     async def _upsert(self, table: _Table, rows: list[Row]) -> int:
         staging = sql.Identifier(f"staging_{table.name}")
         columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
@@ -218,11 +170,14 @@ class ArchiveWriter:
             async with cursor.copy(copy) as writing:
                 for row in rows:
                     await writing.write_row(astuple(row))
+            # A row whose time has passed (a replay of old records) is not archived again.
+            due = sql.SQL(" WHERE forget_at > now()" if table.scheduled else "")
             await cursor.execute(
-                sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) {action}").format(
+                sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s}{due} ON CONFLICT ({k}) {action}").format(
                     t=sql.Identifier(table.name),
                     c=columns,
                     s=staging,
+                    due=due,
                     k=sql.SQL(", ").join(map(sql.Identifier, table.key)),
                     action=sql.SQL(table.on_conflict),
                 )

@@ -17,14 +17,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.kafka.topic_ends import at_end
 from streams.postgres.archive_writer import ArchiveWriter
-from streams.projector.rows import Kept, Record, Skipped, Source, row_of
+from streams.projector.rows import (
+    AnswerRow,
+    AuditRow,
+    CustomerRow,
+    DeadLetterRow,
+    Kept,
+    Record,
+    Removed,
+    Row,
+    Skipped,
+    Source,
+    StateRow,
+    row_of,
+)
 
 log = structlog.get_logger(__name__)
+# What the database says about a value it will not store (SQLSTATE classes 22 and 23): the record's
+# fault, not the database's; anything else is the database's, and the batch is tried again.
+REFUSED = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 BATCH_RECORDS = 5000
 STATUS_SECONDS = 2.0  # how often the lag is written to the archive for the dashboard
 RETRY_SECONDS = 2.0
@@ -69,7 +86,7 @@ class ProjectorFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker or the database went away: resume from the archive
-                self.progress.problem = f"{type(exc).__name__}: {exc}"
+                self.progress.problem = _problem(exc)
                 log.warning("projector.restarting", reason=self.progress.problem)
                 await asyncio.sleep(RETRY_SECONDS)
 
@@ -124,7 +141,7 @@ class ProjectorFeed:
         log.info("projector.resuming", partitions=len(tps), from_the_beginning=len(fresh))
 
     async def _write(self, writer: ArchiveWriter, batches: Mapping[TopicPartition, list[Any]]) -> None:
-        rows = []
+        rows: list[Row] = []
         positions: dict[tuple[str, int], int] = {}
         skipped: dict[str, int] = {}
         for tp, records in batches.items():
@@ -144,10 +161,35 @@ class ProjectorFeed:
                 else:
                     rows.append(row)
             positions[(tp.topic, tp.partition)] = records[-1].offset + 1
-        written = await writer.write(rows, positions)
+        try:
+            written = await writer.write(rows, positions)
+        except REFUSED as exc:
+            log.warning("projector.batch_refused", problem=_problem(exc), rows=len(rows))
+            written = await self._write_one_by_one(writer, rows, positions, skipped)
         self.progress.read += sum(len(records) for records in batches.values())
         self.progress.count(self.progress.written, written)
         self.progress.count(self.progress.skipped, skipped)
+
+    async def _write_one_by_one(
+        self,
+        writer: ArchiveWriter,
+        rows: list[Row],
+        positions: dict[tuple[str, int], int],
+        skipped: dict[str, int],
+    ) -> dict[str, int]:
+        """A batch the database refused (a value it cannot store, say a NUL character in a text): each row
+        on its own, so that one bad record is skipped (logged and counted) and never stops the archive.
+        Rows are idempotent, so a crash in between only writes some again; the positions come last."""
+        written: dict[str, int] = {}
+        for row in rows:
+            try:
+                self.progress.count(written, await writer.write([row], {}))
+            except REFUSED as exc:
+                source = _source_of(row)
+                log.warning("projector.row_refused", source=source, problem=_problem(exc), **_where(row))
+                skipped[source] = skipped.get(source, 0) + 1
+        self.progress.count(written, await writer.write([], positions))
+        return written
 
     async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         for tp in tps:
@@ -157,3 +199,27 @@ class ProjectorFeed:
         if not self.progress.caught_up and await at_end(consumer, tps):
             self.progress.caught_up = True
             log.info("projector.caught_up", at=datetime.now(UTC).isoformat())
+
+
+def _problem(exc: Exception) -> str:
+    """What went wrong, without the values: the database's messages quote the rows they refuse (personal
+    data), and this goes to the log and to /health."""
+    if isinstance(exc, psycopg.Error):
+        return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate})"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def _source_of(row: Row) -> str:
+    if isinstance(row, Removed):
+        return row.source.value
+    return {
+        AuditRow: Source.AUDIT,
+        StateRow: Source.ALARM_STATES,
+        CustomerRow: Source.CUSTOMER_RECORDS,
+        AnswerRow: Source.ANSWERS,
+        DeadLetterRow: Source.DEADLETTER,
+    }[type(row)].value
+
+
+def _where(row: Row) -> dict[str, int]:
+    return {name: getattr(row, name) for name in ("partition", "offset") if hasattr(row, name)}

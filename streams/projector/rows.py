@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
 from handlers.alarm_summary import summarise
 from handlers.erasure import decode_customer
 from handlers.state import decode_state
@@ -129,7 +131,15 @@ def row_of(record: Record, kept: Kept) -> Row:
     try:
         return _ROWS[record.source](record, kept)
     except Exception as exc:  # whatever a producer wrote: skip it, say why
-        return Skipped(record, f"{type(exc).__name__}: {exc}")
+        return Skipped(record, _reason(exc))
+
+
+def _reason(exc: Exception) -> str:
+    """Why, without the values (pydantic quotes the input it refused: personal data, bound for the log)."""
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_url=False, include_input=False, include_context=False)
+        return "invalid: " + "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems[:5])
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _audit(record: Record, kept: Kept) -> AuditRow:

@@ -17,7 +17,7 @@ from streams.postgres.migrate import migrate, migrations
 from streams.projector.rows import Kept, Record, Removed, Skipped, Source, row_of
 
 pytestmark = pytest.mark.integration
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(microsecond=0)
 KEPT = Kept(audit=timedelta(days=2192), deadletter=timedelta(days=30), answers=timedelta(days=14))
 
 
@@ -89,14 +89,26 @@ async def test_a_state_follows_the_latest_offset_and_goes_with_its_tombstone(dat
 
 async def test_rows_are_forgotten_at_their_time_and_not_before(database_url: str) -> None:
     await migrate(database_url)
-    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
-    long_ago = (NOW - KEPT.audit - timedelta(seconds=1)).isoformat()
-    rows = _rows(_audit(0, old, occurred_at=long_ago), _audit(1, recent))
+    soon, later = str(uuid.uuid4()), str(uuid.uuid4())
+    almost_due = (NOW - KEPT.audit + timedelta(minutes=1)).isoformat()  # due in a minute
+    rows = _rows(_audit(0, soon, occurred_at=almost_due), _audit(1, later))
     async with open_archive(database_url) as archive:
         await archive.write(rows, {("audit", 0): 2})
-        assert (await archive.forget_due(NOW))["audit_records"] == 1
         assert (await archive.forget_due(NOW))["audit_records"] == 0
-    assert _query(database_url, "SELECT audit_id::text FROM audit_records") == [(recent,)]
+        assert (await archive.forget_due(NOW + timedelta(minutes=1)))["audit_records"] == 1
+        assert (await archive.forget_due(NOW + timedelta(minutes=1)))["audit_records"] == 0
+    assert _query(database_url, "SELECT audit_id::text FROM audit_records") == [(later,)]
+
+
+async def test_a_record_read_again_after_its_time_is_not_archived_again(database_url: str) -> None:
+    await migrate(database_url)
+    expired = (NOW - KEPT.audit - timedelta(seconds=1)).isoformat()
+    async with open_archive(database_url) as archive:
+        written = await archive.write(
+            _rows(_audit(0, str(uuid.uuid4()), occurred_at=expired)), {("audit", 0): 1}
+        )
+    assert written["audit_records"] == 0
+    assert _query(database_url, "SELECT count(*) FROM audit_records") == [(0,)]
 
 
 def test_a_record_that_cannot_be_read_is_skipped_with_its_reason() -> None:

@@ -122,6 +122,9 @@ async def test_every_record_sent_is_archived_once_and_a_restart_reads_on(
     ]
     burst += [(topics.audit, b"A1", _audit_record(first[0], "A1"))]  # published twice by a crash
     burst += [(topics.audit, b"A2", b"{not json")]  # a producer's mistake
+    refused = json.loads(_audit_record(str(uuid.uuid4()), "A3"))
+    refused["details"] = {"case_reference": "2026\u0000POL"}  # JSON PostgreSQL will not store
+    burst += [(topics.audit, b"A3", json.dumps(refused).encode())]
     burst += [(topics.states, f"A{i}".encode(), _state(f"A{i}", 3)) for i in range(40)]
     burst += [(topics.states, b"A0", None)]  # A0's state ended
     await _send(stack, burst)
@@ -131,7 +134,7 @@ async def test_every_record_sent_is_archived_once_and_a_restart_reads_on(
     )
     assert _count(url, "SELECT count(*) FROM audit_records") == len(first)
     assert _count(url, "SELECT count(DISTINCT audit_id) FROM audit_records") == len(first)
-    assert progress.skipped == {"audit": 1}
+    assert progress.skipped == {"audit": 2}
     assert _count(url, "SELECT count(*) FROM alarm_states") == 39
     assert _count(url, "SELECT count(*) FROM alarm_states WHERE alarm_id = 'A0'") == 0
     assert sum(progress.lag.values()) == 0
