@@ -114,6 +114,7 @@ class Summary(_Body):
     projection_caught_up: bool
     erasures_open: int = Field(description="erasure commands (R3-R8) not yet confirmed")
     erasures_unconfirmed: int = Field(description="of which sent and not confirmed in time: must stay 0")
+    archive_configured: bool = Field(default=False, description="the worker reads an archive (DATABASE_URL)")
     archive_lag_records: int | None = Field(
         default=None,
         description="records not yet in the archive, as the projector last measured; null: unknown",

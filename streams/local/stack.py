@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -386,7 +387,7 @@ def run_local() -> int:
     # Durable: Tansu keeps its log in SeaweedFS, SeaweedFS its volumes in `root`, so a restart resumes
     # the schedules, holds, erasure commands, audit trail and committed offsets. `make reset` wipes it.
     stack = LocalStack(root, Ports(**local["ports"]), broker_storage="s3")
-    database = LocalPostgres(root / "postgres", stack.ports.postgres)
+    database = LocalPostgres(root / "postgres", stack.ports.postgres, local["postgres_password"])
     busy = [port for port in (stack.ports.kafka, stack.ports.s3, stack.ports.postgres) if not _is_free(port)]
     if busy:
         print(f"ports {busy} are in use: is another `make run` still running?", file=sys.stderr)
@@ -410,7 +411,8 @@ def run_local() -> int:
                 f"export RETENTION_{role.upper().replace('-', '_')}_TOKEN={token}\n"
                 for role, token in tokens.items()
             )
-            + f"export RETENTION_API_TOKEN={tokens['operator']}\n",
+            + f"export RETENTION_API_TOKEN={tokens['operator']}\n"
+            + f"export RETENTION_ARCHIVE_URL={database.url}\n",  # for psql: the archive, read-write
         )
         environment = {
             **stack.worker_environment(),
@@ -444,8 +446,8 @@ def run_local() -> int:
         supervisor = Supervisor({"worker": lambda: start("worker"), "projector": lambda: start("projector")})
         return supervisor.run()
     finally:
-        # The worker first (it checkpoints its audit chains on the way out), then the projector, which
-        # may still archive what the worker wrote last, then the servers under them.
+        # The worker first (it checkpoints its audit chains on the way out), then the projector (what it
+        # has not archived yet it reads at the next start), then the servers under them.
         for process in (supervisor.running if supervisor is not None else {}).values():
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
@@ -491,15 +493,18 @@ def _local_state(root: Path) -> dict[str, Any]:
     """The local stack's ports, API tokens and hold-signing key: made at the first start, kept in
     `root` (readable by the owner only) and used again at every later one."""
     path = root / LOCAL_STATE
-    if path.exists():
-        state: dict[str, Any] = json.loads(path.read_text())
-        return state
-    state = {
-        "ports": asdict(Ports()),
-        "tokens": local_tokens(),
-        "hold_signing_key": secrets.token_urlsafe(32),
+    state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    made: dict[str, Callable[[], Any]] = {
+        "ports": lambda: asdict(Ports()),
+        "tokens": local_tokens,
+        "hold_signing_key": lambda: secrets.token_urlsafe(32),
+        "postgres_password": lambda: secrets.token_urlsafe(24),  # the archive's superuser, on loopback
     }
-    _write_private(path, json.dumps(state, indent=2))
+    missing = [name for name in made if name not in state]  # a stack made by an earlier version
+    for name in missing:
+        state[name] = made[name]()
+    if missing:
+        _write_private(path, json.dumps(state, indent=2))
     return state
 
 

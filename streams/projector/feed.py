@@ -108,7 +108,9 @@ class ProjectorFeed:
                     if batches:
                         await self._write(writer, batches)
                     await self._measure_lag(consumer, tps)
-                    if time.monotonic() - reported >= STATUS_SECONDS:
+                    # Only once every partition has answered a fetch: before that the lag is not known.
+                    measured = len(self.progress.lag) == len(tps)
+                    if measured and time.monotonic() - reported >= STATUS_SECONDS:
                         lag = sum(self.progress.lag.values())
                         await writer.record_status(lag, self.progress.caught_up, datetime.now(UTC))
                         reported = time.monotonic()

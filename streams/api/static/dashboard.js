@@ -103,7 +103,9 @@ function render() {
     element.textContent = summary[element.dataset.figure] ?? "–";
   }
   const archiveAge = summary.archive_measured_at ? (Date.parse(summary.now) - Date.parse(summary.archive_measured_at)) / 1000 : null;
-  document.getElementById("figure-archive").classList.toggle("alert", archiveAge === null || archiveAge > 30);
+  const archiveTile = document.getElementById("figure-archive");
+  archiveTile.hidden = !summary.archive_configured;
+  archiveTile.classList.toggle("alert", summary.archive_configured && (archiveAge === null || archiveAge > 30));
   document.getElementById("figure-overdue").classList.toggle("alert", summary.overdue > 0);
   document.getElementById("figure-unconfirmed").classList.toggle("alert", summary.erasures_unconfirmed > 0);
   fillTable("upcoming", summary.upcoming, (row, item) => {
