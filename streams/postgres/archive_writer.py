@@ -135,6 +135,16 @@ class ArchiveWriter:
                 )
         return written
 
+    async def forget_partition(self, source: Source, partition: int) -> int:
+        """Drop the states read from one changelog partition (to read it again from its beginning);
+        other sources' rows stay (audit records are kept by their id)."""
+        table = _REMOVED_FROM.get(source)
+        if table is None:
+            return 0
+        statement = sql.SQL("DELETE FROM {t} WHERE partition = %s").format(t=sql.Identifier(table.name))
+        cursor = await self._conn.execute(statement, (partition,))
+        return cursor.rowcount
+
     async def record_status(self, lag_records: int, caught_up: bool, now: datetime) -> None:
         await self._conn.execute(
             "INSERT INTO projector_status (id, lag_records, caught_up, measured_at) VALUES (1, %s, %s, %s)"

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 
 from streams.kafka.topic_ends import at_end
 from streams.postgres.archive_writer import ArchiveWriter
@@ -54,6 +55,7 @@ class Progress:
     read: int = 0  # records read from the topics since it started
     written: dict[str, int] = field(default_factory=dict)  # rows written by table
     skipped: dict[str, int] = field(default_factory=dict)  # unreadable records by source
+    lost: dict[str, int] = field(default_factory=dict)  # records retention removed before they were read
     forgotten: dict[str, int] = field(default_factory=dict)  # rows removed at their forget_at
     lag: dict[tuple[str, int], int] = field(default_factory=dict)  # records behind, by topic partition
     caught_up: bool = False  # reached the end of every partition once since it started
@@ -94,7 +96,7 @@ class ProjectorFeed:
         async with self._connect() as writer:
             consumer = AIOKafkaConsumer(
                 enable_auto_commit=False,
-                auto_offset_reset="earliest",  # a position retention has passed: the oldest left
+                auto_offset_reset="none",  # a position the topic no longer has: see _out_of_range
                 **self._client_options,
             )
             await consumer.start()
@@ -103,11 +105,16 @@ class ProjectorFeed:
                 await self._seek_to_archive(consumer, writer, tps)
                 self.progress.problem = None
                 reported = 0.0
+                self.progress.lag.clear()
                 while True:
-                    batches = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
+                    try:
+                        batches = await consumer.getmany(timeout_ms=500, max_records=BATCH_RECORDS)
+                    except OffsetOutOfRangeError as exc:
+                        await self._out_of_range(consumer, writer, exc.args[0])
+                        continue
                     if batches:
                         await self._write(writer, batches)
-                    await self._measure_lag(consumer, tps)
+                    await self._measure_lag(consumer, writer, tps)
                     # Only once every partition has answered a fetch: before that the lag is not known.
                     measured = len(self.progress.lag) == len(tps)
                     if measured and time.monotonic() - reported >= STATUS_SECONDS:
@@ -141,6 +148,25 @@ class ProjectorFeed:
             if (tp.topic, tp.partition) in positions:
                 consumer.seek(tp, positions[(tp.topic, tp.partition)])
         log.info("projector.resuming", partitions=len(tps), from_the_beginning=len(fresh))
+
+    async def _out_of_range(
+        self, consumer: AIOKafkaConsumer, writer: ArchiveWriter, positions: Mapping[TopicPartition, int]
+    ) -> None:
+        """The archive's position is one the topic no longer has. Before its oldest record: records were
+        removed by retention before they were archived (counted and logged: the archive lacks them).
+        Past its end: the topic was made anew (a rebuilt cluster); a changelog partition's states are
+        dropped and read again from its beginning, as their offsets no longer compare."""
+        for tp, position in positions.items():
+            # ListOffsets for the earliest offset (the end is what Tansu answers short, not the start).
+            earliest = (await consumer.beginning_offsets([tp]))[tp]
+            where = {"topic": tp.topic, "partition": tp.partition, "position": position, "earliest": earliest}
+            if position < earliest:
+                log.error("projector.records_expired_unarchived", lost=earliest - position, **where)
+                self.progress.count(self.progress.lost, {tp.topic: earliest - position})
+            else:
+                log.error("projector.topic_made_anew", **where)
+                await writer.forget_partition(self._topics[tp.topic], tp.partition)
+            consumer.seek(tp, earliest)
 
     async def _write(self, writer: ArchiveWriter, batches: Mapping[TopicPartition, list[Any]]) -> None:
         rows: list[Row] = []
@@ -193,11 +219,21 @@ class ProjectorFeed:
         self.progress.count(written, await writer.write([], positions))
         return written
 
-    async def _measure_lag(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+    async def _measure_lag(
+        self, consumer: AIOKafkaConsumer, writer: ArchiveWriter, tps: list[TopicPartition]
+    ) -> None:
+        beyond: dict[TopicPartition, int] = {}
         for tp in tps:
             highwater = consumer.highwater(tp)
-            if highwater is not None:
-                self.progress.lag[(tp.topic, tp.partition)] = max(0, highwater - await consumer.position(tp))
+            if highwater is None:
+                continue
+            position = await consumer.position(tp)
+            if position > highwater:  # Apache Kafka says OFFSET_OUT_OF_RANGE; Tansu answers empty
+                beyond[tp] = position
+            self.progress.lag[(tp.topic, tp.partition)] = max(0, highwater - position)
+        if beyond:
+            await self._out_of_range(consumer, writer, beyond)
+            return
         if not self.progress.caught_up and await at_end(consumer, tps):
             self.progress.caught_up = True
             log.info("projector.caught_up", at=datetime.now(UTC).isoformat())

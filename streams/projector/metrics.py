@@ -37,6 +37,12 @@ class _ProgressCollector(Collector):
             p.skipped,
         )
         yield _counter(
+            "retention_projector_records_lost",
+            "Records retention removed from a topic before the projector read them (the archive lacks them)",
+            "topic",
+            p.lost,
+        )
+        yield _counter(
             "retention_archive_rows_forgotten",
             "Archive rows removed at their forget_at, by table",
             "table",

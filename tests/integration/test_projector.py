@@ -22,7 +22,7 @@ from streams.local.stack import LocalStack, _free_port
 from streams.postgres.archive_writer import open_archive
 from streams.postgres.migrate import migrate
 from streams.projector.feed import Progress, ProjectorFeed
-from streams.projector.rows import Kept, Source
+from streams.projector.rows import Kept, Record, Source, row_of
 
 pytestmark = pytest.mark.integration
 KEPT = Kept(audit=timedelta(days=2192), deadletter=timedelta(days=30), answers=timedelta(days=14))
@@ -190,3 +190,23 @@ async def test_the_database_crashing_under_load_loses_and_repeats_nothing(
         assert _count(url, "SELECT sum(next_offset) FROM projector_positions") == len(sent)
     finally:
         database.stop()
+
+
+async def test_a_topic_made_anew_is_read_again_and_its_states_replaced(
+    memory_stack: LocalStack, database_url: str
+) -> None:
+    """The archive was filled from a cluster since rebuilt: its positions lie past the new topics' ends,
+    and its states carry offsets the new changelog will never reach. Nothing new may be refused for it."""
+    url = database_url
+    await migrate(url)
+    topics = await asyncio.to_thread(_Topics, memory_stack)
+    old = Record(Source.ALARM_STATES, 0, 1_000_000, b"A1", _state("A1", 9))
+    async with open_archive(url) as archive:
+        positions = {(topic, p): 1_000_001 for topic in topics.sources for p in range(PARTITIONS)}
+        await archive.write([row_of(old, KEPT)], positions)
+    await _send(memory_stack, [(topics.states, f"A{i}".encode(), _state(f"A{i}", 3)) for i in range(1, 6)])
+
+    progress = await _run_until(memory_stack, url, topics, lambda p: p.read >= 5, "reading the new topics")
+    assert _count(url, "SELECT count(*) FROM alarm_states") == 5
+    assert _count(url, "SELECT pending FROM alarm_states WHERE alarm_id = 'A1'") == 3  # the new cluster's
+    assert progress.lost == {}
