@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -19,11 +20,13 @@ from streams.audit.checkpoints import AuditCheckpoints
 from streams.clock import Clock
 from streams.kafka import transport as kafka_transport
 from streams.kafka.acknowledgements import Acknowledgements, TrackedTable
+from streams.kafka.broker_probe import BrokerProbe
 from streams.kafka.security import client_options, faust_credentials
 from streams.kafka.topic_configs import changelog_configs
 from streams.kafka.topics import define_topics
 from streams.kafka.topology import changelog_topics
 from streams.postgres.archive_reader import ArchiveReader
+from streams.postgres.read_model import ArchiveReads
 from streams.s3.object_store import ObjectStore
 from streams.tables.alarms import AlarmTable
 from streams.tables.contract_ends import ContractEnds
@@ -32,7 +35,8 @@ from streams.worker.agents import register_agents
 from streams.worker.backlog_gate import BacklogGate
 from streams.worker.customer_requests import CustomerRequests
 from streams.worker.metrics import Metrics, WorkerFigures
-from streams.worker.projection import Projection, ProjectionFeed
+from streams.worker.projection import ActiveHold, Projection, ProjectionFeed
+from streams.worker.read_model import ProjectionReads, ReadModel
 from streams.worker.recovery_check import RecoveryCheck
 from streams.worker.service import RetentionService, policy_from
 from streams.worker.sweep import Sweeper
@@ -41,13 +45,14 @@ log = structlog.get_logger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
 SWEEP_CHECK_SECONDS = 30.0
 SHUTDOWN_FLUSH_SECONDS = 10.0  # how long a stopping worker waits for acknowledgements before its checkpoint
+FIGURES_INTERVAL_SECONDS = 2.0  # how often /metrics and /health figures of the read model are refreshed
 
 
 @dataclass(frozen=True)
 class RetentionApp:
     app: Any  # faust.App
     service: RetentionService
-    projection: Projection
+    read: ReadModel
 
 
 def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Clock) -> RetentionApp:
@@ -145,20 +150,30 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         ),
     )
     register_agents(app, topics, service)
-    projection = Projection(partitions, settings.hold_retention)
-    feed = ProjectionFeed(
-        projection,
-        client_options(settings),
-        changelog=changelog_topics(settings)[0],
-        audit=settings.topics.audit,
-        deadletter=settings.topics.deadletter,
-        customers_changelog=changelog_topics(settings)[2],
-        request_outcomes=settings.topics.request_outcomes,
-    )
+    # The state of every partition: the archive's, or (without DATABASE_URL) a model of our own.
+    archive = _archive_pool(settings)
+    feed: ProjectionFeed | None = None
+    read: ReadModel
+    if archive is not None:
+        read = ArchiveReads(archive, partitions, settings.hold_retention)
+    else:
+        projection = Projection(partitions, settings.hold_retention)
+        read = ProjectionReads(projection)
+        feed = ProjectionFeed(
+            projection,
+            client_options(settings),
+            changelog=changelog_topics(settings)[0],
+            audit=settings.topics.audit,
+            deadletter=settings.topics.deadletter,
+            customers_changelog=changelog_topics(settings)[2],
+            request_outcomes=settings.topics.request_outcomes,
+        )
+    broker = BrokerProbe(client_options(settings))
+    figures = _FiguresCache()
     service.sweeper = Sweeper(
         store=store,
         clock=clock,
-        projection=projection,
+        read_model=read,
         policy=policy_from(settings),
         buckets=settings.media_buckets,
         grace=settings.sweep_grace,
@@ -167,23 +182,22 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         ask_for_check=lambda partition, ids: service.notify_deadlines(partition, ids, clock.now()),
     )
     service.customer_requests = CustomerRequests(
-        read_model=projection,
+        read_model=read,
         customers=service.erasures.customers,
         policy=policy_from(settings),
         clock=clock,
         audit_chain=audit_chain,
         outcomes_topic=topics.request_outcomes,
     )
-    archive = _archive_pool(settings)
     lag: dict[tuple[str, int], int] = {}
-    metrics.watch(lambda: _figures(service, projection, clock, settings, lag))
+    metrics.watch(lambda: _figures(service, figures, broker, lag))
     recovery_check = RecoveryCheck(app, client_options(settings))
     api = ApiContext(
         settings=settings,
-        projection=projection,
+        read=read,
         clock=clock,
         publish_hold=service.publish_hold_event,
-        health=lambda: _health(service, projection, recovery_check, [writes, app.outgoing]),
+        health=lambda: _health(service, figures, broker, recovery_check, [writes, app.outgoing]),
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
         archive=ArchiveReader(archive) if archive is not None else None,
@@ -277,12 +291,26 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
 
     @app.task
     async def _projection() -> None:
-        await feed.run()
+        if feed is not None:
+            await feed.run()
+
+    @app.task
+    async def _broker_probe() -> None:
+        await broker.run()
+
+    @app.task
+    async def _figures_refresh() -> None:
+        """What /metrics and /health report of the read model, refreshed off the scrape (the archive's
+        queries are not to be awaited inside a scrape)."""
+        while True:
+            try:
+                await figures.refresh(read, service.partitions, clock.now(), settings.overdue_grace)
+            except Exception as exc:  # the archive is away: the last figures stay, marked stale
+                figures.failed(type(exc).__name__)
+            await asyncio.sleep(FIGURES_INTERVAL_SECONDS)
 
     @app.task
     async def _http() -> None:
-        if archive is not None:
-            await archive.open(wait=False)  # connects in the background; a query waits for it
         await serve(build_web_app(api, metrics), settings.web_host, settings.web_port)
 
     @app.task
@@ -292,9 +320,9 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
             return
         while True:
             await asyncio.sleep(SWEEP_CHECK_SECONDS)
-            if not (service.ready and projection.caught_up and 0 in service.partitions):
+            if not (service.ready and figures.caught_up and 0 in service.partitions):
                 continue
-            last = projection.last_sweep
+            last = await read.last_sweep()
             since = clock.now() - settings.sweep_interval
             due = last is None or datetime.fromisoformat(last["occurred_at"]) < since
             if due and service.sweeper is not None and not service.sweeper.running:
@@ -313,7 +341,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
                 if position is not None and highwater is not None:
                     lag[(tp.topic, tp.partition)] = max(0, highwater - position)
 
-    return RetentionApp(app=app, service=service, projection=projection)
+    return RetentionApp(app=app, service=service, read=read)
 
 
 def _archive_pool(settings: Settings) -> AsyncConnectionPool[Any] | None:
@@ -341,18 +369,47 @@ class _OneTask:
         self._task = None
 
 
+class _FiguresCache:
+    """The read model's figures for this worker's partitions, as last computed."""
+
+    def __init__(self) -> None:
+        self.counts = {"pending": 0, "deleting": 0, "deleted": 0, "overdue": 0}
+        self.holds: list[ActiveHold] = []
+        self.erasures = (0, 0)
+        self.last_sweep: dict[str, Any] | None = None
+        self.caught_up = False
+        self.problem: str | None = None  # why the figures could not be refreshed
+
+    async def refresh(self, read: ReadModel, owned: Collection[int], now: datetime, grace: timedelta) -> None:
+        self.counts = await read.counts(now, grace, owned)
+        self.holds = await read.active_holds(owned)
+        self.erasures = await read.erasure_counts(owned)
+        self.last_sweep = await read.last_sweep()
+        self.caught_up = await read.caught_up()
+        self.problem = None
+
+    def failed(self, error: str) -> None:
+        self.problem = f"the read model did not answer ({error})"
+
+
 def _health(
-    service: RetentionService, projection: Projection, recovery: RecoveryCheck, failed: list[Any]
+    service: RetentionService,
+    figures: _FiguresCache,
+    broker: BrokerProbe,
+    recovery: RecoveryCheck,
+    failed: list[Any],
 ) -> dict[str, Any]:
     reasons = service.degraded() + [str(f.failed) for f in failed if f.failed is not None]
-    if projection.broker_problem:
-        reasons.append(projection.broker_problem)
+    if broker.problem:
+        reasons.append(broker.problem)
     body = {
         **service.health(),
-        "projection_caught_up": projection.caught_up,
+        "projection_caught_up": figures.caught_up,
         "degraded": reasons,
         "recovery": recovery.problem or "complete",
     }
+    if figures.problem:
+        body["read_model"] = figures.problem  # the figures are stale; deleting on time does not depend on it
     if recovery.problem is not None:
         body["status"] = "starting"  # not ready while its state is not known to be whole
     elif reasons and body["status"] == "ready":
@@ -362,17 +419,15 @@ def _health(
 
 def _figures(
     service: RetentionService,
-    projection: Projection,
-    clock: Clock,
-    settings: Settings,
+    figures: _FiguresCache,
+    broker: BrokerProbe,
     lag: dict[tuple[str, int], int],
 ) -> WorkerFigures:
-    now = clock.now()
-    owned = service.partitions
-    counts = projection.counts(now, settings.overdue_grace, owned)
-    holds = projection.active_holds(owned)
-    soon = now + settings.hold_expiry_warning
-    erasures_open, erasures_unconfirmed = projection.erasure_counts(owned)
+    counts = figures.counts
+    holds = figures.holds
+    now = service.clock.now()
+    soon = now + service.settings.hold_expiry_warning
+    erasures_open, erasures_unconfirmed = figures.erasures
     return WorkerFigures(
         pending=counts["pending"],
         deleting=counts["deleting"],
@@ -385,8 +440,8 @@ def _figures(
             "legal_hold": service.legal_holds.failures_total,
         },
         lag=dict(lag),
-        degraded={"object_store": bool(service.degraded()), "broker": projection.broker_problem is not None},
-        last_sweep=projection.last_sweep,
+        degraded={"object_store": bool(service.degraded()), "broker": broker.problem is not None},
+        last_sweep=figures.last_sweep,
         erasures_open=erasures_open,
         erasures_unconfirmed=erasures_unconfirmed,
     )

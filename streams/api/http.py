@@ -17,7 +17,7 @@ from handlers.signing import sign
 from streams.api.auth import Identity
 from streams.clock import Clock
 from streams.postgres.archive_reader import ArchiveReader
-from streams.worker.projection import Projection
+from streams.worker.read_model import ReadModel
 
 PublishHold = Callable[[str, bytes], Awaitable[None]]
 
@@ -25,7 +25,7 @@ PublishHold = Callable[[str, bytes], Awaitable[None]]
 @dataclass
 class ApiContext:
     settings: Settings
-    projection: Projection
+    read: ReadModel  # the state of every alarm and customer (the archive, or this worker's own model)
     clock: Clock
     publish_hold: PublishHold
     health: Callable[[], dict[str, Any]]

@@ -148,7 +148,7 @@ async def release_hold(
     assert identity is not None
     hold_id = identifier(request.match_info["hold_id"], "hold_id")
     body: ReleaseHold = await read_body(request, ReleaseHold, optional=True)
-    alarm_id = ctx.projection.alarm_of_hold(hold_id) or body.alarm_id
+    alarm_id = await ctx.read.alarm_of_hold(hold_id) or body.alarm_id
     if alarm_id is None:
         raise ApiError(404, "unknown_hold", "no such hold is known; give alarm_id to release it anyway")
     event = HoldReleased(
@@ -170,7 +170,7 @@ async def _answer(
     """Wait briefly for the stream's answer, so the caller usually learns it at once."""
     give_up = time.monotonic() + ctx.settings.hold_answer_wait.total_seconds()
     while True:
-        state = ctx.projection.alarm(alarm_id)
+        state = await ctx.read.alarm(alarm_id)
         hold = state.find_hold(hold_id) if state else None
         answer = _hold_answer(state, hold, released, ctx.settings) if state and hold else None
         if answer is not None:
@@ -211,14 +211,14 @@ def _hold_answer(
 
 async def list_holds(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     now = ctx.clock.now()
-    views = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in ctx.projection.active_holds()]
+    views = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in await ctx.read.active_holds()]
     if request.query.get("expiring") in ("1", "true", "yes"):
         views = [v for v in views if v.expiring_soon]
     return reply(HoldList(holds=views))
 
 
-def _alarm_or_404(ctx: ApiContext, alarm_id: str) -> AlarmState:
-    state = ctx.projection.alarm(alarm_id)
+async def _alarm_or_404(ctx: ApiContext, alarm_id: str) -> AlarmState:
+    state = await ctx.read.alarm(alarm_id)
     if state is None:
         raise ApiError(404, "unknown_alarm", "no such alarm is known")
     return state
@@ -226,13 +226,13 @@ def _alarm_or_404(ctx: ApiContext, alarm_id: str) -> AlarmState:
 
 async def show_alarm(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     assert identity is not None
-    return reply(alarm_view(_alarm_or_404(ctx, request.match_info["alarm_id"]), identity.role))
+    return reply(alarm_view(await _alarm_or_404(ctx, request.match_info["alarm_id"]), identity.role))
 
 
 async def alarm_audit(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     alarm_id = request.match_info["alarm_id"]
-    records = ctx.projection.audit_of(alarm_id)
-    if not records and ctx.projection.alarm(alarm_id) is None:
+    records = await ctx.read.audit_of(alarm_id)
+    if not records and await ctx.read.alarm(alarm_id) is None:
         raise ApiError(404, "unknown_alarm", "no such alarm is known")
     return reply(AuditTrail(alarm_id=alarm_id, records=records))
 
@@ -241,7 +241,7 @@ async def customer_media(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
     customer_id = request.match_info["customer_id"]
-    states = ctx.projection.customer_alarms(customer_id)
+    states = await ctx.read.customer_alarms(customer_id)
     if not states:
         raise ApiError(404, "unknown_customer", "no media is known for this customer")
     return reply(CustomerMedia(customer_id=customer_id, alarms=[alarm_view(s, "operator") for s in states]))
@@ -249,10 +249,10 @@ async def customer_media(
 
 async def summary(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     now = ctx.clock.now()
-    projection = ctx.projection
-    counts = projection.counts(now, ctx.settings.overdue_grace)
-    erasures_open, erasures_unconfirmed = projection.erasure_counts()
-    holds = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in projection.active_holds()]
+    read = ctx.read
+    counts = await read.counts(now, ctx.settings.overdue_grace)
+    erasures_open, erasures_unconfirmed = await read.erasure_counts()
+    holds = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in await read.active_holds()]
     archive = await _archive_status(ctx)
     return reply(
         Summary(
@@ -260,11 +260,11 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
             **counts,
             active_holds=len(holds),
             holds_expiring_soon=sum(1 for h in holds if h.expiring_soon),
-            due_per_hour=projection.due_per_hour(now),
-            upcoming=projection.upcoming(now),
+            due_per_hour=await read.due_per_hour(now),
+            upcoming=await read.upcoming(now),
             holds=holds,
-            deadletters=list(projection.deadletters)[:10],
-            projection_caught_up=projection.caught_up,
+            deadletters=await read.deadletters(10),
+            projection_caught_up=await read.caught_up(),
             erasures_open=erasures_open,
             erasures_unconfirmed=erasures_unconfirmed,
             archive_configured=ctx.archive is not None,
@@ -295,7 +295,7 @@ async def customer_erasures(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
     customer_id = request.match_info["customer_id"]
-    record = ctx.projection.customer_record(customer_id)
+    record = await ctx.read.customer_record(customer_id)
     if record is None:
         raise ApiError(404, "unknown_customer", "no erasure is scheduled for this customer")
     return reply(
@@ -306,7 +306,7 @@ async def customer_erasures(
 async def unconfirmed_erasures(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
-    found = ctx.projection.unconfirmed_erasures()
+    found = await ctx.read.unconfirmed_erasures()
     rows: list[dict[str, object]] = [
         {"customer_id": customer_id, **erasure_view(e).model_dump(mode="json")} for customer_id, e in found
     ]
@@ -331,7 +331,7 @@ async def submit_request(
     await ctx.publish_request(customer_id, json.dumps(event).encode())
     give_up = time.monotonic() + ctx.settings.hold_answer_wait.total_seconds()
     while time.monotonic() < give_up:
-        answer = ctx.projection.answer(request_id)
+        answer = await ctx.read.answer(request_id)
         if answer is not None:
             return reply(RequestSubmitted(request_id=request_id, customer_id=customer_id, kind=body.kind,
                                           status="answered", answer=answer), 201)  # fmt: skip
@@ -344,14 +344,14 @@ async def submit_request(
 async def request_answer(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
-    answer = ctx.projection.answer(request.match_info["request_id"])
+    answer = await ctx.read.answer(request.match_info["request_id"])
     if answer is None:
         raise ApiError(404, "unknown_request", "no answer to such a request (yet)")
     return reply(RequestAnswered.model_validate(answer))
 
 
 async def deadletters(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
-    return reply(DeadLetters(deadletters=list(ctx.projection.deadletters)))
+    return reply(DeadLetters(deadletters=await ctx.read.deadletters()))
 
 
 async def start_sweep(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
@@ -364,7 +364,7 @@ async def start_sweep(request: web.Request, identity: Identity | None, ctx: ApiC
 async def latest_sweep(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
-    record = ctx.projection.last_sweep
+    record = await ctx.read.last_sweep()
     if record is None:
         raise ApiError(404, "not_found", "no sweep has completed yet")
     details = dict(record.get("details", {}))
@@ -374,7 +374,7 @@ async def latest_sweep(
         SweepReport(
             **known,
             counts={name: int(value) for name, value in details.items()},
-            findings=ctx.projection.sweep_findings(str(known["sweep_id"])),
+            findings=await ctx.read.sweep_findings(str(known["sweep_id"])),
         )
     )
 

@@ -83,6 +83,7 @@ class ArchiveReader:
 
     async def status(self) -> ArchiveStatus | None:
         """The projector's last report of its lag; None before its first."""
+        await self._pool.open(wait=False)
         async with self._pool.connection() as conn:
             cursor = await conn.execute("SELECT lag_records, caught_up, measured_at FROM projector_status")
             row = await cursor.fetchone()
@@ -90,6 +91,7 @@ class ArchiveReader:
 
     async def holds_in_case(self, case_reference: str) -> list[CaseHold]:
         """Every hold placed in the police case, when, by whom, until when, and how and when it ended."""
+        await self._pool.open(wait=False)  # a no-op once open
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 """
@@ -120,6 +122,7 @@ class ArchiveReader:
             params["after_at"], params["after_id"] = decode_cursor(cursor)
             after = " AND (occurred_at, audit_id) > (%(after_at)s, %(after_id)s::uuid)"
         params["limit"] = limit + 1  # one more: whether there is a next page
+        await self._pool.open(wait=False)
         async with self._pool.connection() as conn, conn.cursor() as cur:
             await cur.execute(
                 "SELECT occurred_at, audit_id::text, record FROM audit_records"  # noqa: S608 - fixed clauses

@@ -49,9 +49,13 @@ async def run_projector(settings: Settings) -> None:
         deadletter=settings.deadletter_retention,
         answers=settings.transit_retention,
     )
-    feed = ProjectorFeed(
-        lambda: open_archive(conninfo), client_options(settings), projected_topics(settings), kept, progress
-    )
+    # Fetches as short as the worker's: on Tansu a fetch answers only when its wait runs out, and the
+    # API reads what the projector wrote (a hold's answer, within HOLD_ANSWER_WAIT).
+    options = {
+        **client_options(settings),
+        "fetch_max_wait_ms": int(settings.kafka_fetch_max_wait.total_seconds() * 1000),
+    }
+    feed = ProjectorFeed(lambda: open_archive(conninfo), options, projected_topics(settings), kept, progress)
     runner = web.AppRunner(_web_app(progress))
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.projector_web_port).start()

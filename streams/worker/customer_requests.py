@@ -19,7 +19,7 @@ from handlers.policy import RetentionPolicy
 from streams.audit.chain import AuditChain
 from streams.clock import Clock
 from streams.tables.customers import CustomerTable
-from streams.worker.projection import Projection
+from streams.worker.read_model import ReadModel
 
 log = structlog.get_logger(__name__)
 READ_MODEL_WAIT_SECONDS = 30.0
@@ -29,7 +29,7 @@ class CustomerRequests:
     def __init__(
         self,
         *,
-        read_model: Projection,
+        read_model: ReadModel,
         customers: CustomerTable,
         policy: RetentionPolicy,
         clock: Clock,
@@ -46,7 +46,7 @@ class CustomerRequests:
     async def answer(self, request: CustomerRequest, partition: int) -> RequestAnswered:
         await self._caught_up()
         now = self._clock.now()
-        states = self._read_model.customer_alarms(request.customer_id)
+        states = await self._read_model.customer_alarms(request.customer_id)
         if isinstance(request, AccessRequested):
             other = self._customers.get(request.customer_id)
             answer = answer_access(request.request_id, request.customer_id, states, other, now, self._policy)
@@ -79,7 +79,7 @@ class CustomerRequests:
     async def _caught_up(self) -> None:
         """Right after a start the read model may still be loading: an answer from it would omit media."""
         for _ in range(int(READ_MODEL_WAIT_SECONDS * 10)):
-            if self._read_model.caught_up:
+            if await self._read_model.caught_up():
                 return
             await asyncio.sleep(0.1)
         raise RuntimeError("the read model did not catch up; the request waits in the dead-letter topic")

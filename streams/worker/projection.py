@@ -32,8 +32,6 @@ AUDIT_RECORDS_PER_ALARM = 500
 RECENT_DEADLETTERS = 50
 SWEEP_AUDIT = "sweep"
 RECENT_ANSWERS = 1000  # answers to customer requests kept for the API; all are on their topic
-PROBE_INTERVAL = 3.0
-PROBE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,6 @@ class Projection:
         self._audit: dict[str, list[bytes]] = {}
         self.deadletters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEADLETTERS)
         self.caught_up = False
-        self.broker_problem: str | None = None  # set while the broker does not answer
         self.last_sweep: dict[str, Any] | None = None  # the latest sweep.completed audit record
         self._answers: OrderedDict[str, bytes] = OrderedDict()  # request_id -> its answer, latest last
         self._customers: dict[str, bytes] = {}  # customer_id -> its erasure record, compressed
@@ -295,7 +292,6 @@ class ProjectionFeed:
     async def _consume(self) -> None:
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **self._client_options)
         await consumer.start()
-        probe = asyncio.create_task(self._probe_broker(consumer))
         try:
             tps = await self._assign_all(consumer)
             await consumer.seek_to_beginning(*tps)
@@ -309,21 +305,7 @@ class ProjectionFeed:
                     self._projection.caught_up = True
                     log.info("projection.caught_up", alarms=len(self._projection._summaries))
         finally:
-            probe.cancel()
             await consumer.stop()
-
-    async def _probe_broker(self, consumer: AIOKafkaConsumer) -> None:
-        """Ask the broker for metadata every few seconds: health says so when it does not answer."""
-        while True:
-            try:
-                ok = await asyncio.wait_for(consumer._client.force_metadata_update(), PROBE_TIMEOUT)
-                problem = None if ok else "the broker did not answer a metadata request"
-            except (TimeoutError, OSError) as exc:
-                problem = f"the broker did not answer within {PROBE_TIMEOUT:.0f} s ({type(exc).__name__})"
-            if problem != self._projection.broker_problem:
-                (log.warning if problem else log.info)("broker.reachability", problem=problem)
-            self._projection.broker_problem = problem
-            await asyncio.sleep(PROBE_INTERVAL)
 
     async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         tps: list[TopicPartition] = []

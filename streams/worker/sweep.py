@@ -25,7 +25,7 @@ from handlers.sweep import Known, Verdict, judge, known_media
 from streams.clock import Clock
 from streams.kafka.partitioning import partition_for
 from streams.s3.object_store import ObjectStore, StoredObject
-from streams.worker.projection import Projection
+from streams.worker.read_model import ReadModel
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +43,7 @@ class Sweeper:
         *,
         store: ObjectStore,
         clock: Clock,
-        projection: Projection,
+        read_model: ReadModel,
         policy: RetentionPolicy,
         buckets: Collection[str],
         grace: timedelta,
@@ -54,7 +54,7 @@ class Sweeper:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._projection = projection
+        self._read = read_model
         self._policy = policy
         self._buckets = sorted(buckets)
         self._grace = grace
@@ -108,7 +108,7 @@ class Sweeper:
     async def _wait_for_read_model(self) -> None:
         """Judging against a read model still loading would report known objects as unknown."""
         for _ in range(int(READ_MODEL_WAIT.total_seconds())):
-            if self._projection.caught_up:
+            if await self._read.caught_up():
                 return
             await self._sleep(1.0)
         raise RuntimeError(f"the read model did not catch up within {READ_MODEL_WAIT}")
@@ -128,12 +128,12 @@ class Sweeper:
     async def _index(self, bucket: str) -> dict[str, Known]:
         """Key -> what we know, for one bucket (built a bucket at a time to bound the memory)."""
         index: dict[str, Known] = {}
-        for n, alarm_id in enumerate(self._projection.alarm_ids()):
-            state = self._projection.alarm(alarm_id)
-            if state is not None:
-                for media_bucket, key, known in known_media(state):
-                    if media_bucket == bucket:
-                        index[key] = known
+        n = 0
+        async for state in self._read.every_alarm():
+            for media_bucket, key, known in known_media(state):
+                if media_bucket == bucket:
+                    index[key] = known
+            n += 1
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         return index
@@ -196,6 +196,6 @@ class Sweeper:
     async def _remind(self, alarm_ids: list[str]) -> None:
         by_partition: dict[int, list[str]] = {}
         for alarm_id in alarm_ids:
-            by_partition.setdefault(partition_for(alarm_id, self._projection.partitions), []).append(alarm_id)
+            by_partition.setdefault(partition_for(alarm_id, self._read.partitions), []).append(alarm_id)
         for partition, ids in sorted(by_partition.items()):
             await self._ask_for_check(partition, ids)

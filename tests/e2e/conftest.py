@@ -25,10 +25,11 @@ def media_stack(stack: LocalStack) -> LocalStack:
 
 
 @pytest.fixture(scope="session")
-def worker(
+def worker_and_projector(
     media_stack: LocalStack, postgres_server: LocalPostgres, artifacts: Path
-) -> Iterator[WorkerProcess]:
-    """One worker for the end-to-end tests, with a retention short enough to watch, and its archive."""
+) -> Iterator[tuple[WorkerProcess, ProjectorProcess]]:
+    """One worker for the end-to-end tests, with a retention short enough to watch, and the projector
+    of its archive, which its API reads."""
     process = WorkerProcess(
         media_stack,
         artifacts / "e2e-worker.log",
@@ -41,22 +42,24 @@ def worker(
         SWEEP_INTERVAL="PT0S",
         SWEEP_GRACE=f"PT{SWEEP_GRACE_SECONDS}S",
     ).start()
+    projector = ProjectorProcess(process, artifacts / "e2e-projector.log").start()
     try:
         process.wait_ready()
-        yield process
+        projector.wait_ready()
+        yield process, projector
     finally:
         process.stop()
+        projector.stop()
 
 
 @pytest.fixture(scope="session")
-def projector(worker: WorkerProcess, artifacts: Path) -> Iterator[ProjectorProcess]:
-    """The projector of the e2e worker's topics into its archive."""
-    process = ProjectorProcess(worker, artifacts / "e2e-projector.log").start()
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
+def worker(worker_and_projector: tuple[WorkerProcess, ProjectorProcess]) -> WorkerProcess:
+    return worker_and_projector[0]
+
+
+@pytest.fixture(scope="session")
+def projector(worker_and_projector: tuple[WorkerProcess, ProjectorProcess]) -> ProjectorProcess:
+    return worker_and_projector[1]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from handlers.sweep import Known, Verdict, completed_audit, findings_audit, judg
 from streams.kafka.partitioning import partition_for
 from streams.s3.object_store import InMemoryObjectStore
 from streams.worker.projection import Projection
+from streams.worker.read_model import ProjectionReads
 from streams.worker.sweep import OVERDUE_AFTER, Sweeper
 from tests.builders import POLICY, T0
 from tests.fakes import FakeClock
@@ -115,7 +116,7 @@ def world() -> tuple[InMemoryObjectStore, Projection, Sent, Sweeper]:
     sweeper = Sweeper(
         store=store,
         clock=FakeClock(NOW),
-        projection=projection,
+        read_model=ProjectionReads(projection),
         policy=POLICY,
         buckets=["media"],
         grace=GRACE,

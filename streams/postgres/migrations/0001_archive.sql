@@ -44,6 +44,9 @@ CREATE INDEX audit_records_by_alarm ON audit_records (alarm_id, occurred_at, aud
 CREATE INDEX audit_records_by_hold ON audit_records (hold_id, occurred_at) WHERE hold_id IS NOT NULL;
 CREATE INDEX audit_records_by_case ON audit_records (case_reference) WHERE case_reference IS NOT NULL;
 CREATE INDEX audit_records_by_type ON audit_records (type, occurred_at);
+-- The reconciliation sweep's findings about objects of no known alarm, by sweep.
+CREATE INDEX audit_records_by_sweep ON audit_records ((record -> 'details' ->> 'sweep_id'))
+    WHERE alarm_id IS NULL AND customer_id IS NULL;
 CREATE INDEX audit_records_by_forget_at ON audit_records (forget_at);
 
 -- Each alarm's latest state, from the alarms table's changelog.
