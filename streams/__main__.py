@@ -1,6 +1,7 @@
 """`python -m streams worker`: the retention worker, configured by environment variables.
 
-`python -m streams projector`: the archive's writer (streams/projector/), into DATABASE_URL.
+`python -m streams projector`: the archive's writer (streams/projector/), into DATABASE_URL;
+`python -m streams api`: the HTTP API and dashboard alone, reading the archive (streams/api/main.py).
 Also `python -m streams local` (the worker on the embedded local stack, what `make run` calls; it keeps
 its data in .local-stack/ across runs), `python -m streams reset` (wipes that, `make reset`) and
 `python -m streams demo` (a sample alarm on the local stack, to watch its media be deleted).
@@ -49,10 +50,10 @@ def worker() -> int:
     return 0
 
 
-def projector() -> int:
+def with_database(command: str) -> int:
+    """`projector` or `api`: both need the archive (DATABASE_URL)."""
     from config.logging import configure_logging
     from config.settings import SettingsError, load_settings
-    from streams.projector.main import main as run
 
     try:
         settings = load_settings()
@@ -60,13 +61,16 @@ def projector() -> int:
         print(exc, file=sys.stderr)
         return 2
     if settings.database_url is None:
-        print(
-            "DATABASE_URL: the projector needs the archive's database (e.g. postgresql://...)",
-            file=sys.stderr,
-        )
+        print(f"DATABASE_URL: the {command} needs the archive's database (postgresql://...)", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    return run(settings)
+    if command == "projector":
+        from streams.projector.main import main as run_projector
+
+        return run_projector(settings)
+    from streams.api.main import main as run_api
+
+    return run_api(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("worker", help="run the retention worker against KAFKA_BOOTSTRAP_SERVERS and S3")
     commands.add_parser("projector", help="copy the audit trail and the tables' changelogs into DATABASE_URL")
+    commands.add_parser("api", help="the HTTP API and dashboard alone, reading DATABASE_URL (any number)")
     commands.add_parser("local", help="start Tansu and SeaweedFS locally and run the worker on them")
     commands.add_parser("reset", help="wipe the local stack's data (the next `local` starts empty)")
     demo = commands.add_parser("demo", help="store a sample alarm's media on the local stack and watch it go")
@@ -81,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "worker":
         return worker()
-    if args.command == "projector":
-        return projector()
+    if args.command in ("projector", "api"):
+        return with_database(args.command)
     if args.command == "local":
         from streams.local.stack import run_local
 

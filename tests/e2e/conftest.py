@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from streams.local.postgres import LocalPostgres
-from streams.local.projector_process import ProjectorProcess
+from streams.local.side_process import ProjectorProcess
 from streams.local.stack import EVIDENCE_BUCKET, INPUT_TOPICS, MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import WorkerProcess
 from tests.e2e.helpers import HOLD_SECONDS, RETENTION_SECONDS, SWEEP_GRACE_SECONDS, WARNING_SECONDS

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.local.projector_process import ProjectorProcess
+from streams.local.side_process import ProjectorProcess
 from streams.local.stack import MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import WorkerProcess
 from tests.e2e.helpers import (

@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from streams.local.projector_process import ProjectorProcess
+from streams.local.side_process import ProjectorProcess
 from streams.local.stack import MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from streams.kafka.partitioning import partition_for
+from streams.local.side_process import ApiProcess, ProjectorProcess
 from streams.local.stack import MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json, hold_released_json
@@ -35,13 +36,13 @@ def wait_for_owner_of_everything(worker: WorkerProcess, timeout: float = 90) -> 
     raise TimeoutError(f"the survivor did not take over: {worker.health()}")
 
 
-def assert_same_answers(workers: list[WorkerProcess], paths: list[str]) -> None:
-    headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
-    deadline = time.monotonic() + 10  # each worker's read model may be a few milliseconds behind
+def assert_same_answers(servers: list[WorkerProcess | ApiProcess], paths: list[str]) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS['auditor' if '/archive/' in paths[0] else 'operator']}"}
+    deadline = time.monotonic() + 10  # the archive may be a moment behind the stream
     while True:
         answers = [
             [_timeless(httpx.get(w.url + p, headers=headers, timeout=10).json()) for p in paths]
-            for w in workers
+            for w in servers
         ]
         if all(a == answers[0] for a in answers) or time.monotonic() > deadline:
             break
@@ -53,8 +54,9 @@ def assert_same_answers(workers: list[WorkerProcess], paths: list[str]) -> None:
 
 def _timeless(answer: Any) -> Any:
     """Without the countdowns, which depend on the moment of asking."""
+    moments = ("seconds_left", "expiring_soon", "now", "archive_measured_at", "archive_lag_records")
     if isinstance(answer, dict):
-        return {k: _timeless(v) for k, v in answer.items() if k not in ("seconds_left", "expiring_soon")}
+        return {k: _timeless(v) for k, v in answer.items() if k not in moments}
     if isinstance(answer, list):
         return [_timeless(v) for v in answer]
     return answer
@@ -73,7 +75,10 @@ def spread(prefix: str, count: int) -> list[str]:
     return ids
 
 
-def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalStack, artifacts: Path) -> None:
+def test_two_workers_share_the_partitions_and_survive_losing_one(
+    stack: LocalStack, database_url: str, artifacts: Path
+) -> None:
+    """With the archive: the workers and two API processes of their own answer every endpoint alike."""
     prefix = f"pair-{uuid.uuid4().hex[:6]}"
     topics = isolated_topics(prefix)
     stack.create_topics(input_topics_of(topics), PARTITIONS)
@@ -84,6 +89,7 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
         "PARTITIONS": str(PARTITIONS),
         "MEDIA_RETENTION": f"PT{RETENTION}S",
         "HOLD_RETENTION": "PT300S",
+        "DATABASE_URL": database_url,
     }
     s3: Any = stack.s3_client()
     bootstrap = stack.kafka_bootstrap
@@ -91,8 +97,13 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
     first = WorkerProcess(stack, artifacts / f"{prefix}-a.log", **settings).start()
     second = WorkerProcess(stack, artifacts / f"{prefix}-b.log", **settings).start()
     replacement = WorkerProcess(stack, artifacts / f"{prefix}-a2.log", **settings)
+    projector = ProjectorProcess(first, artifacts / f"{prefix}-projector.log").start()
+    apis = [ApiProcess(first, artifacts / f"{prefix}-api-{n}.log").start() for n in (1, 2)]
     try:
         wait_for_split([first, second], PARTITIONS)
+        projector.wait_ready()
+        for api in apis:
+            api.wait_ready()
 
         alarms = spread(prefix, 12)
         held = alarms[:4]  # one per partition
@@ -161,10 +172,47 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
         replacement.start()
         wait_for_split([second, replacement], PARTITIONS)
         assert all(exists(s3, *objects[a]) for a in held)
-        # Whichever worker is asked, the answer is the same.
+        # Whichever worker or API process is asked, the answer is the same: every endpoint that reads.
+        servers = [second, replacement, *apis]
         assert_same_answers(
-            [second, replacement], [f"/api/v1/alarms/{a}" for a in alarms] + ["/api/v1/holds"]
+            servers,
+            [f"/api/v1/alarms/{a}" for a in alarms]
+            + [f"/api/v1/alarms/{a}/audit" for a in alarms]
+            + [
+                "/api/v1/holds",
+                "/api/v1/summary",
+                f"/api/v1/customers/{ending_customer}/media",
+                f"/api/v1/customers/{ending_customer}/erasures",
+                "/api/v1/erasures/unconfirmed",
+                "/api/v1/deadletters",
+            ],
         )
+        assert_same_answers(
+            servers,
+            [
+                f"/api/v1/archive/customers/{ending_customer}/deletions",
+                f"/api/v1/archive/customers/{ending_customer}/audit",
+                f"/api/v1/archive/alarms/{held[0]}/audit",
+                "/api/v1/archive/cases/2026-POL-0001/holds",
+            ],
+        )
+        # A hold placed through an API process is the stream's to answer, and every server then knows it.
+        placed = httpx.post(
+            apis[0].url + "/api/v1/holds",
+            headers={"Authorization": f"Bearer {TOKENS['police-liaison']}"},
+            json={"alarm_id": held[0], "case_reference": f"{prefix}-case"},
+            timeout=30,
+        )
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["status"] == "accepted"
+        assert_same_answers(servers, [f"/api/v1/alarms/{held[0]}"])
+        released = httpx.post(
+            apis[1].url + f"/api/v1/holds/{placed.json()['hold_id']}/release",
+            headers={"Authorization": f"Bearer {TOKENS['police-liaison']}"},
+            timeout=30,
+        )
+        assert released.status_code == 201, released.text
+        assert released.json()["status"] == "released"
         asyncio.run(
             produce(
                 bootstrap,
@@ -187,5 +235,5 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(stack: LocalSta
         assert len(deleted_ids) == len(alarms), "an object's deletion was recorded more than once"
         assert asyncio.run(read_json(bootstrap, topics["TOPICS__DEADLETTER"])) == []
     finally:
-        for worker in (first, second, replacement):
-            worker.kill()
+        for process in (first, second, replacement, projector, *apis):
+            process.kill()

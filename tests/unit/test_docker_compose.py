@@ -31,7 +31,7 @@ def test_compose_has_kafka_an_s3_store_and_the_worker() -> None:
 
 
 def test_every_worker_and_projector_variable_is_a_setting() -> None:
-    for service in ("retention-worker", "retention-projector"):
+    for service in ("retention-worker", "retention-projector", "retention-api"):
         environment = compose()["services"][service]["environment"]
         assert set(environment) - setting_names() == set(), service
 
@@ -39,11 +39,15 @@ def test_every_worker_and_projector_variable_is_a_setting() -> None:
 def test_the_projector_and_the_worker_share_the_archive() -> None:
     services = compose()["services"]
     assert services["postgres"]["image"].startswith("postgres:")
-    urls = {services[s]["environment"]["DATABASE_URL"] for s in ("retention-worker", "retention-projector")}
+    urls = {
+        services[s]["environment"]["DATABASE_URL"]
+        for s in ("retention-worker", "retention-projector", "retention-api")
+    }
     (url,) = urls
     assert url.startswith("postgresql://")
     assert "@postgres:5432/" in url
     assert services["retention-projector"]["command"] == ["python", "-m", "streams", "projector"]
+    assert services["retention-api"]["command"] == ["python", "-m", "streams", "api"]
     assert any(v.split(":")[0] in compose()["volumes"] for v in services["postgres"]["volumes"])
 
 

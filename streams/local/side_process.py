@@ -1,4 +1,5 @@
-"""The projector as a separate process, beside a WorkerProcess (for tests and benchmarks)."""
+"""The projector and the API as processes of their own, beside a WorkerProcess (for tests and benchmarks):
+they are given the worker's settings (its topics, its DATABASE_URL) and a port of their own."""
 
 from __future__ import annotations
 
@@ -10,26 +11,33 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from streams.local.processes import die_with_parent
 from streams.local.stack import _free_port
 from streams.local.worker_process import WorkerProcess
 
 
-class ProjectorProcess:
+class SideProcess:
+    command = ""
+    port_setting = ""
+
     def __init__(self, worker: WorkerProcess, log_path: Path, **settings: str) -> None:
-        """Reads the topics `worker` writes (its settings), into the worker's DATABASE_URL."""
         self.web_port = _free_port()
         self.log_path = log_path
-        self.environment = {**worker.environment, "PROJECTOR_WEB_PORT": str(self.web_port), **settings}
+        self.environment = {**worker.environment, self.port_setting: str(self.web_port), **settings}
         assert "DATABASE_URL" in self.environment, "the worker was given no DATABASE_URL"
         self.process: subprocess.Popen[bytes] | None = None
         log_path.write_bytes(b"")
 
-    def start(self) -> ProjectorProcess:
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def start(self) -> Self:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams", "projector"],
+                [sys.executable, "-m", "streams", self.command],
                 env=self.environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -55,17 +63,20 @@ class ProjectorProcess:
             return ""
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        """Ready: it has read every partition of its topics to the end once."""
+        """Ready: the projector has read every partition of its topics to the end once; the API finds the
+        archive caught up and the broker answering."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"projector exited with {self.process.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.command} exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
             health = self.health()
             if health and health.get("status") == "ready":
                 return
             time.sleep(0.25)
-        raise TimeoutError(f"projector not ready after {timeout} s:\n{self.log_tail()}")
+        raise TimeoutError(f"{self.command} not ready after {timeout} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -82,3 +93,17 @@ class ProjectorProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+class ProjectorProcess(SideProcess):
+    """Reads the topics the worker writes into the worker's DATABASE_URL."""
+
+    command = "projector"
+    port_setting = "PROJECTOR_WEB_PORT"
+
+
+class ApiProcess(SideProcess):
+    """The API alone, reading the worker's DATABASE_URL."""
+
+    command = "api"
+    port_setting = "WEB_PORT"
