@@ -386,10 +386,10 @@ class _FiguresCache:
         self.erasures = await read.erasure_counts(owned)
         self.last_sweep = await read.last_sweep()
         self.caught_up = await read.caught_up()
-        self.problem = None
+        self.problem = await read.behind(now)
 
     def failed(self, error: str) -> None:
-        self.problem = f"the read model did not answer ({error})"
+        self.problem = f"the archive did not answer ({error})"
 
 
 def _health(
@@ -409,7 +409,8 @@ def _health(
         "recovery": recovery.problem or "complete",
     }
     if figures.problem:
-        body["read_model"] = figures.problem  # the figures are stale; deleting on time does not depend on it
+        # The figures (overdue, pending) may be stale; deleting on time does not depend on them.
+        reasons.append(figures.problem)
     if recovery.problem is not None:
         body["status"] = "starting"  # not ready while its state is not known to be whole
     elif reasons and body["status"] == "ready":
@@ -440,7 +441,11 @@ def _figures(
             "legal_hold": service.legal_holds.failures_total,
         },
         lag=dict(lag),
-        degraded={"object_store": bool(service.degraded()), "broker": broker.problem is not None},
+        degraded={
+            "object_store": bool(service.degraded()),
+            "broker": broker.problem is not None,
+            "archive": figures.problem is not None,
+        },
         last_sweep=figures.last_sweep,
         erasures_open=erasures_open,
         erasures_unconfirmed=erasures_unconfirmed,

@@ -14,7 +14,9 @@ from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, decode_state
 from streams.worker.projection import ActiveHold
 
-AUDIT_RECORDS_PER_ALARM = 500  # the API's alarm trail; the archive's own endpoint pages through all
+AUDIT_RECORDS_PER_ALARM = 500
+SILENT_SECONDS = 30.0  # the projector reports every 2 s
+BACKLOG_RECORDS = 10_000  # the API's alarm trail; the archive's own endpoint pages through all
 
 
 class ArchiveReads:
@@ -26,6 +28,20 @@ class ArchiveReads:
     async def caught_up(self) -> bool:
         row = await self._one("SELECT caught_up FROM projector_status")
         return bool(row and row[0])
+
+    async def behind(self, now: datetime) -> str | None:
+        """Why the archive's figures cannot be trusted as current, if they cannot: the projector has not
+        reported for a while (stopped, or cut off), or reports a backlog."""
+        row = await self._one("SELECT lag_records, measured_at FROM projector_status")
+        if row is None:
+            return "the projector has not reported yet"
+        lag, measured_at = row
+        silent = (now - measured_at).total_seconds()
+        if silent > SILENT_SECONDS:
+            return f"the projector has not reported for {silent:.0f} s: the archive's figures are stale"
+        if lag > BACKLOG_RECORDS:
+            return f"the archive is {lag} records behind the topics"
+        return None
 
     async def alarm(self, alarm_id: str) -> AlarmState | None:
         row = await self._one("SELECT state::text FROM alarm_states WHERE alarm_id = %s", alarm_id)

@@ -22,6 +22,7 @@ class ReadModel(Protocol):
     partitions: int
 
     async def caught_up(self) -> bool: ...
+    async def behind(self, now: datetime) -> str | None: ...
     async def alarm(self, alarm_id: str) -> AlarmState | None: ...
     def every_alarm(self) -> AsyncIterator[AlarmState]: ...
     async def alarm_of_hold(self, hold_id: str) -> str | None: ...
@@ -51,6 +52,9 @@ class ProjectionReads:
 
     async def caught_up(self) -> bool:
         return self.projection.caught_up
+
+    async def behind(self, now: datetime) -> str | None:
+        return None  # fed in this process: as current as its own consumer
 
     async def alarm(self, alarm_id: str) -> AlarmState | None:
         return self.projection.alarm(alarm_id)
