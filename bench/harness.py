@@ -122,8 +122,12 @@ class Bench:
         return {**names, "APP_ID": prefix}
 
     async def worker(self, name: str, **settings: str) -> WorkerProcess:
-        """A worker process, once it is ready; the waiting happens off the event loop."""
-        options = {"LOG_LEVEL": "INFO", **settings}
+        """A worker process as deployed (with an archive: it builds no read model of its own; the
+        projector, on its own machine in production, is not run beside it here), once it is ready; the
+        waiting happens off the event loop."""
+        app_id = settings.get("APP_ID", "bench")
+        database = await asyncio.to_thread(self.database, app_id.replace("-", "_"))
+        options = {"LOG_LEVEL": "INFO", "DATABASE_URL": database, **settings}
         process = WorkerProcess(self.stack, self.root / f"{name}.log", **options).start()
         await asyncio.to_thread(process.wait_ready, 300)
         return process
