@@ -126,7 +126,8 @@ class Bench:
         projector, on its own machine in production, is not run beside it here), once it is ready; the
         waiting happens off the event loop."""
         app_id = settings.get("APP_ID", "bench")
-        database = await asyncio.to_thread(self.database, app_id.replace("-", "_"))
+        # Not in a thread: a server dies with the thread that started it (PR_SET_PDEATHSIG is per thread).
+        database = self.database(app_id.replace("-", "_"))
         options = {"LOG_LEVEL": "INFO", "DATABASE_URL": database, **settings}
         process = WorkerProcess(self.stack, self.root / f"{name}.log", **options).start()
         await asyncio.to_thread(process.wait_ready, 300)
