@@ -24,6 +24,9 @@ class Report:
     # holds whose release reached the alarm before the alarm event did (after a restart): answered
     # hold.dropped; their media must still stay until the release (counted in held_deleted otherwise)
     holds_dropped_before_alarm: int = 0
+    # holds the service could act on only after their hold limit had passed (an outage longer than the
+    # rig's short limit): answered hold.rejected retention_limit_passed, as R2 requires
+    holds_after_their_limit: int = 0
     # objects whose media.deletion_scheduled, or (once seen gone) media.deleted, is not on the audit
     # topic: the proof of what the service did, lost. Must be 0.
     audit_missing: int = 0
@@ -98,6 +101,10 @@ def check(
                 limit = alarm.triggered_at + plan.hold_limit
                 assert alarm.hold_released_at is not None
                 due = min(max(base, alarm.hold_released_at), limit)
+            elif _limit_passed_first(answer, plan, alarm):
+                # The service could act on the hold only after the hold limit (R2: never kept longer,
+                # whatever the police want): it had been away for longer than the rig's short limit.
+                report.holds_after_their_limit += 1
             elif alarm.hold_acked_at is not None and alarm.hold_acked_at <= base - HOLD_IN_GOOD_TIME:
                 report.problems.append(
                     f"hold {alarm.hold_id} answered {answer['type']} although the broker had it at "
@@ -141,6 +148,14 @@ def check(
                 report.problems.append(f"{key} still there, due {due}")
     report.max_lateness_seconds = latest
     return report
+
+
+def _limit_passed_first(answer: dict[str, Any], plan: Plan, alarm: AlarmPlan) -> bool:
+    return (
+        answer["type"] == "hold.rejected"
+        and answer.get("details", {}).get("reason") == "retention_limit_passed"
+        and datetime.fromisoformat(answer["occurred_at"]) >= alarm.triggered_at + plan.hold_limit
+    )
 
 
 def _released_first(answer: dict[str, Any], alarm: AlarmPlan) -> bool:

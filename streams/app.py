@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ log = structlog.get_logger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
 SWEEP_CHECK_SECONDS = 30.0
 SHUTDOWN_FLUSH_SECONDS = 10.0  # how long a stopping worker waits for acknowledgements before its checkpoint
+CRASH_EXIT_SECONDS = 15.0  # how long a crashed worker may take to stop before it exits regardless
 FIGURES_INTERVAL_SECONDS = 2.0  # how often /metrics and /health figures of the read model are refreshed
 
 
@@ -124,10 +127,13 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         await app.outgoing.reached(app.outgoing.mark())
 
     crashing: set[asyncio.Future[None]] = set()
+    exit_timer: list[threading.Timer] = []
 
     def crash(reason: Exception) -> None:
         # The events whose records were lost are not committed: a restart processes them again.
         crashing.add(asyncio.ensure_future(app.crash(reason)))
+        if not exit_timer:
+            exit_timer.append(_exit_if_still_running_after(CRASH_EXIT_SECONDS))
 
     writes.on_failure(crash)
     app.outgoing.on_failure(crash)
@@ -367,6 +373,22 @@ class _OneTask:
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._task = None
+
+
+def _exit_if_still_running_after(seconds: float) -> threading.Timer:
+    """A crash stops the worker so that its supervisor starts a fresh one. faust's stop waits for the
+    last offset commit, which a broker that lost its store answers only once the store is back (seen:
+    20 s after SeaweedFS was killed): meanwhile the worker is neither working nor gone. After `seconds`
+    it exits as a SIGKILL would (nothing uncommitted is lost: it is processed again)."""
+
+    def exit_now() -> None:
+        log.error("worker.crash_exit_forced", after_seconds=seconds)
+        os._exit(70)  # EX_SOFTWARE
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 class _FiguresCache:
