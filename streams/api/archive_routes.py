@@ -64,8 +64,8 @@ async def alarm_trail(request: web.Request, identity: Identity | None, ctx: ApiC
 
 async def case_holds(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.Response:
     case_reference = request.match_info["case_reference"]
-    if not 1 <= len(case_reference) <= 200:
-        raise ApiError(422, "invalid_path", "case_reference: 1 to 200 characters")
+    if not 1 <= len(case_reference) <= 500 or not case_reference.isprintable():
+        raise ApiError(422, "invalid_path", "case_reference: 1 to 500 printable characters")
     holds = await _archive(ctx).holds_in_case(case_reference)
     views = [CaseHoldView.model_validate(asdict(h)) for h in holds]
     return reply(CaseHolds(case_reference=case_reference, holds=views))

@@ -226,11 +226,12 @@ async def _alarm_or_404(ctx: ApiContext, alarm_id: str) -> AlarmState:
 
 async def show_alarm(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     assert identity is not None
-    return reply(alarm_view(await _alarm_or_404(ctx, request.match_info["alarm_id"]), identity.role))
+    alarm_id = identifier(request.match_info["alarm_id"], "alarm_id")
+    return reply(alarm_view(await _alarm_or_404(ctx, alarm_id), identity.role))
 
 
 async def alarm_audit(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
-    alarm_id = request.match_info["alarm_id"]
+    alarm_id = identifier(request.match_info["alarm_id"], "alarm_id")
     records = await ctx.read.audit_of(alarm_id)
     if not records and await ctx.read.alarm(alarm_id) is None:
         raise ApiError(404, "unknown_alarm", "no such alarm is known")
@@ -240,7 +241,7 @@ async def alarm_audit(request: web.Request, identity: Identity | None, ctx: ApiC
 async def customer_media(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
-    customer_id = request.match_info["customer_id"]
+    customer_id = identifier(request.match_info["customer_id"], "customer_id")
     states = await ctx.read.customer_alarms(customer_id)
     if not states:
         raise ApiError(404, "unknown_customer", "no media is known for this customer")
@@ -294,7 +295,7 @@ def erasure_view(erasure: Erasure) -> ErasureView:
 async def customer_erasures(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
-    customer_id = request.match_info["customer_id"]
+    customer_id = identifier(request.match_info["customer_id"], "customer_id")
     record = await ctx.read.customer_record(customer_id)
     if record is None:
         raise ApiError(404, "unknown_customer", "no erasure is scheduled for this customer")
@@ -344,7 +345,7 @@ async def submit_request(
 async def request_answer(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
-    answer = await ctx.read.answer(request.match_info["request_id"])
+    answer = await ctx.read.answer(identifier(request.match_info["request_id"], "request_id"))
     if answer is None:
         raise ApiError(404, "unknown_request", "no answer to such a request (yet)")
     return reply(RequestAnswered.model_validate(answer))

@@ -60,8 +60,9 @@ class ArchiveReads:
                 yield decode_state(state.encode())
 
     async def alarm_of_hold(self, hold_id: str) -> str | None:
+        # The state first: its hold reaches the archive before the audit record that answers it.
         row = await self._one(
-            "SELECT alarm_id FROM audit_records WHERE hold_id = %s AND alarm_id IS NOT NULL LIMIT 1", hold_id
+            "SELECT alarm_id FROM alarm_states WHERE hold_ids @> ARRAY[%s]::text[]", hold_id
         )
         return row[0] if row else None
 

@@ -75,6 +75,7 @@ class StateRow:
     deadline: datetime | None
     oldest_deleting_due: datetime | None
     held: bool
+    hold_ids: list[str]
     state: str
     offset: int
 
@@ -181,6 +182,7 @@ def _alarm_state(record: Record, kept: Kept) -> StateRow | Removed:
         deadline=_moment(summary.deadline),
         oldest_deleting_due=_moment(summary.oldest_deleting_due),
         held=bool(summary.active_holds),
+        hold_ids=[h.hold_id for h in state.holds],
         state=_text(record.value),
         offset=record.offset,
     )

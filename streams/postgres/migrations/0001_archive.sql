@@ -60,12 +60,14 @@ CREATE TABLE alarm_states (
     deadline timestamptz,  -- of the pending media
     oldest_deleting_due timestamptz,
     held boolean NOT NULL,
+    hold_ids text[] NOT NULL,  -- every hold of the alarm, active or not: which alarm a hold is on
     state jsonb NOT NULL,
     topic_offset bigint NOT NULL
 );
 CREATE INDEX alarm_states_by_customer ON alarm_states (customer_id) WHERE customer_id IS NOT NULL;
 CREATE INDEX alarm_states_by_deadline ON alarm_states (deadline) WHERE deadline IS NOT NULL;
 CREATE INDEX alarm_states_held ON alarm_states (partition) WHERE held;
+CREATE INDEX alarm_states_by_hold ON alarm_states USING gin (hold_ids);
 
 -- Each customer's erasure schedule, from the customers table's changelog.
 CREATE TABLE customer_records (
