@@ -147,7 +147,7 @@ class ProjectorFeed:
         for tp in tps:
             if (tp.topic, tp.partition) in positions:
                 consumer.seek(tp, positions[(tp.topic, tp.partition)])
-        log.info("projector.resuming", partitions=len(tps), from_the_beginning=len(fresh))
+        log.info("projector.resuming", partitions=len(tps), with_nothing_archived_yet=len(fresh))
 
     async def _out_of_range(
         self, consumer: AIOKafkaConsumer, writer: ArchiveWriter, positions: Mapping[TopicPartition, int]
