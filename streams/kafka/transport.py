@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import structlog
@@ -43,6 +43,7 @@ from streams.kafka.acknowledgements import Acknowledgements
 from streams.kafka.topic_ends import FETCH_WAIT_MS, high_watermarks
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 SCHEME = "retention-kafka"
 DEFAULT_FETCH_MAX_WAIT_MS = 1500
 
@@ -98,9 +99,31 @@ class _Consumer(driver.Consumer):
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:
         before_commit = getattr(self.app, "before_commit", None)
         if before_commit is not None:
-            await before_commit()
-        committed: bool = await super()._commit(offsets)
+            await _said_while_waiting("what was sent to be acknowledged", before_commit())
+        committed: bool = await _said_while_waiting(
+            "the broker to commit the offsets", super()._commit(offsets)
+        )
         return committed
+
+
+COMMIT_WAIT_LOG_SECONDS = 10.0
+
+
+async def _said_while_waiting(what: str, step: Awaitable[T]) -> T:
+    """Await `step`, logging every 10 s while it lasts: a commit that never completes keeps the consumer
+    group's offsets (and the deadlines' gate after a restart) where they were, and says so only here."""
+    task = asyncio.ensure_future(step)
+    waited = 0.0
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=COMMIT_WAIT_LOG_SECONDS)
+            if done:
+                return task.result()
+            waited += COMMIT_WAIT_LOG_SECONDS
+            log.warning("commit.waiting", waiting_for=what, seconds=waited)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
 
 
 class _Producer(driver.Producer):
