@@ -16,13 +16,16 @@ the wait with `asyncio.timeout`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+import asyncio
+from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+log = structlog.get_logger(__name__)
 FETCH_WAIT_MS = 100  # Tansu answers a fetch only when its wait runs out; keep each probe short
 POLL_MS = 200
 
@@ -139,3 +142,19 @@ async def committed_total(client_options: dict[str, Any], group: str, topic: str
     finally:
         await consumer.stop()
     return sum(offset for offset in offsets if offset is not None and offset > 0)
+
+
+async def assign_every_partition(consumer: AIOKafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    """Assign every partition of `topics` to a consumer outside any group, waiting for topics that do not
+    exist yet (the worker creates its topics, and faust its changelogs, when it starts)."""
+    tps: list[TopicPartition] = []
+    for topic in topics:
+        partitions = consumer.partitions_for_topic(topic)
+        while not partitions:
+            log.info("topic.waiting_to_exist", topic=topic)
+            await asyncio.sleep(1)
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
+    consumer.assign(tps)
+    return tps

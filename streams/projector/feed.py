@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
-from streams.kafka.topic_ends import at_end
+from streams.kafka.topic_ends import assign_every_partition, at_end
 from streams.postgres.archive_writer import ArchiveWriter
 from streams.projector.rows import (
     AnswerRow,
@@ -101,7 +101,7 @@ class ProjectorFeed:
             )
             await consumer.start()
             try:
-                tps = await self._assign_all(consumer)
+                tps = await assign_every_partition(consumer, self._topics)
                 await self._seek_to_archive(consumer, writer, tps)
                 self.progress.problem = None
                 reported = 0.0
@@ -123,19 +123,6 @@ class ProjectorFeed:
                         reported = time.monotonic()
             finally:
                 await consumer.stop()
-
-    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        tps: list[TopicPartition] = []
-        for topic in self._topics:
-            partitions = consumer.partitions_for_topic(topic)
-            while not partitions:  # the worker creates its topics (and faust its changelogs) at start
-                log.info("projector.waiting_for_topic", topic=topic)
-                await asyncio.sleep(1)
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic)
-            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
-        consumer.assign(tps)
-        return tps
 
     async def _seek_to_archive(
         self, consumer: AIOKafkaConsumer, writer: ArchiveWriter, tps: list[TopicPartition]

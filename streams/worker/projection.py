@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from sortedcontainers import SortedList
 
 from handlers.alarm_summary import AlarmSummary, summarise
 from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, Hold, decode_state
 from streams.kafka.partitioning import partition_for
-from streams.kafka.topic_ends import at_end
+from streams.kafka.topic_ends import assign_every_partition, at_end
 
 log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
@@ -293,7 +293,9 @@ class ProjectionFeed:
         consumer = AIOKafkaConsumer(enable_auto_commit=False, **self._client_options)
         await consumer.start()
         try:
-            tps = await self._assign_all(consumer)
+            tps = await assign_every_partition(
+                consumer, (self._changelog, self._audit, self._deadletter, self._customers, self._outcomes)
+            )
             await consumer.seek_to_beginning(*tps)
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=5000)
@@ -306,18 +308,6 @@ class ProjectionFeed:
                     log.info("projection.caught_up", alarms=len(self._projection._summaries))
         finally:
             await consumer.stop()
-
-    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        tps: list[TopicPartition] = []
-        for topic in (self._changelog, self._audit, self._deadletter, self._customers, self._outcomes):
-            partitions = consumer.partitions_for_topic(topic)
-            while partitions is None:  # faust creates the changelog topic at its own start
-                await asyncio.sleep(1)
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic)
-            tps.extend(TopicPartition(topic, p) for p in sorted(partitions))
-        consumer.assign(tps)
-        return tps
 
     def _feed(self, topic: str, records: Iterable[Any]) -> None:
         for record in records:
