@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,11 +70,15 @@ def check(
     now: datetime,
     bound: timedelta,
     watched: Watched,
+    outages: Sequence[tuple[datetime, datetime]] = (),
 ) -> Report:
     """Judged by the bucket: `still_there` are the plan's keys left in it at `now` (every version
     listed); `watched` says when the harness saw each object go. The service's audit trail decides only
     which deadline applies (a hold accepted or not) and is checked against the bucket; its times are not
-    used: a worker that takes over stamps a deletion later than it happened."""
+    used: a worker that takes over stamps a deletion later than it happened. `outages`: when no worker
+    ran (from a kill to the next worker ready): an object may be late by `bound` plus the time of them
+    that falls between its deadline and its going (a deadline that passes during several restarts in a
+    row waits for all of them)."""
     report = Report(scenario, events_sent=plan.events_sent, watch_seconds=watched.every)
     answers = _hold_answers(audit)
     recorded = _recorded(audit, "media.deleted")
@@ -130,7 +135,7 @@ def check(
                 if seen_gone < due:
                     report.premature += 1
                     report.problems.append(f"{key} gone from the bucket at {seen_gone}, before {due}")
-                elif seen_gone - due > bound:
+                elif seen_gone - due > bound + _down_between(outages, due, seen_gone):
                     report.overdue += 1
                     report.problems.append(f"{key} gone from the bucket at {seen_gone}, due {due}")
             if (alarm.alarm_id, key) in recorded and there:
@@ -143,11 +148,21 @@ def check(
                 report.problems.append(f"{key} gone from the bucket, but no media.deleted names it")
             if due <= now:
                 report.deletions_expected += 1
-            if there and due <= now - bound:
+            if there and due <= now - bound - _down_between(outages, due, now):
                 report.overdue += 1
                 report.problems.append(f"{key} still there, due {due}")
     report.max_lateness_seconds = latest
     return report
+
+
+def _down_between(outages: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> timedelta:
+    """How much of [start, end] fell in the outages."""
+    down = timedelta(0)
+    for began, ended in outages:
+        overlap = min(end, ended) - max(start, began)
+        if overlap > timedelta(0):
+            down += overlap
+    return down
 
 
 def _limit_passed_first(answer: dict[str, Any], plan: Plan, alarm: AlarmPlan) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,7 +141,13 @@ class ChaosRig:
             self.stack.kafka_bootstrap, self.stack.s3_client(), BUCKET, plan, uploaded=self._watch.uploaded
         )
 
-    async def settle_and_check(self, scenario: str, plan: Plan, bound: timedelta) -> Report:
+    async def settle_and_check(
+        self,
+        scenario: str,
+        plan: Plan,
+        bound: timedelta,
+        outages: Sequence[tuple[datetime, datetime]] = (),
+    ) -> Report:
         """Wait until everything sent is due plus `bound` (and the watch has listed the bucket since), or
         until everything is due and the watch has seen every object go, then check against what the
         bucket showed."""
@@ -149,7 +155,8 @@ class ChaosRig:
         watch = self._watch
         last_due = max(a.triggered_at for a in plan.alarms.values()) + self.hold_limit
         keys = [key for alarm in plan.alarms.values() for key in alarm.keys]
-        while datetime.now(UTC) < last_due + bound + timedelta(seconds=2):
+        down = sum((ended - began for began, ended in outages), timedelta(0))
+        while datetime.now(UTC) < last_due + bound + down + timedelta(seconds=2):
             if datetime.now(UTC) > last_due and all(key in watch.gone_at for key in keys):
                 break
             await asyncio.sleep(0.5)
@@ -158,7 +165,7 @@ class ChaosRig:
         still_there = await asyncio.to_thread(_keys_in, self.stack.s3_client())
         await asyncio.sleep(2 * WATCH_SECONDS)  # a listing of the watch's own after `now`
         watched = Watched(dict(self._watch.gone_at), dict(self._watch.present_at), WATCH_SECONDS)
-        report = check(scenario, plan, audit, still_there, now, bound, watched)
+        report = check(scenario, plan, audit, still_there, now, bound, watched, outages)
         if report.problems:
             await self._keep_evidence(audit)
         return report

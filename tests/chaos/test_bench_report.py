@@ -78,9 +78,12 @@ def _deleted(occurred_at: datetime) -> list[dict[str, Any]]:
     return [SCHEDULED, _audit("media.deleted", occurred_at)]
 
 
-def _check(audit: list[dict[str, Any]], gone_at: datetime) -> Report:
+def _check(
+    audit: list[dict[str, Any]], gone_at: datetime, outages: list[tuple[datetime, datetime]] | None = None
+) -> Report:
     watched = Watched({"a/0.jpg": gone_at}, {"a/0.jpg": gone_at - timedelta(seconds=0.25)}, 0.25)
-    return check("s", _one_alarm(), audit, set(), T0 + timedelta(minutes=5), timedelta(seconds=30), watched)
+    bound = timedelta(seconds=30)
+    return check("s", _one_alarm(), audit, set(), T0 + timedelta(minutes=5), bound, watched, outages or [])
 
 
 def test_premature_is_judged_by_when_the_bucket_lost_the_object() -> None:
@@ -97,6 +100,18 @@ def test_overdue_is_judged_by_when_the_bucket_lost_the_object() -> None:
     report = _check(_deleted(T0 + RETENTION), T0 + RETENTION + timedelta(seconds=31))
     assert report.overdue == 1
     assert report.max_lateness_seconds == pytest.approx(31)
+
+
+def test_time_no_worker_ran_after_the_deadline_extends_the_bound_and_only_that() -> None:
+    due = T0 + RETENTION
+    gone = due + timedelta(seconds=45)
+    # Down 20 s starting 5 s after the deadline: 30 + 20 s allowed, 45 s late is fine.
+    assert (
+        _check(_deleted(gone), gone, [(due + timedelta(seconds=5), due + timedelta(seconds=25))]).overdue == 0
+    )
+    # An outage before the deadline excuses nothing, and one after the object went neither.
+    before_and_after = [(due - timedelta(seconds=30), due), (gone, gone + timedelta(seconds=60))]
+    assert _check(_deleted(gone), gone, before_and_after).overdue == 1
 
 
 def test_a_deletion_without_its_audit_record_is_reported() -> None:
