@@ -47,9 +47,17 @@ def _valid_object_key(key: str) -> str:
     return key
 
 
+def _no_nul(text: str) -> str:
+    # A NUL is nobody's case reference or name, and no database stores it in a text (the archive's would
+    # refuse the record): refused at the door, with the reason.
+    if "\x00" in text:
+        raise ValueError("must not contain a NUL character")
+    return text
+
+
 Timestamp = Annotated[datetime, BeforeValidator(_parse_rfc3339)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,200}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500), AfterValidator(_no_nul)]
 BucketName = Annotated[str, StringConstraints(pattern=_BUCKET)]
 Signature = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 ObjectKey = Annotated[str, StringConstraints(min_length=1), AfterValidator(_valid_object_key)]

@@ -168,3 +168,19 @@ class TestUnknownTypesAreNotQuotedVerbatim:
         reason = reason_of(raw)
         assert "Storgata" not in reason
         assert reason.startswith("unknown type (not an event type name)")
+
+
+class TestFreeText:
+    def test_a_nul_in_a_free_text_is_refused_with_the_reason(self) -> None:
+        placed = {
+            "type": "hold.placed",
+            "event_id": "e1",
+            "hold_id": "h1",
+            "alarm_id": "alarm-1",
+            "case_reference": "2026\u0000POL",
+            "placed_by": "liaison@police",
+            "placed_at": "2026-03-16T08:00:00Z",
+        }
+        reason = reason_of(json.dumps(placed).encode(), topic=InputTopic.HOLDS)
+        assert "case_reference" in reason
+        assert "NUL" in reason
