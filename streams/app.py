@@ -351,7 +351,8 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
 
 
 def _archive_pool(settings: Settings) -> AsyncConnectionPool[Any] | None:
-    """Connections to the archive for the API's queries, if DATABASE_URL is set."""
+    """Connections to the archive (the read model, the API and the archive endpoints), if DATABASE_URL is
+    set; opened by the first query."""
     if settings.database_url is None:
         return None
     return AsyncConnectionPool(
