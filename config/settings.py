@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     Field,
+    PrivateAttr,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -149,6 +150,12 @@ class Settings(BaseSettings):
     retention_schedule_file: Path | None = None
     # An erasure command not confirmed within this is flagged and sent again.
     erasure_confirm_within: Duration = timedelta(hours=24)
+    # How long the service keeps its own records once their work is done (rows S2 and S4 of the
+    # retention schedule, which gives the defaults): an ended alarm's marker, and a contract end.
+    alarm_marker_lifetime: Duration | None = None
+    contract_end_lifetime: Duration | None = None
+    _marker_kept: timedelta = PrivateAttr(default=timedelta(0))
+    _contract_end_kept: timedelta = PrivateAttr(default=timedelta(0))
 
     # What the service's own topics keep (streams/kafka/topic_configs.py). The audit trail: 6 years, as the
     # company keeps its accounting evidence (5 full accounting years, the statement's R4 and R7), so a
@@ -195,6 +202,23 @@ class Settings(BaseSettings):
             raise ValueError("DEADLETTER_RETENTION must be longer than zero")
         if self.hold_retention < self.media_retention:
             raise ValueError("HOLD_RETENTION must be at least MEDIA_RETENTION")
+        schedule = self.schedule()
+        try:
+            self._marker_kept = self.alarm_marker_lifetime or schedule.service_record("alarm_marker").lifetime()
+            self._contract_end_kept = (
+                self.contract_end_lifetime or schedule.service_record("contract_end").lifetime()
+            )
+        except KeyError as exc:
+            raise ValueError(
+                f"RETENTION_SCHEDULE_FILE: no service record {exc} (see config/retention-schedule.toml)"
+            ) from None
+        if self._marker_kept <= self.transit_retention:
+            raise ValueError(
+                "ALARM_MARKER_LIFETIME must be longer than TRANSIT_RETENTION: an event Kafka may still "
+                "redeliver must find the marker of its alarm, not an alarm it never heard of"
+            )
+        if self._contract_end_kept < self.media_retention:
+            raise ValueError("CONTRACT_END_LIFETIME must be at least MEDIA_RETENTION")
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ValueError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are set together or not at all")
         if self.kafka_security_protocol.startswith("SASL") and not (
@@ -222,6 +246,16 @@ class Settings(BaseSettings):
                 problem = exc.strerror if isinstance(exc, OSError) else f"{exc.error_count()} invalid entries"
                 raise ValueError(f"API_TOKENS_FILE: cannot be used ({problem})") from None
         return self
+
+    @property
+    def marker_kept(self) -> timedelta:
+        """How long an ended alarm's marker is kept (ALARM_MARKER_LIFETIME, or the schedule's S2)."""
+        return self._marker_kept
+
+    @property
+    def contract_end_kept(self) -> timedelta:
+        """How long a contract end is remembered (CONTRACT_END_LIFETIME, or the schedule's S4)."""
+        return self._contract_end_kept
 
     def schedule(self) -> Schedule:
         return load_schedule(self.retention_schedule_file)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from handlers.after_end import on_event_after_end
 from handlers.audit import AuditType
 from handlers.contract_end import apply_contract_end
 from handlers.events import AlarmTriggered, MediaStored
@@ -29,6 +30,8 @@ def on_alarm_event(
         return Outcome(
             current, rejection=f"triggered_at lies more than {policy.max_clock_skew} in the future"
         )
+    if current.ended:
+        return on_event_after_end(current, event, now)
 
     change = Change(state, current, event.event_id)
     first_account = not current.known

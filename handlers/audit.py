@@ -28,6 +28,7 @@ class AuditType(StrEnum):
     CONTRACT_ENDED = "alarm.contract_ended"  # the customer's contract end reached this alarm
     ERASURE_REQUESTED = "alarm.erasure_requested"  # the customer's erasure request reached this alarm
     RESTRICTED = "alarm.restricted"  # the customer's restriction request reached this alarm
+    EVENT_AFTER_END = "alarm.event_after_end"  # an alarm event came after the alarm's record ended
     # Per hold: every hold gets an answer (accepted, rejected or dropped)
     HOLD_ACCEPTED = "hold.accepted"
     HOLD_WAITING = "hold.waiting_for_alarm"

@@ -20,7 +20,7 @@ def on_contract_ended(
     deletions_allowed: bool = True,
 ) -> Outcome | None:
     """The contract of this alarm's customer ended at `ended_at` (the event `cause` said so)."""
-    if state is None:
+    if state is None or state.ended:
         return None
     if state.contract_ended_at is not None and state.contract_ended_at <= ended_at:
         return Outcome(state)  # known already (a redelivery, or a later duplicate): the earliest end stands

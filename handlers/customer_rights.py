@@ -37,7 +37,7 @@ def on_erasure_requested(
     *,
     deletions_allowed: bool = True,
 ) -> Outcome | None:
-    if state is None:
+    if state is None or state.ended:
         return None
     if state.erasure_requested_at is not None and state.erasure_requested_at <= requested_at:
         return Outcome(state)  # a redelivery, or a later repeat: the first request stands
@@ -63,7 +63,7 @@ def on_restriction_requested(
     *,
     deletions_allowed: bool = True,
 ) -> Outcome | None:
-    if state is None:
+    if state is None or state.ended:
         return None
     if state.restricted_at is not None:
         return Outcome(state)

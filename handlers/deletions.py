@@ -21,8 +21,8 @@ def on_objects_deleted(
     deletions_allowed: bool = True,
 ) -> Outcome | None:
     """Every version of these objects is gone."""
-    if state is None:
-        return None
+    if state is None or state.ended:
+        return None  # a marker's objects were deleted again in case they existed: nothing to change
     change = Change(state, state, cause)
     updated: dict[tuple[str, str], MediaObject] = {}
     for bucket, key in deleted:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from handlers.after_end import on_event_after_end
 from handlers.audit import AuditRecord, AuditType
 from handlers.events import HoldPlaced, HoldReleased
 from handlers.policy import Change, Outcome, RetentionPolicy, hold_limit, in_the_future, record, settle
@@ -28,6 +29,8 @@ def on_hold_placed(
     current = state or AlarmState(alarm_id=event.alarm_id)
     if in_the_future(event.placed_at, now, policy):
         return Outcome(current, rejection=f"placed_at lies more than {policy.max_clock_skew} in the future")
+    if current.ended:
+        return on_event_after_end(current, event, now)
     existing = current.find_hold(event.hold_id)
     change = Change(state, current, event.event_id)
 
@@ -154,6 +157,8 @@ def on_hold_released(
     current = state or AlarmState(alarm_id=event.alarm_id)
     if in_the_future(event.released_at, now, policy):
         return Outcome(current, rejection=f"released_at lies more than {policy.max_clock_skew} in the future")
+    if current.ended:
+        return on_event_after_end(current, event, now)
     existing = current.find_hold(event.hold_id)
     change = Change(state, current, event.event_id)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from handlers.audit import AuditRecord, AuditType, audit_record
+from handlers.record_end import end_if_done, ends_at, forget_at
 from handlers.state import AlarmState, Hold, MediaObject, MediaStatus, Rule
 
 
@@ -21,6 +22,9 @@ class RetentionPolicy:
     media_retention: timedelta  # R1: 7 days after the alarm
     hold_retention: timedelta  # R2: at most 30 days after the alarm, for the police
     hold_expiry_warning: timedelta = timedelta(hours=24)
+    # How long the marker of an alarm whose record ended is kept (handlers/record_end.py): longer than
+    # the input topics keep events, so nothing redelivered finds the alarm forgotten.
+    alarm_marker_lifetime: timedelta = timedelta(days=30)
     # How far in the future a producer's timestamp may lie before we call it wrong: a deadline counted
     # from a bogus future time would keep personal data longer than promised.
     max_clock_skew: timedelta = timedelta(minutes=5)
@@ -34,6 +38,7 @@ class Outcome:
     legal_hold_on: tuple[MediaObject, ...] = ()
     legal_hold_off: tuple[MediaObject, ...] = ()
     rejection: str | None = None  # the event was refused; dead-letter it with this reason
+    forget: bool = False  # the alarm's record is over: remove its state (a tombstone on the changelog)
 
 
 @dataclass
@@ -74,7 +79,12 @@ def deadline_for(state: AlarmState, policy: RetentionPolicy) -> tuple[datetime |
 
 def next_check_at(state: AlarmState, policy: RetentionPolicy) -> datetime | None:
     """The next moment time alone changes something for this alarm: the scheduler wakes then."""
+    if state.ended:
+        return forget_at(state, policy)
     moments: list[datetime] = []
+    end = ends_at(state, policy)
+    if end is not None:
+        moments.append(end)
     if state.deadline is not None:
         moments.append(state.deadline)
     limit = hold_limit(state, policy)
@@ -117,7 +127,8 @@ def settle(
     if deadline is not None and deadline <= now and deletions_allowed:
         state, delete = _start_deletion(state, deadline, rule, now)
     state, on, off = _sync_legal_holds(state)
-    return Outcome(state, tuple(audit), delete, on, off)
+    state, forget = end_if_done(state, now, policy)
+    return Outcome(state, tuple(audit), delete, on, off, forget=forget)
 
 
 def _deadline_records(

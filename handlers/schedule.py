@@ -7,7 +7,7 @@ the same rules, so the statement, the documentation and the code cannot drift ap
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,11 +67,42 @@ class ScheduleRule(BaseModel):
         return text
 
 
+class ServiceRecord(BaseModel):
+    """A record the service keeps itself about people's data (its own state): how long it lives."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^S[0-9]+$")
+    category: str = Field(pattern=r"^[a-z_]+$")
+    data: str
+    kept_in: str
+    starts: str  # the moment its clock starts, in words
+    keep: Keep
+    setting: str | None = None  # the setting that may shorten or lengthen it, where one does
+    note: str | None = None
+
+    @field_validator("keep")
+    @classmethod
+    def _exact(cls, keep: Keep) -> Keep:
+        if keep.months or keep.years or keep.full_accounting_years:
+            raise ValueError("the service's own records are kept for days (or seconds), not calendar periods")
+        return keep
+
+    def lifetime(self) -> timedelta:
+        return timedelta(days=self.keep.days, seconds=self.keep.seconds)
+
+    def kept(self) -> str:
+        period = self.keep.period()
+        text = f"{period.describe()} after {self.starts}" if period != Period() else f"until {self.starts}"
+        return f"{text} ({self.note})" if self.note else text
+
+
 class Schedule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     zone: str
     rules: tuple[ScheduleRule, ...]
+    service_records: tuple[ServiceRecord, ...] = ()
 
     @field_validator("zone")
     @classmethod
@@ -101,6 +132,12 @@ class Schedule(BaseModel):
             if rule.id == rule_id:
                 return rule
         raise KeyError(rule_id)
+
+    def service_record(self, category: str) -> ServiceRecord:
+        for record in self.service_records:
+            if record.category == category:
+                return record
+        raise KeyError(category)
 
     def started_by(self, event_type: str) -> tuple[ScheduleRule, ...]:
         """The rules another system carries out whose clock this event starts."""
@@ -155,6 +192,19 @@ def render_record_of_processing(schedule: Schedule) -> str:
         lines.append(
             f"| `{r.category}` | {r.data} | {kept_in} | {limit} | {_ACTION_TEXT[r.action]} | {r.id} |"
         )
+    if schedule.service_records:
+        lines += [
+            "",
+            "## The service's own records",
+            "",
+            "What the retention service itself keeps about the data above, and for how long.",
+            "",
+            "| Category | Personal data | Kept in | Time limit for erasure | Setting | Rule |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in schedule.service_records:
+            setting = f"`{s.setting}`" if s.setting else ""
+            lines.append(f"| `{s.category}` | {s.data} | {s.kept_in} | {s.kept()} | {setting} | {s.id} |")
     return "\n".join(lines) + "\n"
 
 

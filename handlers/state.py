@@ -109,6 +109,16 @@ class AlarmState:
     erasure_requested_by: str | None = None  # event_id of the request
     restricted_at: datetime | None = None  # processing restricted at the customer's request (Art. 18)
     restricted_by: str | None = None
+    # Set when the alarm's last promise was kept (handlers/record_end.py). The state is then only a
+    # marker: the alarm id, these two times and the ids of the holds placed on it, so that a late hold
+    # still gets its answer at once. The marker itself is forgotten `alarm_marker_lifetime` later.
+    ended_at: datetime | None = None
+    media_gone_at: datetime | None = None  # when the last of its media was confirmed deleted
+    ended_hold_ids: tuple[str, ...] = ()
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_at is not None
 
     @property
     def known(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from handlers.after_end import on_time_passed_after_end
 from handlers.audit import AuditType
 from handlers.policy import Change, Outcome, RetentionPolicy, hold_limit, record, settle
 from handlers.state import AlarmState
@@ -16,6 +17,8 @@ def on_time_passed(
     """The scheduler says a moment has come; the state decides whether anything is really due."""
     if state is None:
         return None
+    if state.ended:
+        return on_time_passed_after_end(state, now, policy)
     change = Change(state, state, cause)
     limit = hold_limit(state, policy)
     if limit is None:

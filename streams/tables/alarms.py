@@ -28,6 +28,13 @@ class AlarmTable:
         """Only from inside stream processing: the write goes to the current event's partition."""
         self._table[state.alarm_id.encode("utf-8")] = encode_state(state, outbox)
 
+    def forget(self, alarm_id: str) -> None:
+        """The alarm's record is over (handlers/record_end.py): a tombstone, so the changelog's
+        compaction removes every earlier value of it. Only from inside stream processing."""
+        key = alarm_id.encode("utf-8")
+        if self._table.get(key) is not None:
+            del self._table[key]
+
     def partition_of(self, alarm_id: str) -> int:
         return partition_for(alarm_id, self.partitions)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -78,6 +78,7 @@ from streams.worker.sweep import Sweeper
 InternalHandler = Callable[[Any, Any, datetime], Awaitable[None]]
 log = structlog.get_logger("streams.worker.service")
 DEGRADED_WINDOW = 30.0  # seconds since the last object-store failure during which health says degraded
+FORGET_RETRY = timedelta(seconds=2)  # a record to forget whose audit records are not acknowledged yet
 
 
 def policy_from(settings: Settings) -> RetentionPolicy:
@@ -86,6 +87,7 @@ def policy_from(settings: Settings) -> RetentionPolicy:
         hold_retention=settings.hold_retention,
         hold_expiry_warning=settings.hold_expiry_warning,
         max_clock_skew=settings.max_clock_skew,
+        alarm_marker_lifetime=settings.marker_kept,
     )
 
 
@@ -406,6 +408,9 @@ class RetentionService:
             return
         state = outcome.state
         partition = message.partition
+        if outcome.forget and not outcome.audit and not self.outbox.unsent(state.alarm_id):
+            self._forget(state.alarm_id, partition)
+            return
         if state is not previous:
             self.alarms.put(state, self.outbox.keep(state.alarm_id, outcome.audit))
         for record in outcome.audit:
@@ -421,9 +426,15 @@ class RetentionService:
             self.deleter.submit(partition, state.alarm_id, lift, lift_legal_hold=True)
         self.legal_holds.want([m.ref for m in outcome.legal_hold_on], on=True)
         self.legal_holds.want([m.ref for m in outcome.legal_hold_off], on=False)
-        self.scheduler.track(state.alarm_id, partition, next_check_at(state, self.policy))
+        check = next_check_at(state, self.policy)
+        if outcome.forget:
+            # What this decision publishes travels in the state until acknowledged: forgotten after.
+            check = self.clock.now() + FORGET_RETRY
+        self.scheduler.track(state.alarm_id, partition, check)
         if state.customer_id is not None:
             self.customer_alarms.setdefault(state.customer_id, set()).add(state.alarm_id)
+        elif previous is not None and previous.customer_id is not None:
+            self.customer_alarms.get(previous.customer_id, set()).discard(state.alarm_id)
         if state is not previous or outcome.audit:
             # The canonical line: one per decision, never personal data.
             log.info(
@@ -438,6 +449,13 @@ class RetentionService:
                 deadline=state.deadline.isoformat() if state.deadline else None,
                 rule=state.deadline_rule.value if state.deadline_rule else None,
             )
+
+    def _forget(self, alarm_id: str, partition: int) -> None:
+        self.alarms.forget(alarm_id)
+        self.scheduler.track(alarm_id, partition, None)
+        for alarms in self.customer_alarms.values():
+            alarms.discard(alarm_id)
+        log.info("alarm.forgotten", alarm_id=alarm_id)
 
     def _publish_kept(self, partition: int, alarm_id: str, record: AuditRecord) -> None:
         """An audit record that is also in the alarm's outbox (or was given again on redelivery)."""

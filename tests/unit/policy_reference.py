@@ -109,6 +109,8 @@ class RefHold:
     alarm_id: str
     placed_at: datetime | None = None  # set when the placement is delivered
     released: bool = False  # a release was delivered
+    released_at: datetime | None = None  # the time the release gives
+    dropped_at: datetime | None = None  # when it was dropped, its alarm never seen
     waiting: bool = False  # placed before its alarm was seen
     answer: str | None = None
     reasons: frozenset[str] = frozenset()  # acceptable reasons for the answer (more than one may apply)
@@ -241,7 +243,7 @@ class Reference:
         hold.placed_at = placed_at
         alarm = self.alarms.get(alarm_id)
         reasons = set()
-        if hold.released:
+        if hold.released and not self._release_forgotten(hold, now):
             reasons.add("already_released")
         if alarm is not None and alarm.known:
             if now >= alarm.limit:
@@ -255,13 +257,14 @@ class Reference:
         else:
             self._answer(hold, ACCEPTED, now)
 
-    def hold_released(self, hold_id: str, alarm_id: str, now: datetime) -> None:
+    def hold_released(self, hold_id: str, alarm_id: str, released_at: datetime, now: datetime) -> None:
         hold = self.holds.setdefault(hold_id, RefHold(hold_id, alarm_id))
         if hold.released:
             return
-        hold.released = True
+        hold.released, hold.released_at = True, released_at
         if hold.waiting:
             hold.waiting = False
+            hold.dropped_at = now
             self._answer(hold, DROPPED, now, {"released_before_alarm_seen"})
 
     def contract_ended(self, customer_id: str, ended_at: datetime, now: datetime) -> None:
@@ -285,6 +288,20 @@ class Reference:
         for alarm in self.known_alarms_of(customer_id):
             alarm.restricted = True
 
+    def _release_forgotten(self, hold: RefHold, now: datetime) -> bool:
+        """The service's record of holds for an alarm it never saw ends (schedule row S1)
+        HOLD_RETENTION after the latest placement, release or drop among them, once none waits: a
+        placement arriving later than that finds no release to refuse it by."""
+        alarm = self.alarms.get(hold.alarm_id)
+        if alarm is not None and alarm.known:
+            return False
+        others = [h for h in self.holds.values() if h.alarm_id == hold.alarm_id and h is not hold]
+        if any(h.waiting for h in others):
+            return False
+        moments = [t for h in others for t in (h.placed_at, h.released_at, h.dropped_at) if t is not None]
+        moments += [hold.released_at] if hold.released_at is not None else []
+        return bool(moments) and now >= max(moments) + HOLD_RETENTION
+
     def _answer(self, hold: RefHold, answer: str, now: datetime, reasons: set[str] | None = None) -> None:
         assert hold.answer is None, f"the reference answered {hold.hold_id} twice"
         hold.answer, hold.answered_at, hold.reasons = answer, now, frozenset(reasons or ())
@@ -296,6 +313,7 @@ class Reference:
         for hold in self.holds.values():
             if hold.waiting and hold.placed_at is not None and now >= hold.placed_at + HOLD_RETENTION:
                 hold.waiting = False
+                hold.dropped_at = now
                 self._answer(hold, DROPPED, now, {"alarm_never_seen"})
         for alarm in self.alarms.values():
             if not alarm.known:

@@ -22,10 +22,11 @@ def alarm() -> AlarmState:
 
 
 class TestAnAlarmWithoutMedia:
-    def test_has_no_deadline_and_wakes_no_one(self) -> None:
+    def test_has_no_deadline_and_wakes_only_to_end_its_record_at_the_hold_limit(self) -> None:
         outcome = on_alarm_event(None, triggered(keys=()), T0, POLICY)
         assert (outcome.state.deadline, outcome.state.deadline_rule) == (None, None)
-        assert next_check_at(outcome.state, POLICY) is None
+        # Media stored later would be due at once after the hold limit: then its record ends.
+        assert next_check_at(outcome.state, POLICY) == T0 + POLICY.hold_retention
         assert outcome.audit == ()
 
 

@@ -219,7 +219,13 @@ class TestAHoldBeforeItsAlarm:
         assert outcome is not None
         assert types(outcome) == [AuditType.HOLD_DROPPED]
         assert outcome.audit[0].details["reason"] == "alarm_never_seen"
-        assert next_check_at(outcome.state, POLICY) is None
+        # Only a hold, no longer active, for an alarm never seen: its record ends 30 days on (a
+        # redelivered placement still finds it dropped meanwhile).
+        dropped = outcome.state
+        assert not outcome.forget
+        assert next_check_at(dropped, POLICY) == at + timedelta(days=60)
+        later = on_time_passed(dropped, at + timedelta(days=60), "tick", POLICY)
+        assert later is not None and later.forget and later.audit == ()
 
     def test_an_alarm_arriving_after_the_limit_rejects_the_waiting_hold(self) -> None:
         at = T0 + timedelta(minutes=1)

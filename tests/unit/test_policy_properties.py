@@ -146,6 +146,7 @@ ACTIONS = [
 # once it is fixed.
 KNOWN_GAP_SECOND_CONTRACT_END_REDELIVERY = True
 CONFIRM = ref.CONFIRM_WITHIN  # the service's ERASURE_CONFIRM_WITHIN here
+TRANSIT = timedelta(days=14)  # how long the input topics keep events (the service's TRANSIT_RETENTION)
 FAR_FUTURE = timedelta(days=366 * 7)  # past the last erasure due time (5 full accounting years)
 
 
@@ -175,6 +176,9 @@ class World:
     contract_ends: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     customers: dict[str, CustomerRecord] = field(default_factory=dict)
     audit: list[AuditRecord] = field(default_factory=list)
+    # Every object the object store confirmed deleted (a state that ends keeps no object keys).
+    deleted: set[tuple[str, str, str]] = field(default_factory=set)
+    forgotten: set[str] = field(default_factory=set)  # alarms whose state (or marker) was removed
 
 
 def _due(wake: datetime | None, by: datetime) -> bool:
@@ -195,6 +199,7 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         self.hold_alarm: dict[str, str] = {}
         self.pending_events: list[InputEvent] = []
         self.delivered: list[InputEvent] = []
+        self.first_delivered: dict[str, datetime] = {}  # event_id -> when
         self.serial = 0
         self.auto_confirm = False  # at the end, the other systems confirm every command at once
 
@@ -358,15 +363,25 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         count = len(self.world.audit)
         self._deliver(event, first_time=False)
         assert self.world.states == before_states, "a redelivered event changed an alarm's state"
+        ended = {a for a, state in before_states.items() if state.ended}
         changed = {c: r for c, r in self.world.customers.items() if r != before_customers.get(c)}
         assert not changed, f"redelivering {event.type} {event.event_id} changed {changed}"
         assert self.world.contract_ends == before_ends
         # At-least-once: a redelivery may repeat a record, but only one already made (same audit_id).
-        repeated = {r.audit_id for r in self.world.audit[count:]}
+        # An alarm event that finds the alarm's record ended has its objects deleted again (they may
+        # exist): the only new decision a redelivery may make.
+        repeated = {
+            r.audit_id
+            for r in self.world.audit[count:]
+            if not (r.type is AuditType.EVENT_AFTER_END and r.alarm_id in ended)
+        }
         assert repeated <= before_audit, "a redelivered event produced new audit records"
         del self.world.audit[count:]
 
     def _may_redeliver(self, event: InputEvent) -> bool:
+        # Kafka redelivers what its topics still keep: the input topics keep TRANSIT.
+        if self.world.now - self.first_delivered[event.event_id] > TRANSIT:
+            return False
         # Customer requests are left out: redelivered later, the shell hands them to the alarms the
         # customer has by then, which is a new decision, not a repeat.
         if isinstance(event, ErasureRequested | RestrictionRequested):
@@ -389,15 +404,21 @@ class MediaPolicyMachine(RuleBasedStateMachine):
             state = self.world.states.get(alarm_id)
             refs = [m.ref for m in state.deleting] if state else []
             if refs and confirm:
-                outcome = on_objects_deleted(state, refs, self.world.now, self._id("cmd"), POLICY)
-                self._apply(alarm_id, outcome)
+                self._confirm_deleted(alarm_id, refs)
         self._check_agreement()
 
     # --- the harness playing the shell ---------------------------------------------------------------
 
+    def _confirm_deleted(self, alarm_id: str, refs: list[tuple[str, str]]) -> None:
+        """The object store says every version of these objects is gone."""
+        self.world.deleted.update((alarm_id, bucket, key) for bucket, key in refs)
+        state = self.world.states[alarm_id]
+        self._apply(alarm_id, on_objects_deleted(state, refs, self.world.now, self._id("cmd"), POLICY))
+
     def _deliver_and_check(self, event: InputEvent) -> None:
         self._deliver(event, first_time=True)
         self.delivered.append(event)
+        self.first_delivered[event.event_id] = self.world.now
         self._run_scheduler()
         self.ref.settle(self.world.now)
         self._check_agreement()
@@ -487,7 +508,13 @@ class MediaPolicyMachine(RuleBasedStateMachine):
                 f"{media.ref} of {alarm_id} handed to the deleter at {now}, before its reference "
                 f"deadline {due} (rules {sorted(self.ref.rules(alarm, now))})"
             )
-        self.world.states[alarm_id] = outcome.state
+        if outcome.forget:
+            self.world.states.pop(alarm_id, None)
+            self.world.forgotten.add(alarm_id)
+        else:
+            assert not outcome.state.ended or not outcome.state.customer_id, "a marker with personal data"
+            self.world.states[alarm_id] = outcome.state
+            self.world.forgotten.discard(alarm_id)
         self.world.audit.extend(outcome.audit)
 
     def _apply_customer(self, customer_id: str, outcome: CustomerOutcome) -> None:
@@ -588,7 +615,7 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         elif isinstance(event, HoldPlaced):
             self.ref.hold_placed(event.hold_id, event.alarm_id, event.placed_at, now)
         elif isinstance(event, HoldReleased):
-            self.ref.hold_released(event.hold_id, event.alarm_id, now)
+            self.ref.hold_released(event.hold_id, event.alarm_id, event.released_at, now)
         elif isinstance(event, ContractEnded):
             self.ref.contract_ended(event.customer_id, event.ended_at, now)
         elif isinstance(event, CallRecorded):
@@ -619,7 +646,9 @@ class MediaPolicyMachine(RuleBasedStateMachine):
 
     def _check_access_answer(self, customer: str, answer: RequestAnswered) -> None:
         now = self.world.now
-        alarms = {a.alarm_id: a for a in self.ref.known_alarms_of(customer)}
+        # An alarm whose record has ended is no longer held: nothing of it to list (the audit trail,
+        # kept for its own time, still says what was deleted when).
+        alarms = {a.alarm_id: a for a in self.ref.known_alarms_of(customer) if self._held_state(a.alarm_id)}
         listed = {(i.alarm_id, i.bucket, i.key) for i in answer.media}
         assert listed == {(a, *key) for a, alarm in alarms.items() for key in alarm.objects}
         for item in answer.media:
@@ -650,6 +679,9 @@ class MediaPolicyMachine(RuleBasedStateMachine):
 
     def _check_alarm(self, alarm: RefAlarm, now: datetime) -> None:
         state = self.world.states.get(alarm.alarm_id)
+        if (state is not None and state.ended) or (state is None and alarm.alarm_id in self.world.forgotten):
+            self._check_ended(alarm, state, now)
+            return
         media = {m.ref: m for m in state.media} if state else {}
         assert set(media) == set(alarm.objects), f"{alarm.alarm_id}: objects differ"
         for key, expected in alarm.objects.items():
@@ -679,6 +711,21 @@ class MediaPolicyMachine(RuleBasedStateMachine):
             assert _due(wake, min(owed) + LATENESS_BOUND), (
                 f"{alarm.alarm_id}: the code asks to be woken at {wake}, after {min(owed)}"
             )
+
+    def _held_state(self, alarm_id: str) -> bool:
+        state = self.world.states.get(alarm_id)
+        return state is not None and not state.ended
+
+    def _check_ended(self, alarm: RefAlarm, marker: AlarmState | None, now: datetime) -> None:
+        """An alarm's record ends only once the reference has nothing left for it to do."""
+        for key, expected in alarm.objects.items():
+            assert expected.gone_at is not None and expected.gone_at <= now, (
+                f"{alarm.alarm_id}'s record ended at {now}, but {key} is due only at {expected.gone_at}"
+            )
+        assert not self.ref.active_holds(alarm), f"{alarm.alarm_id}'s record ended with a hold active"
+        if marker is not None:
+            assert (marker.customer_id, marker.media, marker.triggered_at) == (None, (), None)
+            assert all(not h.case_reference and not h.placed_by for h in marker.holds)
 
     def _check_waiting_holds(self, now: datetime) -> None:
         for hold in self.ref.holds.values():
@@ -757,13 +804,7 @@ class MediaPolicyMachine(RuleBasedStateMachine):
             for o in r.objects
         ]
         assert len(recorded) == len(set(recorded))
-        deleted = {
-            (a, m.bucket, m.key)
-            for a, s in self.world.states.items()
-            for m in s.media
-            if m.status is MediaStatus.DELETED
-        }
-        assert set(recorded) == deleted
+        assert set(recorded) == self.world.deleted
         for record in self.world.audit:
             if record.type is AuditType.DELETED and record.deadline is not None:
                 assert record.occurred_at >= record.deadline
@@ -783,10 +824,19 @@ class MediaPolicyMachine(RuleBasedStateMachine):
                 assert hold.answer is not None, f"{hold.hold_id} has no answer from the reference"
         for state in self.world.states.values():
             assert not state.pending, f"{state.alarm_id} still has pending media after 65 days"
+        # The object store confirms what is left; then every record ends: only markers remain, with
+        # no personal data in them, and once their lifetime passes, nothing.
+        for alarm_id, state in list(self.world.states.items()):
+            if state.deleting:
+                self._confirm_deleted(alarm_id, [m.ref for m in state.deleting])
+        self._advance(timedelta(days=31))
+        for state in self.world.states.values():
+            assert state.ended, f"{state.alarm_id}: its record has not ended 96 days on"
         # Every erasure falls due, and is sent.
         self._advance(FAR_FUTURE)
         for customer_id in self.ref.customers:
             assert self.ref.obligations(customer_id) == {}, f"{customer_id}: erasures never sent"
+        assert self.world.states == {}, f"records never forgotten: {sorted(self.world.states)}"
 
 
 MediaPolicyMachine.TestCase.settings = settings(
