@@ -57,6 +57,9 @@ class Erasure:
 class CustomerRecord:
     customer_id: str
     erasures: tuple[Erasure, ...] = ()
+    # When the last of its erasures was confirmed (the service's clock). The record is forgotten
+    # `kept_after_finished` later (schedule row S3): until then a redelivered confirmation finds it.
+    finished_at: datetime | None = None
 
     def find(self, command_id: str) -> Erasure | None:
         for erasure in self.erasures:
@@ -97,6 +100,21 @@ class CustomerOutcome:
     record: CustomerRecord
     audit: tuple[AuditRecord, ...] = ()
     commands: tuple[ErasureDue, ...] = ()
+    forget: bool = False  # the record's work is done and its time is up: remove it (a tombstone)
+
+
+# Schedule row S3's default: how long a customer's record is kept once its last erasure is confirmed.
+KEPT_AFTER_FINISHED = timedelta(days=30)
+
+
+def _finished(record: CustomerRecord, now: datetime) -> CustomerRecord:
+    """The record with `finished_at` set when nothing is open any more, cleared when something is."""
+    done = not any(e.open for e in record.erasures)
+    if done and record.finished_at is None:
+        return replace(record, finished_at=now)
+    if not done and record.finished_at is not None:
+        return replace(record, finished_at=None)
+    return record
 
 
 def command_id(customer_id: str, rule: str, subject: str | None, cause: str) -> str:
@@ -174,7 +192,7 @@ def on_contract_ended(
         record, scheduled = _schedule(record, rule, rule.due_at(ended_at, schedule.tz), event_id, None, now)
         if scheduled is not None:
             audit.append(scheduled)
-    return CustomerOutcome(record, tuple(audit))
+    return CustomerOutcome(_finished(record, now), tuple(audit))
 
 
 def on_call_recorded(
@@ -187,13 +205,20 @@ def on_call_recorded(
         record, scheduled = _schedule(record, rule, due, event.event_id, event.recording_id, now)
         if scheduled is not None:
             audit.append(scheduled)
-    return CustomerOutcome(record, tuple(audit))
+    return CustomerOutcome(_finished(record, now), tuple(audit))
 
 
 def on_time_passed(
-    record: CustomerRecord, now: datetime, confirm_within: timedelta, cause: str
+    record: CustomerRecord,
+    now: datetime,
+    confirm_within: timedelta,
+    cause: str,
+    kept_after_finished: timedelta = KEPT_AFTER_FINISHED,
 ) -> CustomerOutcome:
-    """Send what fell due; send again, and flag, what was not confirmed in time."""
+    """Send what fell due; send again, and flag, what was not confirmed in time; forget a finished
+    record once its time is up."""
+    if record.finished_at is not None and now >= record.finished_at + kept_after_finished:
+        return CustomerOutcome(record, forget=True)
     audit: list[AuditRecord] = []
     commands: list[ErasureDue] = []
     for erasure in record.erasures:
@@ -269,7 +294,8 @@ def on_erasure_completed(
             caused_by=event.event_id,
             details={**details, "reason": reason},
         )
-        return CustomerOutcome(record, (unmatched,))
+        # Nothing to keep for a customer the service holds nothing for: recorded, not remembered.
+        return CustomerOutcome(record, (unmatched,), forget=previous is None)
     if not erasure.open:
         return CustomerOutcome(record)  # a repeated confirmation
     done = replace(erasure, confirmed_at=event.completed_at)
@@ -285,10 +311,14 @@ def on_erasure_completed(
         details={**details, "category": erasure.category, "attempts": str(erasure.attempts),
                  "lateness_seconds": f"{lateness:.3f}"},
     )  # fmt: skip
-    return CustomerOutcome(record.with_erasure(done), (confirmed,))
+    return CustomerOutcome(_finished(record.with_erasure(done), now), (confirmed,))
 
 
-def next_check_at(record: CustomerRecord, confirm_within: timedelta) -> datetime | None:
+def next_check_at(
+    record: CustomerRecord, confirm_within: timedelta, kept_after_finished: timedelta = KEPT_AFTER_FINISHED
+) -> datetime | None:
+    if record.finished_at is not None:
+        return record.finished_at + kept_after_finished
     moments = [
         e.due_at if e.sent_at is None else e.sent_at + confirm_within for e in record.erasures if e.open
     ]

@@ -28,6 +28,13 @@ class CustomerTable:
         internal topic's partition of the same number)."""
         self._table[record.customer_id.encode("utf-8")] = encode_customer(record, outbox)
 
+    def forget(self, customer_id: str) -> None:
+        """The customer's record is over (schedule row S3): a tombstone on the changelog. Only from
+        inside stream processing of the customer's partition."""
+        key = customer_id.encode("utf-8")
+        if self._table.get(key) is not None:
+            del self._table[key]
+
     def partition_of(self, customer_id: str) -> int:
         return partition_for(customer_id, self.partitions)
 

@@ -37,6 +37,7 @@ from streams.worker.scheduler import DeadlineIndex, Scheduler
 
 log = structlog.get_logger(__name__)
 SendInternal = Callable[[int, bytes], Awaitable[None]]
+FORGET_RETRY = timedelta(seconds=2)  # a finished record whose last items are not acknowledged yet
 
 
 def _outbox_id(item: Unsent) -> str:
@@ -58,6 +59,7 @@ class Erasures:
     ) -> None:
         self.customers = customers
         self.schedule = schedule
+        self.kept_after_finished = schedule.service_record("customer_erasure_record").lifetime()
         self.confirm_within = confirm_within
         self._clock = clock
         self._audit_chain = audit_chain
@@ -86,17 +88,32 @@ class Erasures:
             previous = self.customers.get(customer_id)
             if previous is None:
                 continue
-            outcome = on_time_passed(previous, self._clock.now(), self.confirm_within, command.event_id)
+            outcome = on_time_passed(
+                previous, self._clock.now(), self.confirm_within, command.event_id, self.kept_after_finished
+            )
             self._apply(previous, outcome, partition)
 
     def _apply(self, previous: CustomerRecord | None, outcome: CustomerOutcome, partition: int) -> None:
         record = outcome.record
         decided: tuple[Unsent, ...] = (*outcome.audit, *outcome.commands)
+        if outcome.forget:
+            for item in decided:  # not kept: the same event decides the same again
+                self._send(partition, record.customer_id, item)
+            if previous is None:
+                return
+            if self.outbox.unsent(record.customer_id):
+                # What it sent travels in the record until acknowledged: forgotten after.
+                self.scheduler.track(record.customer_id, partition, self._clock.now() + FORGET_RETRY)
+            else:
+                self.customers.forget(record.customer_id)
+                self.scheduler.track(record.customer_id, partition, None)
+                log.info("customer.forgotten", customer_id=record.customer_id)
+            return
         if record != previous:
             self.customers.put(record, self.outbox.keep(record.customer_id, decided))
         for item in decided:
             self._send(partition, record.customer_id, item)
-        self.scheduler.track(record.customer_id, partition, next_check_at(record, self.confirm_within))
+        self.scheduler.track(record.customer_id, partition, self._next_check(record))
         if outcome.audit:
             log.info(
                 "customer.erasures",
@@ -142,10 +159,13 @@ class Erasures:
                 for item in outbox:
                     self._send(partition, record.customer_id, item)
                 resent += len(outbox)
-            check = next_check_at(record, self.confirm_within)
+            check = self._next_check(record)
             self.scheduler.track(record.customer_id, partition, check)
             tracked += check is not None
         return tracked, resent
+
+    def _next_check(self, record: CustomerRecord) -> datetime | None:
+        return next_check_at(record, self.confirm_within, self.kept_after_finished)
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         self.scheduler.index.drop_partitions(partitions)

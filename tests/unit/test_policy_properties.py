@@ -541,7 +541,12 @@ class MediaPolicyMachine(RuleBasedStateMachine):
             assert now >= again, f"{command.rule} for {customer_id} sent again at {now}, before {again}"
             assert command.attempt == len(seen.sends) + 1
             seen.sends.append(now)
-        self.world.customers[customer_id] = outcome.record
+        if outcome.forget:
+            assert not outcome.commands
+            assert not any(e.open for e in outcome.record.erasures), f"{customer_id} forgotten with work open"
+            self.world.customers.pop(customer_id, None)
+        else:
+            self.world.customers[customer_id] = outcome.record
         self.world.audit.extend(outcome.audit)
 
     def _run_scheduler(self) -> None:
@@ -837,6 +842,8 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         for customer_id in self.ref.customers:
             assert self.ref.obligations(customer_id) == {}, f"{customer_id}: erasures never sent"
         assert self.world.states == {}, f"records never forgotten: {sorted(self.world.states)}"
+        self._advance(timedelta(days=31))
+        assert self.world.customers == {}, f"customer records never forgotten: {sorted(self.world.customers)}"
 
 
 MediaPolicyMachine.TestCase.settings = settings(
