@@ -64,6 +64,15 @@ class ErasuresReached(_Internal):
     checked_at: datetime
 
 
+class ContractEndsExpired(_Internal):
+    """These customers' contract ends have been remembered as long as schedule row S4 says: the
+    partition it is sent to forgets its copy of each."""
+
+    type: Literal["contract_ends.expired"] = "contract_ends.expired"
+    customer_ids: tuple[str, ...]
+    checked_at: datetime
+
+
 class CustomerRequestBroadcast(_Internal):
     """A customer's erasure or restriction request, sent to every partition: the customer's alarms
     are spread over all of them. `event_id` is that of the request event."""
@@ -118,6 +127,7 @@ _Message = (
     | ObjectsDeleted
     | ContractEndBroadcast
     | ErasuresReached
+    | ContractEndsExpired
     | CustomerRequestBroadcast
     | SweepRequested
     | SweepFindings

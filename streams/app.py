@@ -284,6 +284,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         await service.erasures.scheduler.run()
 
     @app.task
+    async def _contract_end_expiry() -> None:
+        await service.contract_end_expiry.scheduler.run()
+
+    @app.task
     async def _audit_checkpoints() -> None:
         await checkpoints.run()
 

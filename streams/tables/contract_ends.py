@@ -14,7 +14,7 @@ class ContractEnds:
     def get(self, customer_id: str) -> tuple[datetime, str] | None:
         """(ended_at, event_id of the contract.ended event), or None if the contract has not ended."""
         raw = self._table.get(customer_id.encode("utf-8"))
-        if raw is None:
+        if raw is None or raw == b"{}":
             return None
         stored = json.loads(raw)
         return datetime.fromisoformat(stored["ended_at"]), stored["event_id"]
@@ -26,3 +26,16 @@ class ContractEnds:
             return
         value = json.dumps({"ended_at": ended_at.isoformat(), "event_id": event_id}).encode("utf-8")
         self._table[customer_id.encode("utf-8")] = value
+
+    def forget(self, customer_id: str) -> None:
+        """A tombstone on the changelog partition of the record being processed. Every partition holds
+        its own copy of an end (each heard the broadcast), so each forgets its own: when this worker
+        already forgot the key for another partition (memory holds one value for all), a placeholder is
+        written first, so that the delete reaches this partition's changelog too."""
+        key = customer_id.encode("utf-8")
+        if self._table.get(key) is None:
+            self._table[key] = b"{}"
+        del self._table[key]
+
+    def customers(self) -> list[str]:
+        return [key.decode("utf-8") for key in list(self._table.data.keys())]

@@ -22,6 +22,7 @@ from handlers.audit import AuditRecord, AuditType, audit_record
 from handlers.commands import (
     INTERNAL_MESSAGE,
     ContractEndBroadcast,
+    ContractEndsExpired,
     CustomerRequestBroadcast,
     DeadlinesReached,
     DeletedObject,
@@ -64,6 +65,7 @@ from streams.tables.alarms import AlarmTable
 from streams.tables.contract_ends import ContractEnds
 from streams.tables.customers import CustomerTable
 from streams.worker.backlog_gate import PATIENCE_SECONDS, BacklogGate
+from streams.worker.contract_end_expiry import ContractEndExpiry
 from streams.worker.customer_requests import CustomerRequests
 from streams.worker.deleter import Deleter
 from streams.worker.erasures import Erasures
@@ -114,6 +116,9 @@ class RetentionService:
         self.alarms = alarms
         self.outbox: Outbox[AuditRecord] = Outbox(alarms.partitions, id_of=lambda record: record.audit_id)
         self.contract_ends = contract_ends
+        self.contract_end_expiry = ContractEndExpiry(
+            contract_ends, settings.contract_end_kept, clock, self._send_internal
+        )
         self.topics = topics
         self.metrics = metrics or Metrics()
         self.audit_chain = audit_chain
@@ -257,6 +262,7 @@ class RetentionService:
             ObjectsDeleted: self._on_objects_deleted,
             ContractEndBroadcast: self._on_contract_end_broadcast,
             ErasuresReached: self._on_erasures_reached,
+            ContractEndsExpired: self._on_contract_ends_expired,
             CustomerRequestBroadcast: self._on_customer_request_broadcast,
             SweepRequested: self._on_sweep_requested,
             SweepFindings: self._on_sweep_report,
@@ -291,6 +297,11 @@ class RetentionService:
     async def _on_erasures_reached(self, command: ErasuresReached, message: Any, now: datetime) -> None:
         self.erasures.on_reached(command, message.partition)
 
+    async def _on_contract_ends_expired(
+        self, command: ContractEndsExpired, message: Any, now: datetime
+    ) -> None:
+        self.contract_end_expiry.on_expired(command, message.partition)
+
     async def _on_sweep_requested(self, command: SweepRequested, message: Any, now: datetime) -> None:
         if self.sweeper is None:
             log.warning("sweep.unavailable", sweep_id=command.event_id)
@@ -312,6 +323,9 @@ class RetentionService:
         self, command: ContractEndBroadcast, message: Any, now: datetime
     ) -> None:
         self.contract_ends.record(command.customer_id, command.ended_at, command.event_id)
+        known = self.contract_ends.get(command.customer_id)
+        if known is not None:
+            self.contract_end_expiry.track(command.customer_id, message.partition, known[0])
         if message.partition == 0:  # the customer-level record: once, by the owner of partition 0
             record = receive_contract_end(command.customer_id, command.ended_at, command.event_id, now)
             self.audit_chain.publish(0, command.customer_id, record)
@@ -575,6 +589,7 @@ class RetentionService:
             self.backlog_gate.close()
         self.scheduler.index.drop_partitions(partitions)
         self.erasures.forget_partitions(partitions)
+        self.contract_end_expiry.forget_partitions(partitions)
         self.outbox.forget_partitions(partitions)
         self.partitions = [p for p in self.partitions if p not in set(partitions)]
 
@@ -613,12 +628,14 @@ class RetentionService:
             held = [m.ref for m in state.pending if m.legal_hold]
             self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
         customers, customer_items_resent = self.erasures.rebuild(partitions)
+        contract_ends = self.contract_end_expiry.rebuild(partitions)
         self.ready = True
         self.partitions = sorted(partitions)
         log.info(
             "schedule.rebuilt",
             partitions=sorted(partitions),
             customers_tracked=customers,
+            contract_ends_tracked=contract_ends,
             alarms_tracked=tracked,
             deletions_resumed=resumed,
             audit_records_republished=republished,
