@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     partitions: int | None = Field(default=None, ge=1, le=1024)
     app_id: str = "alarm-media-retention"
     state_dir: str = ".state"  # faust's working folder; the tables themselves live in Kafka
+    # Where a worker keeps its tables between restarts. rocksdb: on disk in STATE_DIR (RocksDB, through
+    # rocksdict), memory bounded by a cache, and a restart replays only the changelog's tail. memory:
+    # all of it in memory, replayed in full at every start (small deployments, some tests).
+    table_store: Literal["rocksdb", "memory"] = "rocksdb"
+    table_cache_mb: int = Field(default=16, ge=1, le=65536)  # RocksDB block cache per table and partition
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)  # the HTTP API, dashboard, /metrics and /health
     # HMAC keys for hold events: {"key-id": "secret"}. When set, unsigned or wrongly signed hold events
@@ -204,7 +209,9 @@ class Settings(BaseSettings):
             raise ValueError("HOLD_RETENTION must be at least MEDIA_RETENTION")
         schedule = self.schedule()
         try:
-            self._marker_kept = self.alarm_marker_lifetime or schedule.service_record("alarm_marker").lifetime()
+            self._marker_kept = (
+                self.alarm_marker_lifetime or schedule.service_record("alarm_marker").lifetime()
+            )
             self._contract_end_kept = (
                 self.contract_end_lifetime or schedule.service_record("contract_end").lifetime()
             )

@@ -27,7 +27,9 @@ def on_event_after_end(
             return Outcome(marker)
         details = {"note": "no such hold; the alarm's media went before", "ended_at": _iso(marker.ended_at)}
         hold = Hold(hold_id=event.hold_id)
-        audit = record(AuditType.HOLD_RELEASE_UNMATCHED, marker, now, event.event_id, hold=hold, details=details)
+        audit = record(
+            AuditType.HOLD_RELEASE_UNMATCHED, marker, now, event.event_id, hold=hold, details=details
+        )
         return Outcome(marker, audit=(audit,))
     objects = tuple(
         MediaObject(bucket=m.bucket, key=m.key, status=MediaStatus.DELETING, deletion_started_at=now)

@@ -33,6 +33,7 @@ from streams.s3.object_store import ObjectStore
 from streams.tables.alarms import AlarmTable
 from streams.tables.contract_ends import ContractEnds
 from streams.tables.customers import CustomerTable
+from streams.tables.store import rocksdb_options
 from streams.worker.agents import register_agents
 from streams.worker.backlog_gate import BacklogGate
 from streams.worker.customer_requests import CustomerRequests
@@ -66,7 +67,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         broker=[
             f"{kafka_transport.SCHEME}://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
         ],
-        store="memory://",
+        store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
         topic_partitions=partitions,
         processing_guarantee="at_least_once",  # Tansu has no transactions; every handler is idempotent
         consumer_auto_offset_reset="earliest",
@@ -85,18 +86,24 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     )
     app.fetch_max_wait_ms = int(settings.kafka_fetch_max_wait.total_seconds() * 1000)
     topics = define_topics(app, settings.topics)
-    changelog = changelog_configs(settings)
-    table = app.Table("alarms", key_type=bytes, value_type=bytes, partitions=partitions, **changelog)
-    contract_table = app.Table(
-        "contract-ends", key_type=bytes, value_type=bytes, partitions=partitions, **changelog
-    )
-    customer_table = app.Table(
-        "customers", key_type=bytes, value_type=bytes, partitions=partitions, **changelog
-    )
+
+    def table(name: str) -> Any:
+        # The store's options are its own: faust's RocksDB store takes keys out of the mapping it gets.
+        options = rocksdb_options(settings) if settings.table_store == "rocksdb" else None
+        return app.Table(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=partitions,
+            options=options,
+            **changelog_configs(settings),
+        )
+
+    alarm_table, contract_table, customer_table = table("alarms"), table("contract-ends"), table("customers")
     # What must be durable before it is claimed or committed past (streams/kafka/acknowledgements.py).
     writes = Acknowledgements("the tables' changelogs")
-    for tracked in (table, contract_table, customer_table):
-        tracked.writes = writes  # type: ignore[attr-defined]  # a TrackedTable (Table= above)
+    for tracked in (alarm_table, contract_table, customer_table):
+        tracked.writes = writes  # a TrackedTable (Table= above)
     app.outgoing = Acknowledgements("the producer")
     metrics = Metrics()
     checkpoints = AuditCheckpoints(
@@ -142,7 +149,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         settings=settings,
         clock=clock,
         store=store,
-        alarms=AlarmTable(table, partitions),
+        alarms=AlarmTable(alarm_table, partitions),
         contract_ends=ContractEnds(contract_table),
         customers=CustomerTable(customer_table, partitions),
         topics=topics,
@@ -214,7 +221,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
             tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.topics.internal
         }
 
-    @table.on_recover
+    @alarm_table.on_recover
     async def _rebuild_schedule() -> None:
         # faust resumes the streams only after this returns: nothing is decided before the tables are
         # known to hold their changelogs to the end.

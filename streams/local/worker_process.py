@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import uuid
 from pathlib import Path
 
 from streams.local.service_process import ServiceProcess
@@ -30,15 +33,24 @@ class WorkerProcess(ServiceProcess):
     ready_statuses = ("ready", "degraded")
 
     def __init__(self, stack: LocalStack, log_path: Path, **settings: str) -> None:
+        """The tables go to a folder of this process's own (STATE_DIR) unless `settings` names one: a
+        worker restarted on the same STATE_DIR resumes from its tables on disk, as on a kept volume."""
         web_port = _free_port()
+        own = log_path.parent / f"state-{log_path.stem}-{uuid.uuid4().hex[:6]}"
+        self._own_state_dir = None if "STATE_DIR" in settings else own
         environment = {
             **os.environ,
             **stack.worker_environment(),
             "WEB_PORT": str(web_port),
             "LOG_FORMAT": "json",
-            "STATE_DIR": str(log_path.parent / f"state-{web_port}"),
+            "STATE_DIR": str(own),
             "API_TOKENS": api_tokens_setting(TOKENS, prefix="test"),
             "HOLD_SIGNING_KEYS": json.dumps({SIGNING_KEY_ID: SIGNING_KEY}),
             **settings,
         }
         super().__init__(environment, log_path, web_port)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        super().stop(sig, timeout)
+        if self._own_state_dir is not None:  # its tables on disk, which no other process will use
+            shutil.rmtree(self._own_state_dir, ignore_errors=True)

@@ -65,5 +65,7 @@ class ContractEndExpiry:
 
     async def _notify(self, partition: int, keys: list[str], checked_at: datetime) -> None:
         customers = tuple(key.split("/", 1)[1] for key in keys)
-        command = ContractEndsExpired(event_id=str(uuid.uuid4()), customer_ids=customers, checked_at=checked_at)
+        command = ContractEndsExpired(
+            event_id=str(uuid.uuid4()), customer_ids=customers, checked_at=checked_at
+        )
         await self._send_internal(partition, command.model_dump_json().encode("utf-8"))

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
+from faust.types import TP
 
 from streams.kafka.topic_ends import high_watermarks, read_to_end, started
 
@@ -36,6 +37,13 @@ T = TypeVar("T")
 
 class Superseded(Exception):
     """A new rebalance began: this recovery's check is moot."""
+
+
+class AheadOfChangelog(Exception):
+    """The table on disk (TABLE_STORE=rocksdb) says it applied records the changelog does not have: it
+    was built from another changelog (topics recreated, a broker that lost its data, another
+    deployment's STATE_DIR). Trusting it could bring back holds released since, or forget ones placed;
+    the worker stays not ready until an operator removes STATE_DIR (the changelog is then read in full)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,25 @@ class _ChangelogEvent:
 
     key: bytes
     value: bytes | None
-    message: Any  # the aiokafka record: .value and .partition
+    message: _ChangelogMessage
+
+
+@dataclass(frozen=True)
+class _ChangelogMessage:
+    """What the RocksDB store reads of the record (the memory store reads only the event's key and
+    value): where it came from, to write it to that partition's database and remember the offset."""
+
+    tp: TP
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes | None
+
+    @classmethod
+    def of(cls, record: Any) -> _ChangelogMessage:
+        return cls(
+            TP(record.topic, record.partition), record.partition, record.offset, record.key, record.value
+        )
 
 
 class RecoveryCheck:
@@ -118,6 +144,9 @@ class RecoveryCheck:
             try:
                 async with asyncio.timeout(ANSWER_WITHIN_SECONDS):
                     return await attempt()
+            except AheadOfChangelog as exc:
+                self._say(mine, str(exc))
+                await asyncio.sleep(RETRY_SECONDS[-1])
             except TRANSIENT as exc:
                 self._say(mine, f"{unsure}: {type(exc).__name__}: {exc}")
                 await asyncio.sleep(RETRY_SECONDS[min(tries, len(RETRY_SECONDS) - 1)])
@@ -140,6 +169,12 @@ class RecoveryCheck:
             counted = recovery.active_offsets.get(tp)
             applied = max(-1 if counted is None else counted, (caught_up or {}).get(tuple(tp), -1))
             end = ends[TopicPartition(*tp)]
+            if applied > end - 1:
+                raise AheadOfChangelog(
+                    f"the table on disk has {tp.topic}/{tp.partition} up to offset {applied}, but the "
+                    f"changelog ends at {end - 1}: it was built from another changelog; stop the worker "
+                    "and remove its STATE_DIR"
+                )
             if applied < end - 1:
                 found.append(Gap(tp.topic, tp.partition, applied, end))
         return found
@@ -164,7 +199,7 @@ class RecoveryCheck:
                     raise Superseded
                 for tp, records in batches.items():
                     tables[tuple(tp)].apply_changelog_batch(
-                        [_ChangelogEvent(r.key, r.value, r) for r in records]
+                        [_ChangelogEvent(r.key, r.value, _ChangelogMessage.of(r)) for r in records]
                     )
                     caught_up[tuple(tp)] = records[-1].offset
                     applied += len(records)

@@ -115,3 +115,52 @@ async def test_a_check_superseded_by_a_newer_rebalance_stops_and_leaves_the_stat
     assert check.problem == "tables being checked against their changelogs"  # nothing claims it whole
     assert await asyncio.wait_for(check.verify(superseded=lambda: False), 60) is True
     assert check.problem is None
+
+
+async def test_a_table_on_disk_is_completed_from_its_changelog(
+    each_broker: LocalStack, tmp_path: Any
+) -> None:
+    """TABLE_STORE=rocksdb: what the check reads goes to the partition's database, and its offset with it."""
+    name = f"check-{uuid.uuid4().hex[:8]}"
+    app = faust.App(
+        name,
+        broker=f"kafka://{each_broker.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=str(tmp_path),
+        web_enabled=False,
+    )
+    table = app.Table(
+        "alarms", key_type=bytes, value_type=bytes, partitions=1, options={"driver": "rocksdict"}
+    )
+    tp = TP(table.changelog_topic.get_topic_name(), 0)
+    recovery = app.tables.recovery
+    recovery.active_tps.add(tp)
+    recovery.tp_to_table[tp] = table
+    await write_changelog(each_broker.kafka_bootstrap, tp.topic)
+    check = RecoveryCheck(app, {"bootstrap_servers": each_broker.kafka_bootstrap})
+
+    assert await asyncio.wait_for(check.verify(superseded=lambda: False), 60) is True
+    database = table.data._db_for_partition(0)  # faust lists only the keys of partitions it assigned
+    stored = dict(database.items())  # an Rdict
+    assert {k: v for k, v in stored.items() if not k.startswith(b"__faust")} == WHOLE
+    assert table.data.persisted_offset(tp) == sum(map(len, CHANGELOG)) - 1
+
+
+async def test_a_table_on_disk_ahead_of_its_changelog_is_not_trusted(each_broker: LocalStack) -> None:
+    """A store that applied more than the changelog holds was built from another changelog."""
+    name = f"check-{uuid.uuid4().hex[:8]}"
+    app, _, tp = recovered_short(each_broker.kafka_bootstrap, name)
+    await write_changelog(each_broker.kafka_bootstrap, tp.topic)
+    app.tables.recovery.active_offsets[tp] = 41
+    check = RecoveryCheck(app, {"bootstrap_servers": each_broker.kafka_bootstrap})
+    verifying = asyncio.create_task(check.verify(superseded=lambda: False))
+    try:
+        for _ in range(100):
+            if check.problem and "STATE_DIR" in check.problem:
+                break
+            await asyncio.sleep(0.1)
+        assert check.problem is not None
+        assert "up to offset 41, but the changelog ends at 7" in check.problem
+        assert not verifying.done()  # not ready, and faust's streams wait
+    finally:
+        verifying.cancel()

@@ -225,7 +225,9 @@ class TestAHoldBeforeItsAlarm:
         assert not outcome.forget
         assert next_check_at(dropped, POLICY) == at + timedelta(days=60)
         later = on_time_passed(dropped, at + timedelta(days=60), "tick", POLICY)
-        assert later is not None and later.forget and later.audit == ()
+        assert later is not None
+        assert later.forget
+        assert later.audit == ()
 
     def test_an_alarm_arriving_after_the_limit_rejects_the_waiting_hold(self) -> None:
         at = T0 + timedelta(minutes=1)

@@ -724,7 +724,8 @@ class MediaPolicyMachine(RuleBasedStateMachine):
     def _check_ended(self, alarm: RefAlarm, marker: AlarmState | None, now: datetime) -> None:
         """An alarm's record ends only once the reference has nothing left for it to do."""
         for key, expected in alarm.objects.items():
-            assert expected.gone_at is not None and expected.gone_at <= now, (
+            assert expected.gone_at is not None, f"{alarm.alarm_id}'s record ended with {key} not yet due"
+            assert expected.gone_at <= now, (
                 f"{alarm.alarm_id}'s record ended at {now}, but {key} is due only at {expected.gone_at}"
             )
         assert not self.ref.active_holds(alarm), f"{alarm.alarm_id}'s record ended with a hold active"
