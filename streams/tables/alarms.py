@@ -38,12 +38,13 @@ class AlarmTable:
     def partition_of(self, alarm_id: str) -> int:
         return partition_for(alarm_id, self.partitions)
 
-    def alarm_ids_in(self, partitions: Collection[int]) -> list[str]:
-        # faust's memory store may still hold keys of partitions this worker gave away, so filter by
-        # the key's partition rather than trusting what is in memory.
+    def stored_in(self, partitions: Collection[int]) -> Iterator[tuple[AlarmState, tuple[AuditRecord, ...]]]:
+        """Every state of these partitions with its outbox, read in one pass over the store (on disk,
+        millions of them: no list of keys, no lookup per key)."""
         wanted = set(partitions)
-        ids = (key.decode("utf-8") for key in list(self._table.data.keys()))
-        return [alarm_id for alarm_id in ids if self.partition_of(alarm_id) in wanted]
+        for key, raw in self._table.data.items():
+            if raw is not None and self.partition_of(key.decode("utf-8")) in wanted:
+                yield decode_stored(raw)
 
     def states(self, alarm_ids: Collection[str]) -> Iterator[AlarmState]:
         for alarm_id in alarm_ids:

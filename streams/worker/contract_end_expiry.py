@@ -18,7 +18,7 @@ import structlog
 from handlers.commands import ContractEndsExpired
 from streams.clock import Clock
 from streams.tables.contract_ends import ContractEnds
-from streams.worker.scheduler import DeadlineIndex, Scheduler
+from streams.worker.scheduler import Index, Scheduler
 
 log = structlog.get_logger(__name__)
 SendInternal = Callable[[int, bytes], Awaitable[None]]
@@ -26,13 +26,18 @@ SendInternal = Callable[[int, bytes], Awaitable[None]]
 
 class ContractEndExpiry:
     def __init__(
-        self, contract_ends: ContractEnds, kept: timedelta, clock: Clock, send_internal: SendInternal
+        self,
+        contract_ends: ContractEnds,
+        kept: timedelta,
+        clock: Clock,
+        send_internal: SendInternal,
+        index: Index,
     ) -> None:
         self._ends = contract_ends
         self._kept = kept
         self._clock = clock
         self._send_internal = send_internal
-        self.scheduler = Scheduler(DeadlineIndex(), clock, self._notify)
+        self.scheduler = Scheduler(index, clock, self._notify)
 
     def track(self, customer_id: str, partition: int, ended_at: datetime) -> None:
         # One entry per partition's copy: the index allows one deadline per key.

@@ -33,7 +33,7 @@ from streams.audit.chain import AuditChain
 from streams.clock import Clock
 from streams.tables.customers import CustomerTable
 from streams.worker.outbox import Outbox
-from streams.worker.scheduler import DeadlineIndex, Scheduler
+from streams.worker.scheduler import DeadlineIndex, Index, Scheduler
 
 log = structlog.get_logger(__name__)
 SendInternal = Callable[[int, bytes], Awaitable[None]]
@@ -56,6 +56,7 @@ class Erasures:
         audit_chain: AuditChain,
         commands_topic: Any,
         send_internal: SendInternal,
+        index: Index | None = None,
     ) -> None:
         self.customers = customers
         self.schedule = schedule
@@ -65,7 +66,7 @@ class Erasures:
         self._audit_chain = audit_chain
         self._commands = commands_topic
         self._send_internal = send_internal
-        self.scheduler = Scheduler(DeadlineIndex(), clock, self._notify)
+        self.scheduler = Scheduler(index if index is not None else DeadlineIndex(), clock, self._notify)
         self.outbox: Outbox[Unsent] = Outbox(customers.partitions, id_of=_outbox_id)
 
     def on_customer_event(

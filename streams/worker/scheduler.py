@@ -12,6 +12,8 @@ import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -21,6 +23,17 @@ log = structlog.get_logger(__name__)
 
 # notify(partition, alarm_ids, checked_at): publish that these alarms' deadlines have passed.
 Notify = Callable[[int, list[str], datetime], Awaitable[None]]
+
+
+class Index(Protocol):
+    """What the scheduler needs of an index: this heap, or the one on disk (streams/worker/disk_index.py)."""
+
+    def __len__(self) -> int: ...
+    def set(self, alarm_id: str, partition: int, deadline: datetime | None) -> bool: ...
+    def next_deadline(self) -> float | None: ...
+    def pop_due(self, now: datetime, limit: int = 10_000) -> dict[int, list[str]]: ...
+    def drop_partitions(self, partitions: Iterable[int]) -> None: ...
+    def clear(self) -> None: ...
 
 
 class DeadlineIndex:
@@ -96,7 +109,7 @@ class Scheduler:
 
     def __init__(
         self,
-        index: DeadlineIndex,
+        index: Index,
         clock: Clock,
         notify: Notify,
         *,
@@ -145,3 +158,12 @@ class Scheduler:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wakeup.wait(), timeout)
         self._wakeup.clear()
+
+
+def index_for(name: str, state_dir: str | None) -> Index:
+    """On disk under `state_dir` (TABLE_STORE=rocksdb: memory bounded whatever is pending), else in memory."""
+    if state_dir is None:
+        return DeadlineIndex()
+    from streams.worker.disk_index import DiskDeadlineIndex  # rocksdict only where it is used
+
+    return DiskDeadlineIndex(Path(state_dir) / "deadline-indexes" / name)

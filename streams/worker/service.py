@@ -73,7 +73,7 @@ from streams.worker.legal_holds import LegalHoldKeeper
 from streams.worker.metrics import Metrics
 from streams.worker.outbox import Outbox
 from streams.worker.rekeying import Rekeyer
-from streams.worker.scheduler import DeadlineIndex, Scheduler
+from streams.worker.scheduler import Scheduler, index_for
 from streams.worker.sweep import Sweeper
 
 # handler(message, the record it came in, now): one per kind of message to ourselves
@@ -116,13 +116,18 @@ class RetentionService:
         self.alarms = alarms
         self.outbox: Outbox[AuditRecord] = Outbox(alarms.partitions, id_of=lambda record: record.audit_id)
         self.contract_ends = contract_ends
+        on_disk = settings.state_dir if settings.table_store == "rocksdb" else None  # the schedulers' indexes
         self.contract_end_expiry = ContractEndExpiry(
-            contract_ends, settings.contract_end_kept, clock, self._send_internal
+            contract_ends,
+            settings.contract_end_kept,
+            clock,
+            self._send_internal,
+            index_for("contract-ends", on_disk),
         )
         self.topics = topics
         self.metrics = metrics or Metrics()
         self.audit_chain = audit_chain
-        self.scheduler = Scheduler(DeadlineIndex(), clock, self.notify_deadlines)
+        self.scheduler = Scheduler(index_for("alarms", on_disk), clock, self.notify_deadlines)
         self.deleter = Deleter(
             store,
             clock,
@@ -140,6 +145,7 @@ class RetentionService:
             audit_chain=audit_chain,
             commands_topic=topics.erasure_commands,
             send_internal=self._send_internal,
+            index=index_for("customers", on_disk),
         )
         self.signing_keys = settings.signing_keys() or None
         if self.signing_keys is None:
@@ -599,11 +605,8 @@ class RetentionService:
         self.scheduler.index.clear()
         self.customer_alarms.clear()
         tracked = resumed = republished = 0
-        for alarm_id in self.alarms.alarm_ids_in(partitions):
-            stored = self.alarms.stored(alarm_id)
-            if stored is None:
-                continue
-            state, outbox = stored
+        for state, outbox in self.alarms.stored_in(partitions):
+            alarm_id = state.alarm_id
             partition = self.alarms.partition_of(state.alarm_id)
             if outbox:
                 # Perhaps never sent before the last owner stopped: again, with the same audit ids.

@@ -60,7 +60,10 @@ def make_service(
     """`alarms`, `customers`: the tables' contents, to build a successor worker on what a crashed one
     left."""
     topics = fake_topics()
-    settings = load_settings(kafka_bootstrap_servers="unused:9092", media_buckets="media")
+    # The tables are fakes here, in memory, and so is the deadline index (TABLE_STORE=memory).
+    settings = load_settings(
+        kafka_bootstrap_servers="unused:9092", media_buckets="media", table_store="memory"
+    )
     return RetentionService(
         settings=settings,
         clock=clock,
