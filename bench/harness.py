@@ -122,6 +122,9 @@ class Bench:
         return {**names, "APP_ID": prefix}
 
     async def worker(self, name: str, **settings: str) -> WorkerProcess:
+        return await self.worker_ready_within(300, name, settings)
+
+    async def worker_ready_within(self, seconds: float, name: str, settings: dict[str, str]) -> WorkerProcess:
         """A worker process as deployed (with an archive: it builds no read model of its own; the
         projector, on its own machine in production, is not run beside it here), once it is ready; the
         waiting happens off the event loop."""
@@ -130,7 +133,7 @@ class Bench:
         database = self.database(app_id.replace("-", "_"))
         options = {"LOG_LEVEL": "INFO", "DATABASE_URL": database, **settings}
         process = WorkerProcess(self.stack, self.root / f"{name}.log", **options).start()
-        await asyncio.to_thread(process.wait_ready, 300)
+        await asyncio.to_thread(process.wait_ready, seconds)
         return process
 
 
