@@ -87,6 +87,11 @@ class AlarmView(_Body):
     contract_ended_at: datetime | None = Field(description="only for operators")
     erasure_requested_at: datetime | None = Field(description="the customer asked for erasure (Art. 17)")
     restricted: bool = Field(description="processing restricted at the customer's request (Art. 18)")
+    ended_at: datetime | None = Field(
+        default=None,
+        description="the alarm's record ended (its media all went, no hold active): only this marker is kept",
+    )
+    media_gone_at: datetime | None = Field(default=None, description="when the last of its media was deleted")
 
 
 class AuditTrail(_Body):

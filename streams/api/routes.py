@@ -99,6 +99,8 @@ def alarm_view(state: AlarmState, role: Role) -> AlarmView:
         contract_ended_at=state.contract_ended_at if operator else None,
         erasure_requested_at=state.erasure_requested_at,
         restricted=state.restricted_at is not None,
+        ended_at=state.ended_at,
+        media_gone_at=state.media_gone_at,
     )
 
 

@@ -181,7 +181,7 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(
             + [
                 "/api/v1/holds",
                 "/api/v1/summary",
-                f"/api/v1/customers/{ending_customer}/media",
+                f"/api/v1/customers/{prefix}-stays/media",
                 f"/api/v1/customers/{ending_customer}/erasures",
                 "/api/v1/erasures/unconfirmed",
                 "/api/v1/deadletters",
@@ -196,6 +196,15 @@ def test_two_workers_share_the_partitions_and_survive_losing_one(
                 "/api/v1/archive/cases/2026-POL-0001/holds",
             ],
         )
+        # The leaving customer's media went, and with it the records that named them: no server holds any.
+        for server in servers:
+            gone = httpx.get(
+                f"{server.url}/api/v1/customers/{ending_customer}/media",
+                headers={"Authorization": f"Bearer {TOKENS['operator']}"},
+                timeout=10,
+            )
+            assert gone.status_code == 404
+            assert gone.json()["error"] == "unknown_customer"
         # A hold placed through an API process is the stream's to answer, and every server then knows it.
         placed = httpx.post(
             apis[0].url + "/api/v1/holds",

@@ -101,7 +101,7 @@ OPERATION = st.one_of(
         st.integers(0, 2),
         st.one_of(st.none(), st.integers(0, 100)),
     ),
-    st.tuples(st.just("pop"), st.integers(0, 100), st.integers(1, 3)),
+    st.tuples(st.just("pop"), st.integers(0, 100)),
     st.tuples(st.just("drop"), st.integers(0, 2)),
 )
 
@@ -122,14 +122,13 @@ def test_the_index_on_disk_answers_as_the_one_in_memory(tmp_path_factory: Any, o
                 expected = deadline is not None and all(deadline.timestamp() < when for when in before)
                 assert earliest == expected
             elif operation[0] == "pop":
-                at, limit = T0 + timedelta(seconds=operation[1]), operation[2]
-                popped = [memory.pop_due(at, limit), disk.pop_due(at, limit)]
-                counts = [sum(map(len, p.values())) for p in popped]
-                assert counts[0] == counts[1]
-                if counts[0] < limit:  # all that was due: the same alarms (order within a time may differ)
-                    assert [{p: set(ids) for p, ids in due.items()} for due in popped] == [
-                        {p: set(ids) for p, ids in popped[0].items()}
-                    ] * 2
+                # All that is due (a limit cutting among equal times may take different ones; the
+                # limit has its own test above): the same alarms, whatever their order.
+                at = T0 + timedelta(seconds=operation[1])
+                popped = [memory.pop_due(at), disk.pop_due(at)]
+                assert [{p: set(ids) for p, ids in due.items()} for due in popped] == [
+                    {p: set(ids) for p, ids in popped[0].items()}
+                ] * 2
             else:
                 memory.drop_partitions([operation[1]])
                 disk.drop_partitions([operation[1]])
