@@ -166,4 +166,4 @@ def index_for(name: str, state_dir: str | None) -> Index:
         return DeadlineIndex()
     from streams.worker.disk_index import DiskDeadlineIndex  # rocksdict only where it is used
 
-    return DiskDeadlineIndex(Path(state_dir) / "deadline-indexes" / name)
+    return DiskDeadlineIndex(Path(state_dir) / "indexes" / name)

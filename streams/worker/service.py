@@ -66,6 +66,7 @@ from streams.tables.contract_ends import ContractEnds
 from streams.tables.customers import CustomerTable
 from streams.worker.backlog_gate import PATIENCE_SECONDS, BacklogGate
 from streams.worker.contract_end_expiry import ContractEndExpiry
+from streams.worker.customer_alarms import customer_alarms_for
 from streams.worker.customer_requests import CustomerRequests
 from streams.worker.deleter import Deleter
 from streams.worker.erasures import Erasures
@@ -151,7 +152,7 @@ class RetentionService:
         if self.signing_keys is None:
             log.warning("holds.unsigned", note="HOLD_SIGNING_KEYS is empty: hold events are not verified")
         # Derived, like the schedule: which alarms of each customer this worker has seen.
-        self.customer_alarms: dict[str, set[str]] = {}
+        self.customer_alarms = customer_alarms_for(on_disk)
         self.ready = False  # True once the table has been recovered after the first assignment
         self.partitions: list[int] = []  # the partitions this worker owns since the last rebalance
         self.sweeper: Sweeper | None = None  # set by the composition root, which has the read model
@@ -335,7 +336,7 @@ class RetentionService:
         if message.partition == 0:  # the customer-level record: once, by the owner of partition 0
             record = receive_contract_end(command.customer_id, command.ended_at, command.event_id, now)
             self.audit_chain.publish(0, command.customer_id, record)
-        for alarm_id in sorted(self.customer_alarms.get(command.customer_id, ())):
+        for alarm_id in self.customer_alarms.of(command.customer_id):
             if self.alarms.partition_of(alarm_id) != message.partition:
                 continue  # another partition's copy of the broadcast deals with it
             previous = self.alarms.get(alarm_id)
@@ -385,7 +386,7 @@ class RetentionService:
         self, command: CustomerRequestBroadcast, message: Any, now: datetime
     ) -> None:
         apply = on_erasure_requested if command.kind == "erasure" else on_restriction_requested
-        for alarm_id in sorted(self.customer_alarms.get(command.customer_id, ())):
+        for alarm_id in self.customer_alarms.of(command.customer_id):
             if self.alarms.partition_of(alarm_id) != message.partition:
                 continue
             previous = self.alarms.get(alarm_id)
@@ -452,9 +453,9 @@ class RetentionService:
             check = self.clock.now() + FORGET_RETRY
         self.scheduler.track(state.alarm_id, partition, check)
         if state.customer_id is not None:
-            self.customer_alarms.setdefault(state.customer_id, set()).add(state.alarm_id)
+            self.customer_alarms.add(state.customer_id, state.alarm_id)
         elif previous is not None and previous.customer_id is not None:
-            self.customer_alarms.get(previous.customer_id, set()).discard(state.alarm_id)
+            self.customer_alarms.discard(previous.customer_id, state.alarm_id)  # its record ended
         if state is not previous or outcome.audit:
             # The canonical line: one per decision, never personal data.
             log.info(
@@ -473,8 +474,6 @@ class RetentionService:
     def _forget(self, alarm_id: str, partition: int) -> None:
         self.alarms.forget(alarm_id)
         self.scheduler.track(alarm_id, partition, None)
-        for alarms in self.customer_alarms.values():
-            alarms.discard(alarm_id)
         log.info("alarm.forgotten", alarm_id=alarm_id)
 
     def _publish_kept(self, partition: int, alarm_id: str, record: AuditRecord) -> None:
@@ -619,7 +618,7 @@ class RetentionService:
                 self.scheduler.track(state.alarm_id, partition, check)
                 tracked += 1
             if state.customer_id is not None:
-                self.customer_alarms.setdefault(state.customer_id, set()).add(state.alarm_id)
+                self.customer_alarms.add(state.customer_id, state.alarm_id)
             if state.deleting:
                 # The decision to delete was taken and recorded before the restart; finish it.
                 deleting = state.deleting
