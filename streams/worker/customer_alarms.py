@@ -8,16 +8,18 @@ customer + NUL + alarm, so a customer's alarms are one prefix scan and memory do
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from rocksdict import Options, Rdict
+from rocksdict import Options, Rdict, WriteBatch
 
 _SEPARATOR = b"\0"
 
 
 class CustomerAlarms(Protocol):
     def add(self, customer_id: str, alarm_id: str) -> None: ...
+    def add_many(self, pairs: Iterable[tuple[str, str]]) -> None: ...
     def discard(self, customer_id: str, alarm_id: str) -> None: ...
     def of(self, customer_id: str) -> list[str]: ...
     def clear(self) -> None: ...
@@ -29,6 +31,10 @@ class CustomerAlarmsInMemory:
 
     def add(self, customer_id: str, alarm_id: str) -> None:
         self._alarms.setdefault(customer_id, set()).add(alarm_id)
+
+    def add_many(self, pairs: Iterable[tuple[str, str]]) -> None:
+        for customer_id, alarm_id in pairs:
+            self.add(customer_id, alarm_id)
 
     def discard(self, customer_id: str, alarm_id: str) -> None:
         alarms = self._alarms.get(customer_id)
@@ -51,6 +57,12 @@ class CustomerAlarmsOnDisk:
 
     def add(self, customer_id: str, alarm_id: str) -> None:
         self._db.put(_key(customer_id, alarm_id), b"")
+
+    def add_many(self, pairs: Iterable[tuple[str, str]]) -> None:
+        batch = WriteBatch(raw_mode=True)
+        for customer_id, alarm_id in pairs:
+            batch.put(_key(customer_id, alarm_id), b"")
+        self._db.write(batch)
 
     def discard(self, customer_id: str, alarm_id: str) -> None:
         self._db.delete(_key(customer_id, alarm_id))

@@ -34,6 +34,7 @@ class Index(Protocol):
     def pop_due(self, now: datetime, limit: int = 10_000) -> dict[int, list[str]]: ...
     def drop_partitions(self, partitions: Iterable[int]) -> None: ...
     def clear(self) -> None: ...
+    def load(self, entries: Iterable[tuple[str, int, datetime]]) -> None: ...
 
 
 class DeadlineIndex:
@@ -89,6 +90,11 @@ class DeadlineIndex:
         self._heap.clear()
         self._current.clear()
 
+    def load(self, entries: Iterable[tuple[str, int, datetime]]) -> None:
+        """Many at once (after a rebuild's `clear`)."""
+        for alarm_id, partition, deadline in entries:
+            self.set(alarm_id, partition, deadline)
+
     def _skip_stale(self) -> None:
         heap = self._heap
         while heap:
@@ -128,6 +134,11 @@ class Scheduler:
     def track(self, alarm_id: str, partition: int, deadline: datetime | None) -> None:
         if self.index.set(alarm_id, partition, deadline):
             self._wakeup.set()
+
+    def track_many(self, entries: Iterable[tuple[str, int, datetime]]) -> None:
+        """Alarms not tracked yet (a rebuild), in one go."""
+        self.index.load(entries)
+        self._wakeup.set()
 
     async def run(self) -> None:
         while True:

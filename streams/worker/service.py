@@ -82,6 +82,7 @@ InternalHandler = Callable[[Any, Any, datetime], Awaitable[None]]
 log = structlog.get_logger("streams.worker.service")
 DEGRADED_WINDOW = 30.0  # seconds since the last object-store failure during which health says degraded
 FORGET_RETRY = timedelta(seconds=2)  # a record to forget whose audit records are not acknowledged yet
+REBUILD_BATCH = 10_000  # alarms whose schedule entries a rebuild writes at once
 
 
 def policy_from(settings: Settings) -> RetentionPolicy:
@@ -604,6 +605,8 @@ class RetentionService:
         self.scheduler.index.clear()
         self.customer_alarms.clear()
         tracked = resumed = republished = 0
+        checks: list[tuple[str, int, datetime]] = []  # written in batches: millions of them
+        customers_of: list[tuple[str, str]] = []
         for state, outbox in self.alarms.stored_in(partitions):
             alarm_id = state.alarm_id
             partition = self.alarms.partition_of(state.alarm_id)
@@ -615,10 +618,14 @@ class RetentionService:
                 republished += len(outbox)
             check = next_check_at(state, self.policy)
             if check is not None:
-                self.scheduler.track(state.alarm_id, partition, check)
+                checks.append((alarm_id, partition, check))
                 tracked += 1
             if state.customer_id is not None:
-                self.customer_alarms.add(state.customer_id, state.alarm_id)
+                customers_of.append((state.customer_id, alarm_id))
+            if len(checks) >= REBUILD_BATCH or len(customers_of) >= REBUILD_BATCH:
+                self.scheduler.track_many(checks)
+                self.customer_alarms.add_many(customers_of)
+                checks, customers_of = [], []
             if state.deleting:
                 # The decision to delete was taken and recorded before the restart; finish it.
                 deleting = state.deleting
@@ -628,7 +635,10 @@ class RetentionService:
                 )
                 resumed += len(deleting)
             held = [m.ref for m in state.pending if m.legal_hold]
-            self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
+            if held:
+                self.legal_holds.want(held, on=True)  # cheap to assert again; a lost one would matter
+        self.scheduler.track_many(checks)
+        self.customer_alarms.add_many(customers_of)
         customers, customer_items_resent = self.erasures.rebuild(partitions)
         contract_ends = self.contract_end_expiry.rebuild(partitions)
         self.ready = True
