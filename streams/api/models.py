@@ -108,7 +108,10 @@ class Summary(_Body):
     now: datetime
     pending: int
     deleting: int
-    deleted: int
+    deleted: int = Field(
+        description="objects deleted whose alarm's record has not ended yet: it ends with the last of its "
+        "media, so this stays near 0 (what was deleted, and when: the archive's deletions and audit trail)"
+    )
     overdue: int
     active_holds: int
     holds_expiring_soon: int
