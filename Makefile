@@ -56,7 +56,7 @@ browser:
 bench: $(STAMP)  ## quick benchmarks against their baselines (under 10 minutes)
 	$(BIN)/python -m bench
 
-bench-full: $(STAMP)  ## the full sizes: 100,000 objects due at once, 1,000,000 pending
+bench-full: $(STAMP)  ## the full sizes: 100,000 objects due at once, 10,000,000 pending
 	$(BIN)/python -m bench --full
 
 chaos: $(STAMP)  ## fault tests at full length under load, with the report table
