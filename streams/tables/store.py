@@ -8,7 +8,11 @@ keep it to tens of MB per database, and the data itself on disk.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
+
+from rocksdict import Options, Rdict
 
 from config.settings import Settings
 
@@ -28,3 +32,15 @@ def rocksdb_options(settings: Settings) -> dict[str, Any]:
         "target_file_size_base": 16 * MB,
         "max_open_files": 256,
     }
+
+
+def fresh_database(path: Path) -> Rdict:
+    """An empty database for derived state (the schedulers' indexes, the customers' alarms): whatever a
+    previous process left there is stale, since they are rebuilt from the tables after every rebalance."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.set_write_buffer_size(WRITE_BUFFER_MB * MB)
+    options.set_max_write_buffer_number(WRITE_BUFFERS)
+    return Rdict(str(path), options=options)

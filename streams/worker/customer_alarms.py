@@ -7,12 +7,13 @@ customer + NUL + alarm, so a customer's alarms are one prefix scan and memory do
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import WriteBatch
+
+from streams.tables.store import fresh_database
 
 _SEPARATOR = b"\0"
 
@@ -53,7 +54,7 @@ class CustomerAlarmsInMemory:
 class CustomerAlarmsOnDisk:
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._db = self._open()
+        self._db = fresh_database(self._path)
 
     def add(self, customer_id: str, alarm_id: str) -> None:
         self._db.put(_key(customer_id, alarm_id), b"")
@@ -79,19 +80,10 @@ class CustomerAlarmsOnDisk:
 
     def clear(self) -> None:
         self._db.close()
-        self._db = self._open()
+        self._db = fresh_database(self._path)
 
     def close(self) -> None:
         self._db.close()
-
-    def _open(self) -> Rdict:
-        shutil.rmtree(self._path, ignore_errors=True)  # derived: rebuilt after every rebalance
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        options.set_write_buffer_size(4 * 1024 * 1024)
-        options.set_max_write_buffer_number(2)
-        return Rdict(str(self._path), options=options)
 
 
 def customer_alarms_for(state_dir: str | None) -> CustomerAlarms:

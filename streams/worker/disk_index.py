@@ -19,13 +19,14 @@ wakes every second) does not touch the database at all.
 
 from __future__ import annotations
 
-import shutil
 import struct
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import WriteBatch
+
+from streams.tables.store import fresh_database
 
 _WHEN = struct.Struct(">QH")  # deadline in ms since the epoch, partition
 _TIME, _ID = b"T", b"I"
@@ -34,14 +35,13 @@ _TIME, _ID = b"T", b"I"
 class DiskDeadlineIndex:
     """An alarm (or customer) has at most one deadline; setting another replaces it."""
 
-    def __init__(self, path: Path, cache_mb: int = 8) -> None:
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._cache_mb = cache_mb
         self._count = 0
         self._floor = _TIME  # no live time key is below this
         self._earliest: int | None = None  # ms of the earliest deadline (None: nothing tracked)...
         self._earliest_known = True  # ...when this says it is up to date
-        self._db = self._open()
+        self._db = fresh_database(self._path)
 
     def __len__(self) -> int:
         return self._count
@@ -143,11 +143,10 @@ class DiskDeadlineIndex:
 
     def clear(self) -> None:
         self._db.close()
-        shutil.rmtree(self._path, ignore_errors=True)
         self._count = 0
         self._floor = _TIME
         self._earliest, self._earliest_known = None, True
-        self._db = self._open()
+        self._db = fresh_database(self._path)
 
     def close(self) -> None:
         self._db.close()
@@ -164,16 +163,6 @@ class DiskDeadlineIndex:
             self._earliest = _WHEN.unpack_from(first, 1)[0] if first is not None else None
             self._earliest_known = True
         return self._earliest
-
-    def _open(self) -> Rdict:
-        # Derived state: whatever a previous process left is stale (rebuilt after every rebalance).
-        shutil.rmtree(self._path, ignore_errors=True)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        options = Options(raw_mode=True)
-        options.create_if_missing(True)
-        options.set_write_buffer_size(4 * 1024 * 1024)
-        options.set_max_write_buffer_number(2)
-        return Rdict(str(self._path), options=options)
 
 
 def _ms(moment: datetime) -> int:
