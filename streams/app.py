@@ -30,6 +30,7 @@ from streams.kafka.topology import changelog_topics
 from streams.postgres.archive_reader import ArchiveReader
 from streams.postgres.read_model import ArchiveReads
 from streams.s3.object_store import ObjectStore
+from streams.tables import synced_store
 from streams.tables.alarms import AlarmTable
 from streams.tables.contract_ends import ContractEnds
 from streams.tables.customers import CustomerTable
@@ -67,7 +68,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         broker=[
             f"{kafka_transport.SCHEME}://{s.strip()}" for s in settings.kafka_bootstrap_servers.split(",")
         ],
-        store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
+        store=f"{synced_store.SCHEME}://" if settings.table_store == "rocksdb" else "memory://",
         topic_partitions=partitions,
         processing_guarantee="at_least_once",  # Tansu has no transactions; every handler is idempotent
         consumer_auto_offset_reset="earliest",
