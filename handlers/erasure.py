@@ -107,6 +107,14 @@ class CustomerOutcome:
 KEPT_AFTER_FINISHED = timedelta(days=30)
 
 
+def finished_since(record: CustomerRecord) -> datetime | None:
+    """When the record's last erasure was confirmed. A record finished before records had an end has no
+    `finished_at`: then the latest confirmation's time stands in for it."""
+    if record.finished_at is not None or not record.erasures or any(e.open for e in record.erasures):
+        return record.finished_at
+    return max(e.confirmed_at for e in record.erasures if e.confirmed_at is not None)
+
+
 def _finished(record: CustomerRecord, now: datetime) -> CustomerRecord:
     """The record with `finished_at` set when nothing is open any more, cleared when something is."""
     done = not any(e.open for e in record.erasures)
@@ -217,7 +225,8 @@ def on_time_passed(
 ) -> CustomerOutcome:
     """Send what fell due; send again, and flag, what was not confirmed in time; forget a finished
     record once its time is up."""
-    if record.finished_at is not None and now >= record.finished_at + kept_after_finished:
+    finished = finished_since(record)
+    if finished is not None and now >= finished + kept_after_finished:
         return CustomerOutcome(record, forget=True)
     audit: list[AuditRecord] = []
     commands: list[ErasureDue] = []
@@ -317,8 +326,9 @@ def on_erasure_completed(
 def next_check_at(
     record: CustomerRecord, confirm_within: timedelta, kept_after_finished: timedelta = KEPT_AFTER_FINISHED
 ) -> datetime | None:
-    if record.finished_at is not None:
-        return record.finished_at + kept_after_finished
+    finished = finished_since(record)
+    if finished is not None:
+        return finished + kept_after_finished
     moments = [
         e.due_at if e.sent_at is None else e.sent_at + confirm_within for e in record.erasures if e.open
     ]

@@ -51,7 +51,7 @@ class ContractEndExpiry:
                 self.track(customer_id, partition, known[0])  # an earlier end moved it; not yet
                 continue
             self._ends.forget(customer_id)
-            log.info("contract_end.forgotten", customer_id=customer_id, partition=partition)
+            log.info("contract_end.forgotten", partition=partition)
 
     def rebuild(self, partitions: Collection[int]) -> int:
         self.scheduler.index.clear()

@@ -108,7 +108,7 @@ class Erasures:
             else:
                 self.customers.forget(record.customer_id)
                 self.scheduler.track(record.customer_id, partition, None)
-                log.info("customer.forgotten", customer_id=record.customer_id)
+                log.info("customer.forgotten", partition=partition)
             return
         if record != previous:
             self.customers.put(record, self.outbox.keep(record.customer_id, decided))

@@ -3,6 +3,7 @@ flagged while unconfirmed, closed by the matching confirmation only."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from config.schedule import load_schedule
 from handlers.audit import AuditType
 from handlers.erasure import (
+    KEPT_AFTER_FINISHED,
     CustomerRecord,
+    Erasure,
     decode_customer,
     encode_customer,
     next_check_at,
@@ -141,3 +144,27 @@ class TestSending:
     def test_the_record_survives_the_changelog(self) -> None:
         record = on_time_passed(ended(), ENDED, WINDOW, "t").record
         assert decode_customer(encode_customer(record)) == record
+
+
+def test_a_record_finished_before_records_had_an_end_is_forgotten_too() -> None:
+    """Written by an earlier version: every erasure confirmed, no `finished_at`."""
+    confirmed_at = ENDED + timedelta(days=3)
+    erasure = Erasure(
+        command_id="c",
+        rule="R3",
+        category="customer_personal_data",
+        action="anonymise",
+        system="customer-database",
+        due_at=ENDED,
+        cause="end",
+        sent_at=ENDED,
+        attempts=1,
+        confirmed_at=confirmed_at,
+    )
+    old = CustomerRecord("c-1", (erasure,))
+    assert next_check_at(old, WINDOW) == confirmed_at + KEPT_AFTER_FINISHED
+    assert not on_time_passed(
+        old, confirmed_at + KEPT_AFTER_FINISHED - timedelta(seconds=1), WINDOW, "t"
+    ).forget
+    assert on_time_passed(old, confirmed_at + KEPT_AFTER_FINISHED, WINDOW, "t").forget
+    assert next_check_at(replace(old, erasures=(replace(erasure, confirmed_at=None),)), WINDOW) is not None
