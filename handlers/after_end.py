@@ -1,10 +1,13 @@
 """Events for an alarm whose record has ended (handlers/record_end.py): answered from its marker.
 
-The marker stays as it is: nothing an event says puts personal data back into the service's state.
+Nothing an event says puts personal data back into the service's state: the marker stays as it is,
+but for the keys of objects it deletes again, kept until the object store confirms them gone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from handlers.audit import AuditRecord, AuditType
@@ -31,9 +34,13 @@ def on_event_after_end(
             AuditType.HOLD_RELEASE_UNMATCHED, marker, now, event.event_id, hold=hold, details=details
         )
         return Outcome(marker, audit=(audit,))
+    # Deleted again, in case they exist: kept in the marker (their keys only) until the object store
+    # confirms, so that a restart resumes the deletion as it resumes any other.
+    in_flight = {m.ref for m in marker.media}
     objects = tuple(
         MediaObject(bucket=m.bucket, key=m.key, status=MediaStatus.DELETING, deletion_started_at=now)
         for m in event.media
+        if (m.bucket, m.key) not in in_flight
     )
     details = {
         "ended_at": _iso(marker.ended_at),
@@ -41,13 +48,33 @@ def on_event_after_end(
     }
     if marker.media_gone_at is not None:
         details["media_gone_at"] = marker.media_gone_at.isoformat()
-    audit = record(AuditType.EVENT_AFTER_END, marker, now, event.event_id, media=objects, details=details)
-    return Outcome(marker, audit=(audit,), delete=objects)
+    named = [MediaObject(bucket=m.bucket, key=m.key) for m in event.media]
+    audit = record(AuditType.EVENT_AFTER_END, marker, now, event.event_id, media=named, details=details)
+    return Outcome(replace(marker, media=marker.media + objects), audit=(audit,), delete=objects)
+
+
+def on_deleted_after_end(
+    marker: AlarmState, deleted: Iterable[tuple[str, str]], deleted_at: datetime, cause: str
+) -> Outcome | None:
+    """The object store confirmed what the marker deleted again: the keys leave the marker."""
+    gone = {ref for ref in deleted if marker.find_media(*ref) is not None}
+    if not gone:
+        return None
+    audit = record(
+        AuditType.DELETED_AFTER_END,
+        marker,
+        deleted_at,
+        cause,
+        media=[m for m in marker.media if m.ref in gone],
+        details={"note": "deleted again after the alarm's record ended (they may not have existed)"},
+    )
+    return Outcome(replace(marker, media=tuple(m for m in marker.media if m.ref not in gone)), audit=(audit,))
 
 
 def on_time_passed_after_end(marker: AlarmState, now: datetime, policy: RetentionPolicy) -> Outcome:
+    """Forgotten at its time, unless a deletion it started is not confirmed yet (the deleter retries)."""
     when = forget_at(marker, policy)
-    return Outcome(marker, forget=when is not None and now >= when)
+    return Outcome(marker, forget=when is not None and now >= when and not marker.media)
 
 
 def _late_hold_rejected(marker: AlarmState, event: HoldPlaced, now: datetime) -> AuditRecord:

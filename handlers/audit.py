@@ -23,6 +23,7 @@ class AuditType(StrEnum):
     DELETION_SCHEDULED = "media.deletion_scheduled"  # a deadline was set or moved (rule and cause named)
     RETENTION_EXTENDED = "media.retention_extended"  # a police hold keeps them until the hold limit
     DELETED = "media.deleted"  # every version is gone; names the deadline and the lateness
+    DELETED_AFTER_END = "media.deleted_after_end"  # named again after the alarm's record ended: gone
     # Per alarm
     CONFLICTING_EVENT = "alarm.conflicting_event"
     CONTRACT_ENDED = "alarm.contract_ended"  # the customer's contract end reached this alarm

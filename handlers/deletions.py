@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from handlers.after_end import on_deleted_after_end
 from handlers.audit import AuditType
 from handlers.policy import Change, Outcome, RetentionPolicy, record, settle
 from handlers.state import AlarmState, MediaObject, MediaStatus, Rule
@@ -21,8 +22,10 @@ def on_objects_deleted(
     deletions_allowed: bool = True,
 ) -> Outcome | None:
     """Every version of these objects is gone."""
-    if state is None or state.ended:
-        return None  # a marker's objects were deleted again in case they existed: nothing to change
+    if state is None:
+        return None
+    if state.ended:
+        return on_deleted_after_end(state, deleted, deleted_at, cause)
     change = Change(state, state, cause)
     updated: dict[tuple[str, str], MediaObject] = {}
     for bucket, key in deleted:

@@ -79,8 +79,8 @@ def deadline_for(state: AlarmState, policy: RetentionPolicy) -> tuple[datetime |
 
 def next_check_at(state: AlarmState, policy: RetentionPolicy) -> datetime | None:
     """The next moment time alone changes something for this alarm: the scheduler wakes then."""
-    if state.ended:
-        return forget_at(state, policy)
+    if state.ended:  # forgotten at its time; not while a deletion it started waits for its confirmation
+        return forget_at(state, policy) if not state.media else None
     moments: list[datetime] = []
     end = ends_at(state, policy)
     if end is not None:

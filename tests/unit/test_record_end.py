@@ -11,7 +11,7 @@ from handlers.audit import AuditType
 from handlers.deletions import on_objects_deleted
 from handlers.holds import on_hold_placed, on_hold_released
 from handlers.policy import next_check_at
-from handlers.state import AlarmState
+from handlers.state import AlarmState, MediaStatus
 from handlers.time_passed import on_time_passed
 from tests.builders import POLICY, T0, stored, triggered
 from tests.unit.policy_examples import LIMIT, placed, released, types
@@ -98,17 +98,35 @@ class TestWhatTheMarkerAnswers:
         assert on_hold_placed(marker, hold, GONE_AT, POLICY).audit == ()
         assert on_hold_released(marker, release, GONE_AT, POLICY).audit == ()
 
-    def test_an_alarm_event_again_deletes_its_objects_again_and_puts_nothing_back(self) -> None:
+    def test_an_alarm_event_again_deletes_its_objects_again_and_puts_no_customer_back(self) -> None:
         marker = deleted_alarm()
         outcome = on_alarm_event(marker, triggered(), GONE_AT + WEEK, POLICY)
-        assert outcome.state == marker
         assert types(outcome) == [AuditType.EVENT_AFTER_END]
-        assert sorted(m.key for m in outcome.delete) == ["a.jpg", "b.jpg"]
         assert outcome.audit[0].customer_id is None
+        assert sorted(m.key for m in outcome.delete) == ["a.jpg", "b.jpg"]
+        # Until the store confirms, the keys stay in the marker (a restart resumes the deletion).
+        in_flight = outcome.state
+        assert (in_flight.customer_id, in_flight.triggered_at, in_flight.holds) == (None, None, ())
+        assert [(m.key, m.status) for m in in_flight.media] == [
+            ("a.jpg", MediaStatus.DELETING),
+            ("b.jpg", MediaStatus.DELETING),
+        ]
+        again = on_alarm_event(in_flight, triggered(), GONE_AT + WEEK, POLICY)
+        assert again.delete == ()  # already under way
+        # Not forgotten while a deletion it started is unconfirmed.
+        late = on_time_passed(in_flight, GONE_AT + POLICY.alarm_marker_lifetime, "tick", POLICY)
+        assert late is not None
+        assert not late.forget
 
-    def test_a_confirmation_of_those_deletions_changes_nothing(self) -> None:
-        marker = deleted_alarm()
-        assert on_objects_deleted(marker, [("media", "a.jpg")], GONE_AT + WEEK, "again", POLICY) is None
+    def test_the_confirmation_takes_the_keys_out_of_the_marker_again(self) -> None:
+        in_flight = on_alarm_event(deleted_alarm(), triggered(), GONE_AT + WEEK, POLICY).state
+        confirmed = on_objects_deleted(
+            in_flight, [("media", "a.jpg"), ("media", "b.jpg")], GONE_AT + WEEK, "again", POLICY
+        )
+        assert confirmed is not None
+        assert confirmed.state == deleted_alarm()
+        assert types(confirmed) == [AuditType.DELETED_AFTER_END]
+        assert on_objects_deleted(confirmed.state, [("media", "a.jpg")], GONE_AT + WEEK, "x", POLICY) is None
 
 
 class TestWhenAMarkerIsForgotten:
