@@ -2,26 +2,23 @@
 
 Pushing ten million objects through a worker would measure ingest, not scale; a worker that starts on a
 changelog holding them is what a long-running deployment restarts with. The states are what the worker
-itself writes for an alarm with five pending images (handlers/state.py), keyed and partitioned as it
-partitions them.
+itself writes for an alarm with five pending images (handlers/state.py), keyed by alarm id: produced
+with the client's default partitioner (murmur2), they land where the worker's own partitioner
+(streams/kafka/partitioning.py) puts them.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from aiokafka import AIOKafkaProducer
-
 from handlers.state import AlarmState, MediaObject, Rule, encode_state
-from streams.kafka.partitioning import partition_for
 
 MEDIA_PER_ALARM = 5
 WEEK = timedelta(days=7)
 
 
-def pending_alarms(count: int, bucket: str, now: datetime, prefix: str) -> Iterator[tuple[str, bytes]]:
+def pending_alarms(count: int, bucket: str, now: datetime, prefix: str) -> Iterator[tuple[bytes, bytes]]:
     """`count` alarms triggered over the last week (none due yet), five pending objects each."""
     for i in range(count):
         alarm_id = f"{prefix}-{i:08d}"
@@ -40,33 +37,13 @@ def pending_alarms(count: int, bucket: str, now: datetime, prefix: str) -> Itera
             deadline_rule=Rule.MEDIA_RETENTION,
             deadline_cause=f"{alarm_id}-event",
         )
-        yield alarm_id, encode_state(state)
+        yield alarm_id.encode(), encode_state(state)
 
 
-def ended_alarms(count: int, now: datetime, prefix: str) -> Iterator[tuple[str, bytes]]:
+def ended_alarms(count: int, now: datetime, prefix: str) -> Iterator[tuple[bytes, bytes]]:
     """`count` alarms whose media went in the last three weeks: only their markers are left."""
     for i in range(count):
         alarm_id = f"{prefix}-{i:08d}"
         ended_at = now - timedelta(days=21) + timedelta(days=21) * (i / max(1, count))
-        yield alarm_id, encode_state(AlarmState(alarm_id=alarm_id, ended_at=ended_at, media_gone_at=ended_at))
-
-
-async def write_changelog(
-    bootstrap: str, topic: str, partitions: int, records: Iterator[tuple[str, bytes]]
-) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1)
-    await producer.start()
-    written = 0
-    try:
-        pending = []
-        for alarm_id, value in records:
-            partition = partition_for(alarm_id, partitions)
-            pending.append(await producer.send(topic, value, key=alarm_id.encode(), partition=partition))
-            written += 1
-            if len(pending) >= 20_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return written
+        marker = AlarmState(alarm_id=alarm_id, ended_at=ended_at, media_gone_at=ended_at)
+        yield alarm_id.encode(), encode_state(marker)

@@ -30,7 +30,7 @@ from bench.harness import (
     upload,
     versions_left,
 )
-from bench.prefill import ended_alarms, pending_alarms, write_changelog
+from bench.prefill import ended_alarms, pending_alarms
 from handlers.events import HoldPlaced
 from handlers.signing import sign
 from streams.local.stack import EVIDENCE_BUCKET
@@ -402,9 +402,7 @@ async def scale(bench: Bench) -> None:
     await asyncio.to_thread(bench.stack.create_topics, [changelog], partitions)
     now = datetime.now(UTC)
     began = time.monotonic()
-    await write_changelog(
-        bootstrap, changelog, partitions, pending_alarms(alarms, "bench-media", now, "scale")
-    )
+    await produce(bootstrap, changelog, pending_alarms(alarms, "bench-media", now, "scale"))
     print(f"  changelog prefilled: {alarms:,} states in {time.monotonic() - began:.0f} s", flush=True)
     state_dir = bench.root / "scale-state"
     settings = {
@@ -443,7 +441,7 @@ async def scale(bench: Bench) -> None:
 
         # Three more weeks: alarms that came and went, their markers left (handlers/record_end.py).
         worker.stop()
-        await write_changelog(bootstrap, changelog, partitions, ended_alarms(ended, now, "gone"))
+        await produce(bootstrap, changelog, ended_alarms(ended, now, "gone"))
         worker = await bench.worker_ready_within(3600, "scale-worker-month", settings)
         await _wait_tracked(worker, alarms + ended, timeout=3600)
         await asyncio.sleep(5)
