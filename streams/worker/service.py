@@ -454,7 +454,8 @@ class RetentionService:
             check = self.clock.now() + FORGET_RETRY
         self.scheduler.track(state.alarm_id, partition, check)
         if state.customer_id is not None:
-            self.customer_alarms.add(state.customer_id, state.alarm_id)
+            if previous is None or previous.customer_id != state.customer_id:  # once: it is on disk
+                self.customer_alarms.add(state.customer_id, state.alarm_id)
         elif previous is not None and previous.customer_id is not None:
             self.customer_alarms.discard(previous.customer_id, state.alarm_id)  # its record ended
         if state is not previous or outcome.audit:
