@@ -22,6 +22,7 @@ from aiokafka import TopicPartition
 from psycopg_pool import AsyncConnectionPool
 
 from bench.harness import Bench, Figure
+from config.settings import DEVELOPMENT_PSEUDONYM_KEY
 from handlers.audit import AuditType, audit_record
 from streams.kafka.topic_ends import high_watermarks, started
 from streams.postgres.archive_reader import ArchiveReader
@@ -29,6 +30,7 @@ from streams.postgres.archive_writer import open_archive
 from streams.postgres.migrate import migrate
 from streams.projector.feed import Progress, ProjectorFeed
 from streams.projector.rows import Kept, Record, Source, row_of
+from streams.protection.pseudonyms import Pseudonyms
 
 KEPT = Kept(audit=timedelta(days=2192), deadletter=timedelta(days=30), answers=timedelta(days=14))
 QUERY_RUNS = 50
@@ -97,7 +99,7 @@ async def dpo_queries(bench: Bench, database_url: str) -> None:
     )
     rng = random.Random(7)
     async with AsyncConnectionPool(database_url, min_size=1, max_size=1, open=False) as pool:
-        reader = ArchiveReader(pool)
+        reader = ArchiveReader(pool, Pseudonyms(DEVELOPMENT_PSEUDONYM_KEY))
         questions: dict[str, Callable[[], Awaitable[Any]]] = {
             "every deletion of one customer": lambda: reader.deletions_of_customer(_customer(rng, customers)),
             "every audit record of one customer (first page of 100)": lambda: reader.trail_of_customer(

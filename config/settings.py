@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -161,6 +161,15 @@ class Settings(BaseSettings):
     contract_end_lifetime: Duration | None = None
     _marker_kept: timedelta = PrivateAttr(default=timedelta(0))
     _contract_end_kept: timedelta = PrivateAttr(default=timedelta(0))
+    # Crypto-shredding of the audit trail's personal fields (streams/protection/). A customer's key
+    # ends at R6 (12 months after the contract ended); CUSTOMER_KEY_LIFETIME replaces those 12 months
+    # (drills). A hold's key ends at schedule row S5 (HOLD_DETAILS_LIFETIME, a decision for the DPO).
+    customer_key_lifetime: Duration | None = None
+    hold_details_lifetime: Duration | None = None
+    _hold_details_kept: timedelta = PrivateAttr(default=timedelta(0))
+    # The key of the pseudonyms (keyed hashes) that stand for customer ids in logs, audit record keys
+    # and the archive's index. It must stay the same for as long as the audit trail is kept.
+    pseudonym_key: SecretStr | None = None
 
     # What the service's own topics keep (streams/kafka/topic_configs.py). The audit trail: 6 years, as the
     # company keeps its accounting evidence (5 full accounting years, the statement's R4 and R7), so a
@@ -215,6 +224,9 @@ class Settings(BaseSettings):
             self._contract_end_kept = (
                 self.contract_end_lifetime or schedule.service_record("contract_end").lifetime()
             )
+            self._hold_details_kept = (
+                self.hold_details_lifetime or schedule.service_record("police_hold_details").lifetime()
+            )
         except KeyError as exc:
             raise ValueError(
                 f"RETENTION_SCHEDULE_FILE: no service record {exc} (see config/retention-schedule.toml)"
@@ -255,6 +267,24 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def hold_details_kept(self) -> timedelta:
+        """How long a hold's case reference and officers' names stay readable after its limit."""
+        return self._hold_details_kept
+
+    def customer_key_ends(self, contract_ended_at: datetime) -> datetime:
+        """When a customer's identifiers in the audit trail are erased: R6 after the contract ended."""
+        if self.customer_key_lifetime is not None:
+            return contract_ended_at + self.customer_key_lifetime
+        schedule = self.schedule()
+        return schedule.rule("R6").due_at(contract_ended_at, schedule.tz)
+
+    def pseudonym_secret(self) -> bytes:
+        """PSEUDONYM_KEY; without one, a fixed development key (settings_warnings says so)."""
+        if self.pseudonym_key is None:
+            return DEVELOPMENT_PSEUDONYM_KEY
+        return self.pseudonym_key.get_secret_value().encode("utf-8")
+
+    @property
     def marker_kept(self) -> timedelta:
         """How long an ended alarm's marker is kept (ALARM_MARKER_LIFETIME, or the schedule's S2)."""
         return self._marker_kept
@@ -291,6 +321,8 @@ class Settings(BaseSettings):
         return [*self.api_tokens, *_TOKEN_LIST.validate_json(self.api_tokens_file.read_bytes())]
 
 
+# Pseudonyms without PSEUDONYM_KEY (the local stack, tests): anyone reading this can compute them.
+DEVELOPMENT_PSEUDONYM_KEY = b"development pseudonym key: set PSEUDONYM_KEY"
 _TOKEN_LIST = TypeAdapter(list[ApiToken])
 _KEY_MAP = TypeAdapter(dict[str, str])
 

@@ -73,6 +73,15 @@ class ContractEndsExpired(_Internal):
     checked_at: datetime
 
 
+class SubjectKeysDue(_Internal):
+    """These data subjects' keys (by their names in the `subject-keys` table) have reached their end,
+    or their destroyed entries their forgetting: the partition they belong to acts on them."""
+
+    type: Literal["subject_keys.due"] = "subject_keys.due"
+    names: tuple[str, ...]
+    checked_at: datetime
+
+
 class CustomerRequestBroadcast(_Internal):
     """A customer's erasure or restriction request, sent to every partition: the customer's alarms
     are spread over all of them. `event_id` is that of the request event."""
@@ -128,6 +137,7 @@ _Message = (
     | ContractEndBroadcast
     | ErasuresReached
     | ContractEndsExpired
+    | SubjectKeysDue
     | CustomerRequestBroadcast
     | SweepRequested
     | SweepFindings

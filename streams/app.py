@@ -29,6 +29,9 @@ from streams.kafka.topics import define_topics
 from streams.kafka.topology import changelog_topics
 from streams.postgres.archive_reader import ArchiveReader
 from streams.postgres.read_model import ArchiveReads
+from streams.protection.protector import KeyLifetimes, Protector
+from streams.protection.pseudonyms import Pseudonyms
+from streams.protection.subject_keys import SubjectKeys
 from streams.s3.object_store import ObjectStore
 from streams.tables import synced_store
 from streams.tables.alarms import AlarmTable
@@ -101,9 +104,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         )
 
     alarm_table, contract_table, customer_table = table("alarms"), table("contract-ends"), table("customers")
+    key_table = table("subject-keys")
     # What must be durable before it is claimed or committed past (streams/kafka/acknowledgements.py).
     writes = Acknowledgements("the tables' changelogs")
-    for tracked in (alarm_table, contract_table, customer_table):
+    for tracked in (alarm_table, contract_table, customer_table, key_table):
         tracked.writes = writes  # a TrackedTable (Table= above)
     app.outgoing = Acknowledgements("the producer")
     metrics = Metrics()
@@ -118,6 +122,21 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         clock,
         settings.audit_checkpoint_interval,
     )
+    contract_ends = ContractEnds(contract_table)
+    subject_keys = SubjectKeys(key_table)
+    pseudonyms = Pseudonyms(settings.pseudonym_secret())
+    protector = Protector(
+        subject_keys,
+        pseudonyms,
+        KeyLifetimes(
+            customer_after_contract_end=settings.customer_key_ends,
+            hold_details=settings.hold_retention + settings.hold_details_kept,
+            records=settings.audit_retention,
+        ),
+        contract_ended=lambda customer_id: (ended := contract_ends.get(customer_id)) and ended[0],
+        clock=clock,
+        on_key=lambda name, key: service.key_expiry.track(name, key),
+    )
     audit_chain = AuditChain(
         topics.audit,
         client_options(settings),
@@ -125,6 +144,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         writes,
         checkpoints=checkpoints,
         checkpoint_topic=settings.topics.audit_checkpoints,
+        protector=protector,
     )
 
     async def everything_sent_is_durable() -> None:
@@ -151,8 +171,9 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         clock=clock,
         store=store,
         alarms=AlarmTable(alarm_table, partitions),
-        contract_ends=ContractEnds(contract_table),
+        contract_ends=contract_ends,
         customers=CustomerTable(customer_table, partitions),
+        protector=protector,
         topics=topics,
         audit_chain=audit_chain,
         metrics=metrics,
@@ -181,6 +202,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
             deadletter=settings.topics.deadletter,
             customers_changelog=changelog_topics(settings)[2],
             request_outcomes=settings.topics.request_outcomes,
+            subject_keys=changelog_topics(settings)[3],
         )
     broker = BrokerProbe(client_options(settings))
     figures = _FiguresCache()
@@ -214,7 +236,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         health=lambda: _health(service, figures, broker, recovery_check, [writes, app.outgoing]),
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
-        archive=ArchiveReader(archive) if archive is not None else None,
+        archive=ArchiveReader(archive, pseudonyms) if archive is not None else None,
     )
 
     def owned_partitions() -> set[int]:
@@ -294,6 +316,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     @app.task
     async def _contract_end_expiry() -> None:
         await service.contract_end_expiry.scheduler.run()
+
+    @app.task
+    async def _key_expiry() -> None:
+        await service.key_expiry.scheduler.run()
 
     @app.task
     async def _audit_checkpoints() -> None:

@@ -25,6 +25,7 @@ from streams.kafka.broker_probe import BrokerProbe
 from streams.kafka.security import client_options
 from streams.postgres.archive_reader import ArchiveReader
 from streams.postgres.read_model import ArchiveReads
+from streams.protection.pseudonyms import Pseudonyms
 from streams.worker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -110,7 +111,7 @@ async def run_api(settings: Settings) -> None:
         health=status.health,
         request_sweep=producer.sweep,
         publish_request=producer.request,
-        archive=ArchiveReader(pool),
+        archive=ArchiveReader(pool, Pseudonyms(settings.pseudonym_secret())),
     )
     try:
         await asyncio.gather(

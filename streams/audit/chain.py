@@ -27,6 +27,7 @@ from handlers.audit_chain import GENESIS, seal
 from streams.audit.checkpoints import AuditCheckpoints, checkpoint_of, read_checkpoints
 from streams.kafka.acknowledgements import Acknowledgements
 from streams.kafka.topic_ends import POLL_MS, high_watermarks, started
+from streams.protection.protector import Protector
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +39,7 @@ class _Waiting:
     after_write: int  # released once changelog writes up to this number are acknowledged
     partition: int
     key: str
-    record: AuditRecord
+    document: dict[str, Any]  # the record as published: its personal fields encrypted
     on_sent: Callable[[], None] | None  # called once the audit topic acknowledged the record
 
 
@@ -52,8 +53,12 @@ class AuditChain:
         checkpoints: AuditCheckpoints | None = None,
         checkpoint_topic: str | None = None,
         resume_wait: float = RESUME_WAIT_SECONDS,
+        protector: Protector | None = None,
     ) -> None:
+        """`protector`: encrypts each record's personal fields as it is published (None: in the
+        clear, for tests of the chain alone)."""
         self._topic = topic
+        self._protector = protector
         self._checkpoints = checkpoints
         self._checkpoint_topic = checkpoint_topic
         self._resume_wait = resume_wait
@@ -75,8 +80,14 @@ class AuditChain:
         """Released to faust's producer buffer once the state it describes is durable; `released()`
         (awaited before every offset commit) makes sure it is sent before the event's offset is
         committed. `on_sent` is called when the audit topic has acknowledged it."""
+        document = orjson.loads(record.to_json())
+        if self._protector is not None:
+            # Here, in stream processing: a subject's first record makes its key in the table, and
+            # the record waits (below) for that write too.
+            document = self._protector.protect(partition, document)
+            key = self._protector.message_key(key, record.customer_id)
         after = self._writes.mark() if self._writes is not None else 0
-        self._waiting.append(_Waiting(after, partition, key, record, on_sent))
+        self._waiting.append(_Waiting(after, partition, key, document, on_sent))
         self._published += 1
         self._release()
 
@@ -94,7 +105,7 @@ class AuditChain:
         durable = self._writes.acknowledged_through() if self._writes is not None else 0
         while self._waiting and self._waiting[0].after_write <= durable:
             waiting = self._waiting.popleft()
-            sealed = seal(self._last.get(waiting.partition, GENESIS), orjson.loads(waiting.record.to_json()))
+            sealed = seal(self._last.get(waiting.partition, GENESIS), waiting.document)
             self._last[waiting.partition] = sealed["hash"]
             self._topic.send_soon(
                 key=waiting.key.encode("utf-8"),

@@ -30,7 +30,8 @@ class TopologyError(Exception):
 
 
 def changelog_topics(settings: Settings) -> list[str]:
-    return [f"{settings.app_id}-{table}-changelog" for table in ("alarms", "contract-ends", "customers")]
+    tables = ("alarms", "contract-ends", "customers", "subject-keys")
+    return [f"{settings.app_id}-{table}-changelog" for table in tables]
 
 
 def partitioned_topics(settings: Settings) -> list[str]:

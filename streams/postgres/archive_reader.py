@@ -7,7 +7,6 @@ the same queries in SQL, for psql.
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +15,17 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from streams.postgres.subject_keys import CASE_KIDS, CUSTOMER_KIDS, opened
+from streams.protection.pseudonyms import Pseudonyms
+
 # What counts as a deletion of the customer's data: their media (every version gone) and the other
 # systems' confirmations of the erasure commands (R3-R8).
 DELETION_TYPES = ("media.deleted", "erasure.confirmed")
 # What ends a hold: released by the police, expired at the hold limit, or dropped (never applied).
 HOLD_ENDINGS = ("hold.released", "hold.expired", "hold.dropped")
 MAX_PAGE = 1000
+# A customer's records: by id (written before their fields were encrypted) or by their keys' ids.
+_OF_CUSTOMER = f"(customer_id = %(key)s OR customer_kid IN ({CUSTOMER_KIDS}))"
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,27 @@ class ArchiveStatus:
 
 
 class ArchiveReader:
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], pseudonyms: Pseudonyms) -> None:
+        """`pseudonyms`: the worker's (PSEUDONYM_KEY), to find a customer's or a case's keys."""
         self._pool = pool
+        self._pseudonyms = pseudonyms
 
     async def deletions_of_customer(
         self, customer_id: str, cursor: str | None = None, limit: int = 100
     ) -> Page:
         """Every deletion of the customer's data: media (with the objects) and erasures confirmed."""
         return await self._page(
-            "customer_id = %(key)s AND type = ANY(%(types)s)",
-            {"key": customer_id, "types": list(DELETION_TYPES)},
+            f"{_OF_CUSTOMER} AND type = ANY(%(types)s)",
+            {**self._customer(customer_id), "types": list(DELETION_TYPES)},
             cursor,
             limit,
         )
 
     async def trail_of_customer(self, customer_id: str, cursor: str | None = None, limit: int = 100) -> Page:
-        return await self._page("customer_id = %(key)s", {"key": customer_id}, cursor, limit)
+        return await self._page(_OF_CUSTOMER, self._customer(customer_id), cursor, limit)
+
+    def _customer(self, customer_id: str) -> dict[str, Any]:
+        return {"key": customer_id, "ref": self._pseudonyms.customer(customer_id)}
 
     async def trail_of_alarm(self, alarm_id: str, cursor: str | None = None, limit: int = 100) -> Page:
         return await self._page("alarm_id = %(key)s", {"key": alarm_id}, cursor, limit)
@@ -94,25 +103,36 @@ class ArchiveReader:
         await self._pool.open(wait=False)  # a no-op once open
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                """
+                f"""
                 SELECT DISTINCT ON (placed.hold_id)
                        placed.hold_id, placed.alarm_id, placed.occurred_at AS placed_at,
-                       placed.record -> 'details' ->> 'placed_by' AS placed_by,
-                       placed.record -> 'details' ->> 'kept_until' AS kept_until,
-                       ended.type AS ended_by, ended.occurred_at AS ended_at
+                       placed.record, ended.type AS ended_by, ended.occurred_at AS ended_at
                 FROM audit_records placed
                 LEFT JOIN LATERAL (
                     SELECT type, occurred_at FROM audit_records e
                     WHERE e.hold_id = placed.hold_id AND e.type = ANY(%(endings)s)
                     ORDER BY e.occurred_at LIMIT 1
                 ) ended ON true
-                WHERE placed.case_reference = %(case)s AND placed.type = 'hold.accepted'
+                WHERE (placed.case_reference = %(case)s OR placed.hold_kid IN ({CASE_KIDS}))
+                  AND placed.type = 'hold.accepted'
                 ORDER BY placed.hold_id, placed.occurred_at
-                """,
-                {"case": case_reference, "endings": list(HOLD_ENDINGS)},
+                """,  # noqa: S608 - a fixed clause
+                {
+                    "case": case_reference,
+                    "case_ref": self._pseudonyms.case(case_reference),
+                    "endings": list(HOLD_ENDINGS),
+                },
             )
             rows = await cur.fetchall()
-        holds = [CaseHold(**row) for row in rows]
+            records = await opened(conn, [row.pop("record") for row in rows])
+        holds = [
+            CaseHold(
+                **row,
+                placed_by=(record.get("details") or {}).get("placed_by"),
+                kept_until=(record.get("details") or {}).get("kept_until"),
+            )
+            for row, record in zip(rows, records, strict=True)
+        ]
         return sorted(holds, key=lambda h: (h.placed_at, h.hold_id))
 
     async def _page(self, where: str, params: dict[str, Any], cursor: str | None, limit: int) -> Page:
@@ -130,7 +150,7 @@ class ArchiveReader:
                 params,
             )
             rows = await cur.fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        records = [r[2] if isinstance(r[2], dict) else json.loads(r[2]) for r in rows]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            records = await opened(conn, [r[2] for r in rows])
         return Page(records, encode_cursor(rows[-1][0], rows[-1][1]) if more and rows else None)

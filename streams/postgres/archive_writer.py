@@ -22,6 +22,7 @@ from streams.projector.rows import (
     AuditRow,
     CustomerRow,
     DeadLetterRow,
+    KeyRow,
     Removed,
     Row,
     Source,
@@ -66,16 +67,22 @@ _AUDIT = _table("audit_records", AuditRow, ("audit_id",), update=False)
 _OFFSET_ONLY = {"offset": "topic_offset"}
 _STATES = _table("alarm_states", StateRow, ("alarm_id",), update=True, renamed=_OFFSET_ONLY)
 _CUSTOMERS = _table("customer_records", CustomerRow, ("customer_id",), update=True, renamed=_OFFSET_ONLY)
+_KEYS = _table("subject_keys", KeyRow, ("name",), update=True, renamed=_OFFSET_ONLY)
 _ANSWERS = _table("request_answers", AnswerRow, ("request_id",), update=False)
 _DEADLETTERS = _table("dead_letters", DeadLetterRow, ("topic_partition", "topic_offset"), update=False)
 _TABLE_OF: dict[type, _Table] = {
     AuditRow: _AUDIT,
     StateRow: _STATES,
     CustomerRow: _CUSTOMERS,
+    KeyRow: _KEYS,
     AnswerRow: _ANSWERS,
     DeadLetterRow: _DEADLETTERS,
 }
-_REMOVED_FROM = {Source.ALARM_STATES: _STATES, Source.CUSTOMER_RECORDS: _CUSTOMERS}
+_REMOVED_FROM = {
+    Source.ALARM_STATES: _STATES,
+    Source.CUSTOMER_RECORDS: _CUSTOMERS,
+    Source.SUBJECT_KEYS: _KEYS,
+}
 # The archive's own schedule: rows with a forget_at, removed once it has passed.
 SCHEDULED = tuple(t for t in _TABLE_OF.values() if t.scheduled)
 
@@ -107,9 +114,9 @@ class ArchiveWriter:
         """The rows and the positions they were read up to, in one transaction. Returns rows written
         (new or changed) by table."""
         by_table: dict[_Table, list[Row]] = {}
-        latest_state: dict[tuple[str, str], StateRow | CustomerRow | Removed] = {}
+        latest_state: dict[tuple[str, str], StateRow | CustomerRow | KeyRow | Removed] = {}
         for row in rows:
-            if isinstance(row, (StateRow, CustomerRow)):
+            if isinstance(row, (StateRow, CustomerRow, KeyRow)):
                 latest_state[(_TABLE_OF[type(row)].name, _state_key(row))] = row  # in offset order
             elif isinstance(row, Removed):
                 latest_state[(_REMOVED_FROM[row.source].name, row.key)] = row
@@ -206,5 +213,7 @@ class ArchiveWriter:
         return total
 
 
-def _state_key(row: StateRow | CustomerRow) -> str:
+def _state_key(row: StateRow | CustomerRow | KeyRow) -> str:
+    if isinstance(row, KeyRow):
+        return row.name
     return row.alarm_id if isinstance(row, StateRow) else row.customer_id

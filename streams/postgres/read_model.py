@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, decode_state
+from streams.postgres.subject_keys import opened
 from streams.worker.projection import ActiveHold
 
 AUDIT_RECORDS_PER_ALARM = 500
@@ -101,7 +102,9 @@ class ArchiveReads:
             alarm_id,
             AUDIT_RECORDS_PER_ALARM,
         )
-        return [r[0] for r in rows]
+        await self._pool.open(wait=False)
+        async with self._pool.connection() as conn:
+            return await opened(conn, [r[0] for r in rows])
 
     async def active_holds(self, partitions: Collection[int] | None = None) -> list[ActiveHold]:
         rows = await self._all(
@@ -191,7 +194,8 @@ class ArchiveReads:
 
     async def sweep_findings(self, sweep_id: str) -> list[dict[str, Any]]:
         rows = await self._all(
-            "SELECT record FROM audit_records WHERE alarm_id IS NULL AND customer_id IS NULL"
+            "SELECT record FROM audit_records"
+            " WHERE alarm_id IS NULL AND customer_id IS NULL AND customer_kid IS NULL"
             " AND record -> 'details' ->> 'sweep_id' = %s AND type <> 'sweep.completed'"
             " ORDER BY occurred_at, topic_partition, topic_offset",
             sweep_id,

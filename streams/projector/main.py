@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 
 
 def projected_topics(settings: Settings) -> dict[str, Source]:
-    alarms, _, customers = changelog_topics(settings)
+    alarms, _, customers, keys = changelog_topics(settings)
     names = settings.topics
     return {
         names.audit: Source.AUDIT,
@@ -35,6 +35,7 @@ def projected_topics(settings: Settings) -> dict[str, Source]:
         names.request_outcomes: Source.ANSWERS,
         alarms: Source.ALARM_STATES,
         customers: Source.CUSTOMER_RECORDS,
+        keys: Source.SUBJECT_KEYS,
     }
 
 

@@ -6,6 +6,7 @@ counted by the projector), never a crash that would stop the archive for every o
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 from handlers.alarm_summary import summarise
 from handlers.erasure import decode_customer
 from handlers.state import decode_state
+from streams.protection.subject_keys import SubjectKey, parse_table_key
 
 
 class Source(StrEnum):
@@ -27,6 +29,7 @@ class Source(StrEnum):
     ANSWERS = "answers"
     ALARM_STATES = "alarm_states"
     CUSTOMER_RECORDS = "customer_records"
+    SUBJECT_KEYS = "subject_keys"
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,23 @@ class AuditRow:
     partition: int
     offset: int
     forget_at: datetime
+    customer_kid: str | None  # the keys its personal fields are encrypted under (streams/protection/)
+    hold_kid: str | None
+
+
+@dataclass(frozen=True)
+class KeyRow:
+    name: str
+    partition: int
+    subject: str
+    ref: str
+    kid: str | None
+    key: str | None  # base64
+    case_ref: str | None
+    created_at: datetime
+    ends_at: datetime
+    ended_at: datetime | None
+    offset: int
 
 
 @dataclass(frozen=True)
@@ -125,7 +145,7 @@ class Skipped:
     reason: str
 
 
-Row = AuditRow | StateRow | CustomerRow | Removed | AnswerRow | DeadLetterRow | Skipped
+Row = AuditRow | StateRow | CustomerRow | KeyRow | Removed | AnswerRow | DeadLetterRow | Skipped
 
 
 def row_of(record: Record, kept: Kept) -> Row:
@@ -149,6 +169,7 @@ def _audit(record: Record, kept: Kept) -> AuditRow:
     occurred_at = datetime.fromisoformat(document["occurred_at"])
     details = document.get("details") or {}
     deadline = document.get("deadline")
+    encrypted = document.get("encrypted") or {}
     return AuditRow(
         audit_id=document["audit_id"],
         type=document["type"],
@@ -163,6 +184,29 @@ def _audit(record: Record, kept: Kept) -> AuditRow:
         partition=record.partition,
         offset=record.offset,
         forget_at=occurred_at + kept.audit,
+        customer_kid=(encrypted.get("customer") or {}).get("kid"),
+        hold_kid=(encrypted.get("hold") or {}).get("kid"),
+    )
+
+
+def _subject_key(record: Record, kept: Kept) -> KeyRow | Removed:
+    name = _text(record.key)
+    if record.value is None or record.value == b"{}":  # forgotten (the placeholder comes just before)
+        return Removed(Source.SUBJECT_KEYS, name, record.offset)
+    partition, subject, ref = parse_table_key(name)
+    key = SubjectKey.from_json(record.value)
+    return KeyRow(
+        name=name,
+        partition=partition,
+        subject=subject.value,
+        ref=ref,
+        kid=key.kid,
+        key=base64.b64encode(key.key).decode("ascii") if key.key is not None else None,
+        case_ref=key.case_ref,
+        created_at=key.created_at,
+        ends_at=key.ends_at,
+        ended_at=key.ended_at,
+        offset=record.offset,
     )
 
 
@@ -245,6 +289,7 @@ _ROWS = {
     Source.AUDIT: _audit,
     Source.ALARM_STATES: _alarm_state,
     Source.CUSTOMER_RECORDS: _customer,
+    Source.SUBJECT_KEYS: _subject_key,
     Source.ANSWERS: _answer,
     Source.DEADLETTER: _deadletter,
 }

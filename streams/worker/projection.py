@@ -26,6 +26,8 @@ from handlers.erasure import CustomerRecord, Erasure, decode_customer
 from handlers.state import AlarmState, Hold, decode_state
 from streams.kafka.partitioning import partition_for
 from streams.kafka.topic_ends import assign_every_partition, at_end
+from streams.protection.sealing import reveal
+from streams.protection.subject_keys import SubjectKey
 
 log = structlog.get_logger(__name__)
 AUDIT_RECORDS_PER_ALARM = 500
@@ -57,6 +59,10 @@ class Projection:
         # (an empty deque alone is 600 bytes), and the state and records compressed: the read model
         # holds every alarm, so its bytes per alarm decide the worker's memory (see bench scale).
         self._audit: dict[str, list[bytes]] = {}
+        # kid -> key, from the subject-keys changelog: what the audit records' personal fields open with
+        # (a destroyed key leaves this at once; its fields are then shown erased).
+        self._keys: dict[str, bytes] = {}
+        self._kid_of: dict[str, str] = {}  # table name -> its live kid (a destroyed key names none)
         self.deadletters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEADLETTERS)
         self.caught_up = False
         self.last_sweep: dict[str, Any] | None = None  # the latest sweep.completed audit record
@@ -118,12 +124,23 @@ class Projection:
         if old.oldest_deleting_due is not None:
             self._deleting_by_due.discard((old.oldest_deleting_due, alarm_id))
 
+    def apply_key(self, name: str, raw: bytes | None) -> None:
+        old = self._kid_of.pop(name, None)
+        if old is not None:
+            self._keys.pop(old, None)
+        if not raw or raw == b"{}":
+            return  # forgotten
+        key = SubjectKey.from_json(raw)
+        if key.kid is not None and key.key is not None:
+            self._kid_of[name] = key.kid
+            self._keys[key.kid] = key.key
+
     def apply_audit(self, raw: bytes) -> None:
         record = json.loads(raw)
         if record.get("alarm_id"):
             owner = record["alarm_id"]
-        elif record.get("customer_id"):
-            owner = f"customer:{record['customer_id']}"
+        elif record.get("customer_id") or "customer" in record.get("encrypted", {}):
+            return  # a customer's own records: nobody reads them from here (the archive has them)
         else:
             owner = SWEEP_AUDIT  # the reconciliation sweep's findings about objects of no known alarm
         if record.get("type") == "sweep.completed":
@@ -187,7 +204,7 @@ class Projection:
         ]
 
     def audit_of(self, alarm_id: str) -> list[dict[str, Any]]:
-        return [json.loads(zlib.decompress(raw)) for raw in self._audit.get(alarm_id, ())]
+        return [reveal(json.loads(zlib.decompress(raw)), self._keys) for raw in self._audit.get(alarm_id, ())]
 
     def active_holds(self, partitions: Collection[int] | None = None) -> list[ActiveHold]:
         found: list[ActiveHold] = []
@@ -272,12 +289,14 @@ class ProjectionFeed:
         deadletter: str,
         customers_changelog: str,
         request_outcomes: str,
+        subject_keys: str | None = None,
     ) -> None:
         self._projection = projection
         self._client_options = client_options
         self._changelog, self._audit, self._deadletter = changelog, audit, deadletter
         self._customers = customers_changelog
         self._outcomes = request_outcomes
+        self._keys = subject_keys
 
     async def run(self) -> None:
         while True:
@@ -294,7 +313,9 @@ class ProjectionFeed:
         await consumer.start()
         try:
             tps = await assign_every_partition(
-                consumer, (self._changelog, self._audit, self._deadletter, self._customers, self._outcomes)
+                consumer,
+                (self._changelog, self._audit, self._deadletter, self._customers, self._outcomes)
+                + ((self._keys,) if self._keys else ()),
             )
             await consumer.seek_to_beginning(*tps)
             while True:
@@ -318,6 +339,8 @@ class ProjectionFeed:
                     self._projection.apply_customer(record.key.decode("utf-8"), record.value)
                 elif topic == self._outcomes:
                     self._projection.apply_answer(record.value)
+                elif topic == self._keys:
+                    self._projection.apply_key(record.key.decode("utf-8"), record.value)
                 elif topic == self._audit:
                     self._projection.apply_audit(record.value)
                 else:

@@ -28,6 +28,7 @@ from handlers.commands import (
     DeletedObject,
     ErasuresReached,
     ObjectsDeleted,
+    SubjectKeysDue,
     SweepCompleted,
     SweepFindings,
     SweepRequested,
@@ -60,6 +61,9 @@ from streams.clock import Clock
 from streams.kafka.deadletter import deadletter_value
 from streams.kafka.source import Source
 from streams.kafka.topics import Topics
+from streams.protection.key_expiry import KeyExpiry
+from streams.protection.protector import Protector
+from streams.protection.subject_keys import SubjectKeys
 from streams.s3.object_store import ObjectStore
 from streams.tables.alarms import AlarmTable
 from streams.tables.contract_ends import ContractEnds
@@ -109,6 +113,7 @@ class RetentionService:
         audit_chain: AuditChain,
         metrics: Metrics | None = None,
         backlog_gate: BacklogGate | None = None,
+        protector: Protector | None = None,
     ) -> None:
         """`backlog_gate`: deadlines wait behind it after each rebalance (streams/worker/backlog_gate.py);
         None acts on them at once (unit tests, where nothing is behind)."""
@@ -125,6 +130,15 @@ class RetentionService:
             clock,
             self._send_internal,
             index_for("contract-ends", on_disk),
+        )
+        # The keys of the audit trail's personal fields (streams/protection/); None: records in the clear.
+        self.protector = protector
+        self.key_expiry = KeyExpiry(
+            protector.keys if protector is not None else SubjectKeys({}),
+            settings.audit_retention,
+            clock,
+            self._send_internal,
+            index_for("subject-keys", on_disk),
         )
         self.topics = topics
         self.metrics = metrics or Metrics()
@@ -271,6 +285,7 @@ class RetentionService:
             ContractEndBroadcast: self._on_contract_end_broadcast,
             ErasuresReached: self._on_erasures_reached,
             ContractEndsExpired: self._on_contract_ends_expired,
+            SubjectKeysDue: self._on_subject_keys_due,
             CustomerRequestBroadcast: self._on_customer_request_broadcast,
             SweepRequested: self._on_sweep_requested,
             SweepFindings: self._on_sweep_report,
@@ -310,6 +325,9 @@ class RetentionService:
     ) -> None:
         self.contract_end_expiry.on_expired(command, message.partition)
 
+    async def _on_subject_keys_due(self, command: SubjectKeysDue, message: Any, now: datetime) -> None:
+        self.key_expiry.on_due(command, message.partition)
+
     async def _on_sweep_requested(self, command: SweepRequested, message: Any, now: datetime) -> None:
         if self.sweeper is None:
             log.warning("sweep.unavailable", sweep_id=command.event_id)
@@ -334,6 +352,8 @@ class RetentionService:
         known = self.contract_ends.get(command.customer_id)
         if known is not None:
             self.contract_end_expiry.track(command.customer_id, message.partition, known[0])
+            if self.protector is not None:  # the customer's identifiers in the audit trail end at R6
+                self.protector.contract_ended(message.partition, command.customer_id, known[0])
         if message.partition == 0:  # the customer-level record: once, by the owner of partition 0
             record = receive_contract_end(command.customer_id, command.ended_at, command.event_id, now)
             self.audit_chain.publish(0, command.customer_id, record)
@@ -597,6 +617,7 @@ class RetentionService:
         self.scheduler.index.drop_partitions(partitions)
         self.erasures.forget_partitions(partitions)
         self.contract_end_expiry.forget_partitions(partitions)
+        self.key_expiry.forget_partitions(partitions)
         self.outbox.forget_partitions(partitions)
         self.partitions = [p for p in self.partitions if p not in set(partitions)]
 
@@ -642,6 +663,7 @@ class RetentionService:
         self.customer_alarms.add_many(customers_of)
         customers, customer_items_resent = self.erasures.rebuild(partitions)
         contract_ends = self.contract_end_expiry.rebuild(partitions)
+        keys = self.key_expiry.rebuild(partitions)
         self.ready = True
         self.partitions = sorted(partitions)
         log.info(
@@ -649,6 +671,7 @@ class RetentionService:
             partitions=sorted(partitions),
             customers_tracked=customers,
             contract_ends_tracked=contract_ends,
+            subject_keys_tracked=keys,
             alarms_tracked=tracked,
             deletions_resumed=resumed,
             audit_records_republished=republished,

@@ -15,6 +15,7 @@ from streams.postgres.archive_reader import ArchiveReader
 from streams.postgres.archive_writer import open_archive
 from streams.postgres.migrate import migrate
 from streams.projector.rows import Kept, Record, Source, row_of
+from streams.protection.pseudonyms import Pseudonyms
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -25,7 +26,7 @@ KEPT = Kept(audit=timedelta(days=2192), deadletter=timedelta(days=30), answers=t
 async def reader(database_url: str) -> AsyncIterator[ArchiveReader]:
     await migrate(database_url)
     async with AsyncConnectionPool(database_url, min_size=1, max_size=2, open=False) as pool:
-        yield ArchiveReader(pool)
+        yield ArchiveReader(pool, Pseudonyms(b"test pseudonym key"))
 
 
 async def _archive(url: str, records: list[bytes]) -> None:

@@ -1,0 +1,26 @@
+-- Crypto-shredding (streams/protection/): audit records written from this version on carry their
+-- personal fields encrypted under the keys of their data subjects; the archive learns the keys from
+-- the `subject-keys` table's changelog. A destroyed key's row keeps no key and no kid: its records
+-- can no longer be opened, nor found from the subject.
+
+CREATE TABLE subject_keys (
+    name text PRIMARY KEY,  -- partition/subject/ref, as in the worker's table
+    partition integer NOT NULL,
+    subject text NOT NULL,  -- customer or hold
+    ref text NOT NULL,  -- the customer's pseudonym, or the hold id
+    kid text,  -- NULL once destroyed
+    key text,  -- base64; NULL once destroyed
+    case_ref text,  -- a hold's case reference, as a pseudonym
+    created_at timestamptz NOT NULL,
+    ends_at timestamptz NOT NULL,  -- readers ignore a key past it, destroyed or not
+    ended_at timestamptz,
+    topic_offset bigint NOT NULL
+);
+CREATE INDEX subject_keys_by_kid ON subject_keys (kid) WHERE kid IS NOT NULL;
+CREATE INDEX subject_keys_by_ref ON subject_keys (subject, ref);
+CREATE INDEX subject_keys_by_case ON subject_keys (case_ref) WHERE case_ref IS NOT NULL;
+
+ALTER TABLE audit_records ADD COLUMN customer_kid text, ADD COLUMN hold_kid text;
+CREATE INDEX audit_records_by_customer_kid ON audit_records (customer_kid, occurred_at, audit_id)
+    WHERE customer_kid IS NOT NULL;
+CREATE INDEX audit_records_by_hold_kid ON audit_records (hold_kid) WHERE hold_kid IS NOT NULL;

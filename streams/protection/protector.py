@@ -1,0 +1,116 @@
+"""Seals the personal fields of each audit record under its subjects' keys, as the record is published
+(streams/audit/chain.py), and says when each key ends.
+
+- A customer's key ends at R6 (customer identifiers: 12 months after the contract ended), or, while
+  the contract runs, when the audit records it seals have all gone (AUDIT_RETENTION after it was made).
+  CUSTOMER_KEY_LIFETIME replaces R6's 12 months (drills and tests).
+- A hold's key ends S5 after its records began plus the hold limit (HOLD_DETAILS_LIFETIME).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from faust.streams import current_event
+
+from handlers.personal_fields import Subject
+from streams.clock import Clock
+from streams.protection.pseudonyms import Pseudonyms
+from streams.protection.sealing import new_key, protect
+from streams.protection.subject_keys import SubjectKey, SubjectKeys, table_key
+
+NO_KEY = "none"  # the kid of a part sealed by nobody: it never opens (see `_key_of`)
+
+
+@dataclass(frozen=True)
+class KeyLifetimes:
+    customer_after_contract_end: Callable[[datetime], datetime]  # R6, or CUSTOMER_KEY_LIFETIME
+    hold_details: timedelta  # S5 plus the hold limit
+    records: timedelta  # AUDIT_RETENTION: no record sealed by a key outlives this after it ended
+
+    def customer_ends(self, created_at: datetime, contract_ended_at: datetime | None) -> datetime:
+        if contract_ended_at is None:
+            return created_at + self.records
+        return self.customer_after_contract_end(contract_ended_at)
+
+
+class Protector:
+    def __init__(
+        self,
+        keys: SubjectKeys,
+        pseudonyms: Pseudonyms,
+        lifetimes: KeyLifetimes,
+        contract_ended: Callable[[str], datetime | None],
+        clock: Clock,
+        on_key: Callable[[str, SubjectKey], None],
+        in_stream: Callable[[], bool] = lambda: current_event() is not None,
+    ) -> None:
+        """`on_key` hears of every key made or moved (the key expiry tracks its end); `in_stream`:
+        whether a table may be written now (faust allows it only while processing a record)."""
+        self.keys = keys
+        self.pseudonyms = pseudonyms
+        self.lifetimes = lifetimes
+        self._contract_ended = contract_ended
+        self._clock = clock
+        self._on_key = on_key
+        self._in_stream = in_stream
+
+    def protect(self, partition: int, document: Mapping[str, Any]) -> dict[str, Any]:
+        case = (document.get("details") or {}).get("case_reference") or None
+        case_ref = self.pseudonyms.case(case) if case else None
+        return protect(document, lambda subject, ref: self._key_of(partition, subject, ref, case_ref))
+
+    def message_key(self, key: str, customer_id: str | None) -> str:
+        """The key of the record on the audit topic: never the customer's id (a customer's own
+        records are all keyed `customer`; the key decides nothing, the partition is chosen)."""
+        return "customer" if customer_id is not None and key == customer_id else key
+
+    def contract_ended(self, partition: int, customer_id: str, ended_at: datetime) -> None:
+        """Bring the customer's key in this partition to its end under R6 (only while processing)."""
+        name = table_key(partition, Subject.CUSTOMER, self.pseudonyms.customer(customer_id))
+        moved = self.keys.end_by(name, self.lifetimes.customer_after_contract_end(ended_at))
+        if moved is not None:
+            self._on_key(name, moved)
+
+    def end_now(self, partition: int, subject: Subject, ref: str, ends_at: datetime) -> None:
+        name = table_key(partition, subject, ref)
+        moved = self.keys.end_by(name, ends_at)
+        if moved is not None:
+            self._on_key(name, moved)
+
+    def _key_of(
+        self, partition: int, subject: Subject, subject_id: str, case_ref: str | None
+    ) -> tuple[str, bytes]:
+        ref = self.pseudonyms.customer(subject_id) if subject is Subject.CUSTOMER else subject_id
+        case_ref = case_ref if subject is Subject.HOLD else None
+        name = table_key(partition, subject, ref)
+        known = self.keys.get(name)
+        usable = _usable(known)
+        if usable is not None and (case_ref is None or (known is not None and known.case_ref)):
+            return usable
+        if not self._in_stream():
+            if usable is not None:
+                return usable
+            # Republished after a restart with no key to use (its subject's end passed): erased now.
+            # The part is sealed under a key made for it and dropped at once: it never opens.
+            return NO_KEY, new_key()
+        now = self._clock.now()
+        if subject is Subject.CUSTOMER:
+            ends_at = self.lifetimes.customer_ends(now, self._contract_ended(subject_id))
+        else:
+            ends_at = now + self.lifetimes.hold_details
+        made = self.keys.live(name, now, ends_at, case_ref)
+        if usable is None:
+            self._on_key(name, made)
+        made_usable = _usable(made)
+        assert made_usable is not None
+        return made_usable
+
+
+def _usable(key: SubjectKey | None) -> tuple[str, bytes] | None:
+    if key is None or key.kid is None or key.key is None:
+        return None
+    return key.kid, key.key

@@ -1,0 +1,128 @@
+"""The keys of the data subjects (handlers/personal_fields.py), in the `subject-keys` table.
+
+Each partition keeps its own keys (the table key starts with the partition number): audit records are
+written by the owner of their partition, so every key is created and destroyed in stream processing of
+the partition whose records it seals. A customer is named by their pseudonym, a hold by its id.
+
+A key lives until `ends_at`. Then its material and its id are destroyed: the entry keeps only that the
+subject's key ended, and when (so that an access answer can say what was erased, and when), nothing that
+leads from the subject to its records; it is itself forgotten once no audit record it sealed can still
+exist. The table's changelog is the compacted topic the readers (the
+projector, the in-memory projection) learn the keys from; a destroyed key's old value leaves it with
+compaction (CHANGELOG_COMPACTION).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from handlers.personal_fields import Subject
+from streams.protection.sealing import new_key
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    kid: str | None  # None: destroyed
+    key: bytes | None  # None: destroyed
+    created_at: datetime
+    ends_at: datetime
+    ended_at: datetime | None = None
+    case_ref: str | None = None  # a hold's: the pseudonym of its case reference (to find a case's holds)
+
+    def to_json(self) -> bytes:
+        document = {
+            "kid": self.kid,
+            "key": base64.b64encode(self.key).decode("ascii") if self.key is not None else None,
+            "created_at": self.created_at.isoformat(),
+            "ends_at": self.ends_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+        if self.case_ref is not None:
+            document["case_ref"] = self.case_ref
+        return orjson.dumps(document)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> SubjectKey:
+        document = orjson.loads(raw)
+        return cls(
+            kid=document.get("kid"),
+            key=base64.b64decode(document["key"]) if document.get("key") else None,
+            created_at=datetime.fromisoformat(document["created_at"]),
+            ends_at=datetime.fromisoformat(document["ends_at"]),
+            ended_at=datetime.fromisoformat(document["ended_at"]) if document.get("ended_at") else None,
+            case_ref=document.get("case_ref"),
+        )
+
+
+def table_key(partition: int, subject: Subject, ref: str) -> str:
+    return f"{partition}/{subject.value}/{ref}"
+
+
+def parse_table_key(name: str) -> tuple[int, Subject, str]:
+    partition, subject, ref = name.split("/", 2)
+    return int(partition), Subject(subject), ref
+
+
+class SubjectKeys:
+    def __init__(self, table: Any) -> None:
+        self._table = table  # a faust table of bytes (or a test's dict with the same methods)
+
+    def get(self, name: str) -> SubjectKey | None:
+        raw = self._table.get(name.encode("utf-8"))
+        return SubjectKey.from_json(raw) if raw else None
+
+    def live(self, name: str, now: datetime, ends_at: datetime, case_ref: str | None = None) -> SubjectKey:
+        """The subject's key, made when it has none (or only a destroyed one, which then keeps its
+        end: a record sealed after its subject's end is unreadable as soon as the key's end is
+        checked again). Only from inside stream processing of the key's partition."""
+        known = self.get(name)
+        if known is not None and known.key is not None:
+            if case_ref is not None and known.case_ref is None:
+                known = replace(known, case_ref=case_ref)
+                self._put(name, known)
+            return known
+        if known is not None:
+            ends_at = min(ends_at, known.ends_at)
+        made = SubjectKey(uuid.uuid4().hex, new_key(), now, ends_at, case_ref=case_ref)
+        self._put(name, made)
+        return made
+
+    def end_by(self, name: str, ends_at: datetime) -> SubjectKey | None:
+        """Bring the key's end forward to `ends_at` (a later end changes nothing). None: no live key."""
+        known = self.get(name)
+        if known is None or known.key is None or known.ends_at <= ends_at:
+            return None
+        moved = replace(known, ends_at=ends_at)
+        self._put(name, moved)
+        return moved
+
+    def destroy(self, name: str, now: datetime) -> SubjectKey | None:
+        known = self.get(name)
+        if known is None or known.key is None:
+            return None
+        destroyed = SubjectKey(None, None, known.created_at, known.ends_at, ended_at=now)
+        self._put(name, destroyed)
+        return destroyed
+
+    def forget(self, name: str) -> None:
+        """A tombstone on this partition's changelog (see ContractEnds.forget for the placeholder)."""
+        key = name.encode("utf-8")
+        if self._table.get(key) is None:
+            self._table[key] = b"{}"
+        del self._table[key]
+
+    def entries(self) -> Iterator[tuple[str, SubjectKey]]:
+        for raw_key in list(getattr(self._table, "data", self._table).keys()):
+            raw = self._table.get(raw_key)
+            if raw and raw != b"{}":
+                yield raw_key.decode("utf-8"), SubjectKey.from_json(raw)
+
+    def _put(self, name: str, key: SubjectKey) -> None:
+        self._table[name.encode("utf-8")] = key.to_json()
