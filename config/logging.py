@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any, Literal
 
 import orjson
@@ -83,11 +83,27 @@ def _add_logger_name(logger: Any, method: str, event: MutableMapping[str, Any]) 
     return event
 
 
-def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> None:
+def _pseudonymising(pseudonym: Callable[[str], str]) -> Any:
+    """A customer id never reaches a log line: its pseudonym (a keyed hash) stands in for it, so that
+    the lines about one customer can still be found together by whoever holds PSEUDONYM_KEY."""
+
+    def processor(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        customer = event.pop("customer_id", None)
+        if customer is not None:
+            event["customer"] = pseudonym(str(customer))
+        return event
+
+    return processor
+
+
+def configure_logging(
+    level: str = "INFO", log_format: LogFormat = "auto", pseudonym: Callable[[str], str] | None = None
+) -> None:
     logging.config.dictConfig(logging_dict_config(level, log_format))
+    hide = [_pseudonymising(pseudonym)] if pseudonym is not None else []
     if isinstance(_renderer(log_format), structlog.dev.ConsoleRenderer):
         structlog.configure(
-            processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            processors=[*_SHARED, *hide, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
             logger_factory=structlog.stdlib.LoggerFactory(),
             wrapper_class=structlog.stdlib.BoundLogger,
             cache_logger_on_first_use=True,
@@ -99,6 +115,7 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> No
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            *hide,
             structlog.processors.add_log_level,
             _add_logger_name,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

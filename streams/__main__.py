@@ -13,6 +13,13 @@ import argparse
 import asyncio
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+
+def _pseudonym(settings: Any) -> Any:
+    from streams.protection.pseudonyms import Pseudonyms
+
+    return Pseudonyms(settings.pseudonym_secret()).customer
 
 
 def worker() -> int:
@@ -31,7 +38,7 @@ def worker() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, _pseudonym(settings))
     try:
         partitions = asyncio.run(prepare_topics(settings))
     except TopologyError as exc:
@@ -63,7 +70,7 @@ def with_database(command: str) -> int:
     if settings.database_url is None:
         print(f"DATABASE_URL: the {command} needs the archive's database (postgresql://...)", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, _pseudonym(settings))
     if command == "projector":
         from streams.projector.main import main as run_projector
 

@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.kafka.topic_ends import UnknownTopic, committed_total, read_topic
+from streams.protection.sealing import reveal
+from streams.protection.subject_keys import SubjectKey
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -43,7 +46,35 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
 
 
 async def read_json(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [json.loads(r.value) for r in await read_all(bootstrap, topic)]
+    """The topic's JSON records. An audit topic's as its readers show them: personal fields opened
+    with the keys the worker's `subject-keys` changelogs hold now, the rest erased (read_all gives
+    the records as they are on the topic)."""
+    documents = [json.loads(r.value) for r in await read_all(bootstrap, topic)]
+    if topic.endswith("-audit") and any("encrypted" in d for d in documents):
+        keys = await subject_keys(bootstrap)
+        documents = [reveal(d, keys) for d in documents]
+    return documents
+
+
+async def subject_keys(bootstrap: str) -> dict[str, bytes]:
+    """kid -> key, from every app's subject-keys changelog on the broker (latest value per name)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if t.endswith("-subject-keys-changelog")]
+    finally:
+        await admin.close()
+    latest: dict[tuple[str, bytes], bytes | None] = {}
+    for topic in topics:
+        for record in await read_all(bootstrap, topic):
+            latest[(topic, record.key)] = record.value
+    keys = {}
+    for value in latest.values():
+        if value and value != b"{}":
+            key = SubjectKey.from_json(value)
+            if key.kid is not None and key.key is not None:
+                keys[key.kid] = key.key
+    return keys
 
 
 async def wait_for_records(

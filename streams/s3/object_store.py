@@ -145,7 +145,7 @@ class S3ObjectStore:
                 if error.get("Code") in _ALREADY_GONE:
                     deleted.add(error["Key"])
                 else:
-                    failed[error["Key"]] = f"{error.get('Code')}: {error.get('Message', '')}".strip()
+                    failed[error["Key"]] = failure_reason(error)
         return DeletionReport(frozenset(deleted), failed), needs_versions
 
     async def _delete_versions(self, bucket: str, keys: Sequence[str]) -> DeletionReport:
@@ -157,7 +157,7 @@ class S3ObjectStore:
         targets: list[tuple[str, str]] = []
         for key, listing in zip(keys, listings, strict=True):
             if isinstance(listing, BaseException):
-                failed[key] = f"listing versions failed: {listing}"
+                failed[key] = f"listing versions failed: {failure_reason(listing)}"
             else:
                 targets.extend((key, version) for version in listing)
         chunks = [targets[i : i + _MAX_KEYS_PER_DELETE] for i in range(0, len(targets), _MAX_KEYS_PER_DELETE)]
@@ -198,10 +198,20 @@ class S3ObjectStore:
             Delete={"Objects": [{"Key": k, "VersionId": v} for k, v in chunk], "Quiet": True},
         )
         return {
-            error["Key"]: f"{error.get('Code')}: {error.get('Message', '')}".strip()
+            error["Key"]: failure_reason(error)
             for error in answer.get("Errors", [])
             if error.get("Code") not in _ALREADY_GONE
         }
+
+
+def failure_reason(failure: BaseException | Mapping[str, Any]) -> str:
+    """What went wrong, without the store's message: S3 messages may quote the object key (which
+    names the customer), and reasons reach logs, /health and the audit trail."""
+    if isinstance(failure, ClientError):
+        return f"S3 {failure.response.get('Error', {}).get('Code', 'error')}"
+    if isinstance(failure, BaseException):
+        return type(failure).__name__
+    return f"S3 {failure.get('Code', 'error')}"
 
 
 def _raise_if_unreachable(results: Sequence[object]) -> None:
@@ -350,7 +360,7 @@ class InMemoryObjectStore:
                 try:
                     self.put_legal_hold(bucket, key, version.version_id, on)
                 except ClientError as exc:
-                    failed[key] = f"{type(exc).__name__}: {exc}"
+                    failed[key] = failure_reason(exc)
                     break
         return DeletionReport(frozenset(k for k in keys if k not in failed), failed)
 

@@ -577,9 +577,10 @@ class RetentionService:
             and self.deleter.outstanding
             and time.monotonic() - failure[0] < DEGRADED_WINDOW
         ):
+            # The reason is an error code (streams/s3/object_store.failure_reason), never a message.
             reasons.append(
                 f"object store failing: {self.deleter.outstanding} deletion(s) waiting to be retried "
-                f"(last error: {failure[1][:200]})"
+                f"(last error: {failure[1][:60]})"
             )
         gate = self.backlog_gate
         if gate is not None and gate.closed_for() > PATIENCE_SECONDS:

@@ -24,7 +24,7 @@ from handlers.policy import RetentionPolicy
 from handlers.sweep import Known, Verdict, judge, known_media
 from streams.clock import Clock
 from streams.kafka.partitioning import partition_for
-from streams.s3.object_store import ObjectStore, StoredObject
+from streams.s3.object_store import ObjectStore, StoredObject, failure_reason
 from streams.worker.read_model import ReadModel
 
 log = structlog.get_logger(__name__)
@@ -90,7 +90,7 @@ class Sweeper:
             raise
         except Exception as exc:  # the store went away: say so; the next sweep starts over
             status = "failed"
-            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            error = failure_reason(exc)
             log.warning("sweep.failed", sweep_id=sweep_id, error=error)
         summary = SweepCompleted(
             event_id=str(uuid.uuid4()),
