@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     # ends at R6 (12 months after the contract ended); CUSTOMER_KEY_LIFETIME replaces those 12 months
     # (drills). A hold's key ends at schedule row S5 (HOLD_DETAILS_LIFETIME, a decision for the DPO).
     customer_key_lifetime: Duration | None = None
+    # After an erasure request (Art. 17), how long the customer's identifiers in the audit trail stay
+    # readable: long enough for the deletions the request causes to be confirmed and recorded.
+    erasure_key_grace: Duration = timedelta(days=1)
     hold_details_lifetime: Duration | None = None
     _hold_details_kept: timedelta = PrivateAttr(default=timedelta(0))
     # The key of the pseudonyms (keyed hashes) that stand for customer ids in logs, audit record keys

@@ -105,6 +105,18 @@ class OtherData(_Answer):
     status: Literal["scheduled", "commanded", "done"]
 
 
+class ServiceRecords(_Answer):
+    """What the service's own audit trail holds of the customer (their customer number and the names of
+    their objects, encrypted under their key): kept until when, or erased when."""
+
+    what: str
+    kept_until: datetime | None
+    erased_at: datetime | None
+
+
+AUDIT_FIELDS = "your customer number and the names of your images and videos in our audit records"
+
+
 class RequestAnswered(_Answer):
     """The outcome of a customer's request, on `customer-request-outcomes`, keyed by customer."""
 
@@ -117,6 +129,7 @@ class RequestAnswered(_Answer):
     kept: list[MediaItem] = []  # erasure: what is kept, and why
     kept_because: str | None = None
     other_data: list[OtherData] = []  # access: the schedule of the customer's data in other systems
+    service_records: list[ServiceRecords] = []  # access: the service's own records of the customer
     note: str | None = None
 
 
@@ -153,6 +166,7 @@ def answer_access(
     other: CustomerRecord | None,
     now: datetime,
     policy: RetentionPolicy,
+    audit_fields: ServiceRecords | None = None,
 ) -> RequestAnswered:
     other_data = [
         OtherData(
@@ -172,6 +186,7 @@ def answer_access(
         answered_at=now,
         media=_items(states, policy),
         other_data=other_data,
+        service_records=[audit_fields] if audit_fields is not None else [],
         note="other_data lists only what is scheduled for erasure; the systems holding it answer for "
         "its content",
     )

@@ -17,7 +17,8 @@ marks the rest erased. Pure: no keys, no cryptography (streams/protection/ does 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -101,3 +102,12 @@ def merge(clear: Mapping[str, Any], opened: Mapping[Subject, Mapping[str, Any] |
     if erased:
         document["erased"] = sorted(erased)
     return document
+
+
+def customer_fields_end_after_erasure(
+    now: datetime, grace: timedelta, hold_limits: Iterable[datetime]
+) -> datetime:
+    """When an erasure request (Art. 17) ends a customer's fields in the audit trail: once the
+    deletions it causes are recorded (`grace`), or, while the police hold evidence of the customer's,
+    at the latest hold limit: those records are needed while the hold lasts (Art. 17(3))."""
+    return max([now + grace, *hold_limits])

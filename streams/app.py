@@ -224,6 +224,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         clock=clock,
         audit_chain=audit_chain,
         outcomes_topic=topics.request_outcomes,
+        audit_fields=protector.customer_fields,
     )
     lag: dict[tuple[str, int], int] = {}
     metrics.watch(lambda: _figures(service, figures, broker, lag))

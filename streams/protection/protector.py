@@ -16,6 +16,7 @@ from typing import Any
 
 from faust.streams import current_event
 
+from handlers.customer_rights import AUDIT_FIELDS, ServiceRecords
 from handlers.personal_fields import Subject
 from streams.clock import Clock
 from streams.protection.pseudonyms import Pseudonyms
@@ -70,16 +71,26 @@ class Protector:
 
     def contract_ended(self, partition: int, customer_id: str, ended_at: datetime) -> None:
         """Bring the customer's key in this partition to its end under R6 (only while processing)."""
-        name = table_key(partition, Subject.CUSTOMER, self.pseudonyms.customer(customer_id))
-        moved = self.keys.end_by(name, self.lifetimes.customer_after_contract_end(ended_at))
-        if moved is not None:
-            self._on_key(name, moved)
+        self.end_customer_key(partition, customer_id, self.lifetimes.customer_after_contract_end(ended_at))
 
-    def end_now(self, partition: int, subject: Subject, ref: str, ends_at: datetime) -> None:
-        name = table_key(partition, subject, ref)
+    def end_customer_key(self, partition: int, customer_id: str, ends_at: datetime) -> None:
+        """Bring the customer's key in this partition forward to `ends_at` (a later end changes
+        nothing; only while processing a record of the partition)."""
+        name = table_key(partition, Subject.CUSTOMER, self.pseudonyms.customer(customer_id))
         moved = self.keys.end_by(name, ends_at)
         if moved is not None:
             self._on_key(name, moved)
+
+    def customer_fields(self, partition: int, customer_id: str) -> ServiceRecords | None:
+        """For an access answer: the customer's fields in this partition's audit records, kept until
+        when or erased when (None: the partition sealed none of theirs)."""
+        name = table_key(partition, Subject.CUSTOMER, self.pseudonyms.customer(customer_id))
+        known = self.keys.get(name)
+        if known is None:
+            return None
+        if known.key is None:
+            return ServiceRecords(what=AUDIT_FIELDS, kept_until=None, erased_at=known.ended_at)
+        return ServiceRecords(what=AUDIT_FIELDS, kept_until=known.ends_at, erased_at=None)
 
     def _key_of(
         self, partition: int, subject: Subject, subject_id: str, case_ref: str | None

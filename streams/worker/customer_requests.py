@@ -9,11 +9,18 @@ service broadcasts the request through the internal topic), by the same rule the
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 
 from handlers.audit import AuditType, audit_record
-from handlers.customer_rights import RequestAnswered, answer_access, answer_erasure, answer_restriction
+from handlers.customer_rights import (
+    RequestAnswered,
+    ServiceRecords,
+    answer_access,
+    answer_erasure,
+    answer_restriction,
+)
 from handlers.events import AccessRequested, CustomerRequest, ErasureRequested
 from handlers.policy import RetentionPolicy
 from streams.audit.chain import AuditChain
@@ -35,13 +42,17 @@ class CustomerRequests:
         clock: Clock,
         audit_chain: AuditChain,
         outcomes_topic: object,
+        audit_fields: Callable[[int, str], ServiceRecords | None] = lambda _partition, _customer: None,
     ) -> None:
+        """`audit_fields`: what the partition's key of the customer says of their fields in the audit
+        trail (streams/protection/)."""
         self._read_model = read_model
         self._customers = customers
         self._policy = policy
         self._clock = clock
         self._audit_chain = audit_chain
         self._outcomes = outcomes_topic
+        self._audit_fields = audit_fields
 
     async def answer(self, request: CustomerRequest, partition: int) -> RequestAnswered:
         await self._caught_up()
@@ -49,7 +60,10 @@ class CustomerRequests:
         states = await self._read_model.customer_alarms(request.customer_id)
         if isinstance(request, AccessRequested):
             other = self._customers.get(request.customer_id)
-            answer = answer_access(request.request_id, request.customer_id, states, other, now, self._policy)
+            fields = self._audit_fields(partition, request.customer_id)
+            answer = answer_access(
+                request.request_id, request.customer_id, states, other, now, self._policy, fields
+            )
         elif isinstance(request, ErasureRequested):
             answer = answer_erasure(request.request_id, request.customer_id, states, now, self._policy)
         else:

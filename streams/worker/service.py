@@ -52,7 +52,8 @@ from handlers.events import (
     RestrictionRequested,
 )
 from handlers.holds import on_hold_placed, on_hold_released
-from handlers.policy import Outcome, RetentionPolicy, next_check_at
+from handlers.personal_fields import customer_fields_end_after_erasure
+from handlers.policy import Outcome, RetentionPolicy, hold_limit, next_check_at
 from handlers.state import AlarmState
 from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
@@ -420,6 +421,21 @@ class RetentionService:
                 deletions_allowed=self.deletions_allowed,
             )
             await self._apply(previous, outcome, message, event_type=command.type)
+        if command.kind == "erasure" and self.protector is not None:
+            self._erase_customer_key(command.customer_id, message.partition, now)
+
+    def _erase_customer_key(self, customer_id: str, partition: int, now: datetime) -> None:
+        """Art. 17: the customer's identifiers in this partition's audit records end (see
+        customer_fields_end_after_erasure). The request itself stays findable by its request id."""
+        limits = []
+        for alarm_id in self.customer_alarms.of(customer_id):
+            state = self.alarms.get(alarm_id) if self.alarms.partition_of(alarm_id) == partition else None
+            limit = hold_limit(state, self.policy) if state is not None and state.active_holds else None
+            if limit is not None:
+                limits.append(limit)
+        ends = customer_fields_end_after_erasure(now, self.settings.erasure_key_grace, limits)
+        assert self.protector is not None
+        self.protector.end_customer_key(partition, customer_id, ends)
 
     def _broadcast_contract_end(self, event: ContractEnded) -> None:
         broadcast = ContractEndBroadcast(
