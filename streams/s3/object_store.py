@@ -209,8 +209,10 @@ def failure_reason(failure: BaseException | Mapping[str, Any]) -> str:
     names the customer), and reasons reach logs, /health and the audit trail."""
     if isinstance(failure, ClientError):
         return f"S3 {failure.response.get('Error', {}).get('Code', 'error')}"
-    if isinstance(failure, BaseException):
+    if isinstance(failure, BotoCoreError):
         return type(failure).__name__
+    if isinstance(failure, BaseException):  # one of ours: its message names no object
+        return f"{type(failure).__name__}: {str(failure)[:300]}"
     return f"S3 {failure.get('Code', 'error')}"
 
 
