@@ -109,7 +109,7 @@ class TestACustomersWholeLife:
         now = datetime.now(UTC)
         alarms = [plain_alarm, held_alarm]
         events = [
-            alarm_json(plain_alarm, [k for _, k in plain], at=now, customer_id=customer),
+            alarm_json(plain_alarm, [k for _, k in plain], bucket=MEDIA_BUCKET, at=now, customer_id=customer),
             alarm_json(
                 held_alarm, [k for _, k in held], bucket=EVIDENCE_BUCKET, at=now, customer_id=customer
             ),
@@ -143,7 +143,7 @@ class TestACustomersWholeLife:
 
         async def erased() -> list[dict[str, Any]] | None:
             trail = await trail_of(life, alarms)
-            named = [r for r in trail if "customer_id" in r]
+            named = [r for r in trail if r.get("customer_id") is not None]
             return trail if named and all(r["customer_id"] == ERASED for r in named) else None
 
         trail = await until(erased, 30, f"the customer's fields to be erased ({R6_SECONDS} s after the end)")
