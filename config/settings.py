@@ -141,6 +141,19 @@ class Settings(BaseSettings):
     hold_signing_keys: dict[str, SecretStr] = {}
     hold_signing_keys_file: Path | None = None  # the same JSON in a file (a mounted secret)
     hold_signing_key_id: str | None = None  # the key the API signs with; default: the first
+    # HMAC keys of the audit chain (handlers/audit_chain.py): {"key-id": "secret"}. New records are sealed
+    # with AUDIT_CHAIN_KEY_ID (default: the first); `retention audit verify` needs every key ever used.
+    audit_chain_keys: dict[str, SecretStr] = {}
+    audit_chain_keys_file: Path | None = None  # the same JSON in a file (a mounted secret)
+    audit_chain_key_id: str | None = None
+    # A bucket with Object Lock where each chain's head is also checkpointed, under COMPLIANCE retention
+    # for AUDIT_RETENTION: nobody (not even the bucket's owner) can remove or rewrite a checkpoint, so a
+    # cut or rewritten audit topic is found by `retention audit verify` even if its checkpoint topic was
+    # cut along with it.
+    audit_anchor_bucket: str | None = None
+    # Start without hold signing keys, API tokens, chain keys, a pseudonym key or an anchor bucket
+    # (outside the local stack, which sets them all): refused unless this is true, and then said loudly.
+    allow_insecure: bool = False
     api_tokens: list[ApiToken] = []  # JSON, e.g. [{"name": "...", "role": "operator", "sha256": "..."}]
     api_tokens_file: Path | None = None  # the same JSON in a file (a mounted secret); added to api_tokens
     # An object is overdue once it is this far past its deadline and not yet deleted.
@@ -261,6 +274,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"HOLD_SIGNING_KEYS_FILE: cannot be used ({problem})") from None
         if self.hold_signing_key_id is not None and self.hold_signing_key_id not in self.signing_keys():
             raise ValueError("HOLD_SIGNING_KEY_ID names no key of HOLD_SIGNING_KEYS")
+        if self.audit_chain_keys_file is not None:
+            try:
+                self.chain_keys()
+            except (OSError, ValidationError) as exc:
+                problem = (
+                    exc.strerror if isinstance(exc, OSError) else "not a JSON object of key ids to secrets"
+                )
+                raise ValueError(f"AUDIT_CHAIN_KEYS_FILE: cannot be used ({problem})") from None
+        if self.audit_chain_key_id is not None and self.audit_chain_key_id not in self.chain_keys():
+            raise ValueError("AUDIT_CHAIN_KEY_ID names no key of AUDIT_CHAIN_KEYS")
         if self.api_tokens_file is not None:
             try:
                 self.all_api_tokens()
@@ -317,6 +340,40 @@ class Settings(BaseSettings):
             return None
         key_id = self.hold_signing_key_id or next(iter(keys))
         return key_id, keys[key_id]
+
+    def chain_keys(self) -> dict[str, bytes]:
+        keys = {k: v.get_secret_value().encode() for k, v in self.audit_chain_keys.items()}
+        if self.audit_chain_keys_file is not None:
+            keys.update(
+                {
+                    k: v.encode()
+                    for k, v in _KEY_MAP.validate_json(self.audit_chain_keys_file.read_bytes()).items()
+                }
+            )
+        return keys
+
+    def chain_key(self) -> tuple[str, bytes] | None:
+        """The key new audit records are sealed with (None: unkeyed, refused unless ALLOW_INSECURE)."""
+        keys = self.chain_keys()
+        if not keys:
+            return None
+        key_id = self.audit_chain_key_id or next(iter(keys))
+        return key_id, keys[key_id]
+
+    def insecure(self) -> list[str]:
+        """What a production worker must have and this one lacks (see ALLOW_INSECURE)."""
+        missing = []
+        if not self.signing_keys():
+            missing.append("HOLD_SIGNING_KEYS (anyone who can write to police-holds could release a hold)")
+        if not self.all_api_tokens():
+            missing.append("API_TOKENS (the API would refuse every caller, or serve none)")
+        if not self.chain_keys():
+            missing.append("AUDIT_CHAIN_KEYS (anyone who can write to the audit topic could add records)")
+        if self.audit_anchor_bucket is None:
+            missing.append("AUDIT_ANCHOR_BUCKET (a cut audit topic could go unnoticed)")
+        if self.pseudonym_key is None:
+            missing.append("PSEUDONYM_KEY (pseudonyms anyone can compute from a customer id)")
+        return missing
 
     def all_api_tokens(self) -> list[ApiToken]:
         if self.api_tokens_file is None:

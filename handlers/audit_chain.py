@@ -1,8 +1,12 @@
 """A tamper-evident audit trail: each record carries the hash of the one before it in its partition.
 
-`hash` = SHA-256 of `prev_hash` and the record's canonical JSON (every field but `hash`, keys sorted).
-Changing, removing or inserting a record breaks the chain at that point; `retention audit verify`
-finds the first such record. The first record of a partition follows GENESIS.
+`hash` = HMAC-SHA256, under the chain key the record names (`chain_key`, an id of AUDIT_CHAIN_KEYS),
+of `prev_hash` and the record's canonical JSON (every field but `hash`, keys sorted). Changing,
+removing or inserting a record breaks the chain at that point; `retention audit verify` finds the
+first such record. Without the key nobody can write a record that verifies, so records appended by
+whoever can write to the topic are found too. The first record of a partition follows GENESIS.
+Records written before chains were keyed (no `chain_key`) are plain SHA-256; an unkeyed record after
+a keyed one is a forgery.
 
 Retention removes a partition's oldest records (AUDIT_RETENTION), so the first record left follows one
 nobody can read any more. Whether they went by retention or were removed by someone is told by
@@ -16,6 +20,7 @@ the checkpoint's) and records cut from the end (a checkpoint past the partition'
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,16 +30,33 @@ from typing import Any
 GENESIS = "0" * 64
 
 
-def _digest(prev_hash: str, document: Mapping[str, Any]) -> str:
+ChainKey = tuple[str, bytes]  # (its id, the secret)
+
+
+class UnknownChainKey(ValueError):
+    pass
+
+
+def _digest(prev_hash: str, document: Mapping[str, Any], keys: Mapping[str, bytes]) -> str:
     unsealed = {k: v for k, v in document.items() if k != "hash"}
     body = json.dumps(unsealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(prev_hash.encode("ascii") + body).hexdigest()
+    message = prev_hash.encode("ascii") + body
+    key_id = document.get("chain_key")
+    if key_id is None:
+        return hashlib.sha256(message).hexdigest()
+    if key_id not in keys:
+        raise UnknownChainKey(str(key_id))
+    return hmac.new(keys[key_id], message, hashlib.sha256).hexdigest()
 
 
-def seal(prev_hash: str, document: Mapping[str, Any]) -> dict[str, Any]:
-    """The record with `prev_hash` and its own `hash` added."""
+def seal(prev_hash: str, document: Mapping[str, Any], key: ChainKey | None = None) -> dict[str, Any]:
+    """The record with `prev_hash` (and `chain_key`, keyed) and its own `hash` added."""
     linked = {**document, "prev_hash": prev_hash}
-    linked["hash"] = _digest(prev_hash, linked)
+    keys: dict[str, bytes] = {}
+    if key is not None:
+        linked["chain_key"] = key[0]
+        keys = {key[0]: key[1]}
+    linked["hash"] = _digest(prev_hash, linked, keys)
     return linked
 
 
@@ -45,10 +67,12 @@ class Break:
     reason: str
 
 
-def verify(partition: int, records: Iterable[tuple[int, bytes]]) -> tuple[int, Break | None]:
-    """Check one partition's records (offset, value) in order from GENESIS: how many, and the first
-    break if any."""
-    count, broken, _ = _links(partition, list(records), GENESIS, set())
+def verify(
+    partition: int, records: Iterable[tuple[int, bytes]], keys: Mapping[str, bytes] | None = None
+) -> tuple[int, Break | None]:
+    """Check one partition's records (offset, value) in order from GENESIS, with the chain keys
+    `keys` (id -> secret): how many, and the first break if any."""
+    count, broken, _ = _links(partition, list(records), GENESIS, set(), keys or {})
     return count, broken
 
 
@@ -100,6 +124,7 @@ def check_partition(
     end: int,
     checkpoints: Iterable[Checkpoint],
     removable_before: datetime | None,
+    keys: Mapping[str, bytes] | None = None,
 ) -> PartitionCheck:
     """Check what is left of one partition: `records` (offset, value) in order up to its `end`, against
     its checkpoints. Records before the first one read count as removed by retention when no
@@ -125,7 +150,7 @@ def check_partition(
             removed = first
         # The record the first one follows is gone; its hash is known only from a checkpoint.
         expected_prev = next((c.hash for c in mine if c.offset == first - 1), None)
-    count, broken, hashes = _links(partition, records, expected_prev, {c.offset for c in mine})
+    count, broken, hashes = _links(partition, records, expected_prev, {c.offset for c in mine}, keys or {})
     if broken is not None:
         problems.append(broken)
     for checkpoint in mine:
@@ -156,12 +181,17 @@ def _too_young(checkpoint: Checkpoint, removable_before: datetime | None) -> boo
 
 
 def _links(
-    partition: int, records: list[tuple[int, bytes]], expected_prev: str | None, wanted: set[int]
+    partition: int,
+    records: list[tuple[int, bytes]],
+    expected_prev: str | None,
+    wanted: set[int],
+    keys: Mapping[str, bytes],
 ) -> tuple[int, Break | None, dict[int, str]]:
     """Follow the chain; None for `expected_prev`: the first record's predecessor is unknown. Also the
     hashes of the records at the `wanted` offsets (read up to the first break)."""
     hashes: dict[int, str] = {}
     count = 0
+    keyed = False
     for offset, value in records:
         count += 1
         try:
@@ -172,8 +202,18 @@ def _links(
             return count, Break(partition, offset, "no hash chain fields"), hashes
         if expected_prev is not None and document["prev_hash"] != expected_prev:
             return count, Break(partition, offset, "prev_hash does not match the record before it"), hashes
-        if _digest(document["prev_hash"], document) != document["hash"]:
-            return count, Break(partition, offset, "hash does not match the record's content"), hashes
+        if keyed and "chain_key" not in document:
+            why = "not keyed, after keyed records: written by someone without the chain key"
+            return count, Break(partition, offset, why), hashes
+        keyed = keyed or "chain_key" in document
+        try:
+            digest = _digest(document["prev_hash"], document, keys)
+        except UnknownChainKey as exc:
+            why = f"sealed with chain key {exc}, which this check was not given (AUDIT_CHAIN_KEYS)"
+            return count, Break(partition, offset, why), hashes
+        if not hmac.compare_digest(digest, str(document["hash"])):
+            why = "hash does not match the record's content (or it was not sealed with the chain key)"
+            return count, Break(partition, offset, why), hashes
         expected_prev = document["hash"]
         if offset in wanted:
             hashes[offset] = expected_prev

@@ -22,6 +22,36 @@ def _pseudonym(settings: Any) -> Any:
     return Pseudonyms(settings.pseudonym_secret()).customer
 
 
+def _secure_enough(settings: Any) -> bool:
+    """Outside the local stack (which sets them all), a worker or an API without hold signing keys,
+    API tokens, chain keys, an anchor bucket or a pseudonym key is refused, unless ALLOW_INSECURE
+    says otherwise, and then it says so at every start."""
+    import structlog
+
+    missing = settings.insecure()
+    if settings.audit_anchor_bucket:
+        from streams.audit.anchor import AuditAnchor
+        from streams.s3.client import make_s3_client
+
+        anchor = AuditAnchor(
+            make_s3_client(settings), settings.audit_anchor_bucket, "", settings.audit_retention
+        )
+        problem = anchor.check_bucket()
+        if problem is not None:
+            missing.append(problem)
+    if not missing:
+        return True
+    if settings.allow_insecure:
+        structlog.get_logger("streams").warning(
+            "INSECURE: started without what a production deployment needs (ALLOW_INSECURE=true)",
+            missing=missing,
+        )
+        return True
+    print("refusing to start without:\n  " + "\n  ".join(missing), file=sys.stderr)
+    print("(set them, or ALLOW_INSECURE=true for a trial; `make run` sets them all)", file=sys.stderr)
+    return False
+
+
 def worker() -> int:
     import faust
 
@@ -39,6 +69,8 @@ def worker() -> int:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, _pseudonym(settings))
+    if not _secure_enough(settings):
+        return 2
     try:
         partitions = asyncio.run(prepare_topics(settings))
     except TopologyError as exc:
@@ -71,6 +103,8 @@ def with_database(command: str) -> int:
         print(f"DATABASE_URL: the {command} needs the archive's database (postgresql://...)", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, _pseudonym(settings))
+    if command == "api" and not _secure_enough(settings):
+        return 2
     if command == "projector":
         from streams.projector.main import main as run_projector
 

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from config.settings import Settings
 from streams.api.http import ApiContext
 from streams.api.server import build_web_app, serve
+from streams.audit.anchor import AuditAnchor
 from streams.audit.chain import AuditChain
 from streams.audit.checkpoints import AuditCheckpoints
 from streams.clock import Clock
@@ -32,6 +33,7 @@ from streams.postgres.read_model import ArchiveReads
 from streams.protection.protector import KeyLifetimes, Protector
 from streams.protection.pseudonyms import Pseudonyms
 from streams.protection.subject_keys import SubjectKeys
+from streams.s3.client import make_s3_client
 from streams.s3.object_store import ObjectStore
 from streams.tables import synced_store
 from streams.tables.alarms import AlarmTable
@@ -121,6 +123,14 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         ),
         clock,
         settings.audit_checkpoint_interval,
+        anchor=AuditAnchor(
+            make_s3_client(settings),
+            settings.audit_anchor_bucket,
+            settings.topics.audit,
+            settings.audit_retention,
+        )
+        if settings.audit_anchor_bucket
+        else None,
     )
     contract_ends = ContractEnds(contract_table)
     subject_keys = SubjectKeys(key_table)
@@ -145,6 +155,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         checkpoints=checkpoints,
         checkpoint_topic=settings.topics.audit_checkpoints,
         protector=protector,
+        chain_key=settings.chain_key(),
     )
 
     async def everything_sent_is_durable() -> None:
@@ -234,7 +245,9 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         read=read,
         clock=clock,
         publish_hold=service.publish_hold_event,
-        health=lambda: _health(service, figures, broker, recovery_check, [writes, app.outgoing]),
+        health=lambda: _health(
+            service, figures, broker, recovery_check, [writes, app.outgoing], checkpoints.anchor
+        ),
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
         archive=ArchiveReader(archive, pseudonyms) if archive is not None else None,
@@ -291,6 +304,11 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         given_away = {tp.partition for tp in revoked if tp.topic == settings.topics.internal}
         checkpoints.write(given_away)  # the chains' heads as this worker leaves them
         checkpoints.forget(given_away)
+        try:
+            async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
+                await checkpoints.flush_anchor()
+        except TimeoutError:
+            log.warning("audit_anchor.not_flushed_on_revoke")
         service.forget_partitions(given_away)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
@@ -305,6 +323,11 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         except Exception as exc:  # the heads acknowledged so far are still worth writing
             log.warning("audit_checkpoint.on_stop_incomplete", error=type(exc).__name__)
         log.info("audit_checkpoint.on_stop", written=checkpoints.write())
+        try:
+            async with asyncio.timeout(SHUTDOWN_FLUSH_SECONDS):
+                await checkpoints.flush_anchor()
+        except TimeoutError:
+            log.warning("audit_anchor.not_flushed_on_stop")
 
     @app.task
     async def _scheduler() -> None:
@@ -460,8 +483,11 @@ def _health(
     broker: BrokerProbe,
     recovery: RecoveryCheck,
     failed: list[Any],
+    anchor: AuditAnchor | None = None,
 ) -> dict[str, Any]:
     reasons = service.degraded() + [str(f.failed) for f in failed if f.failed is not None]
+    if anchor is not None and anchor.problem:
+        reasons.append(anchor.problem)
     if broker.problem:
         reasons.append(broker.problem)
     body = {

@@ -94,6 +94,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the topic of the chains' checkpoints",
     )
     check.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    check.add_argument(
+        "--chain-keys-file",
+        type=Path,
+        default=os.environ.get("AUDIT_CHAIN_KEYS_FILE"),
+        help="the chain keys as JSON {id: secret} (default: AUDIT_CHAIN_KEYS from the environment)",
+    )
+    check.add_argument(
+        "--anchor-bucket",
+        default=os.environ.get("AUDIT_ANCHOR_BUCKET"),
+        help="the Object Lock bucket of the chains' checkpoints (S3_ENDPOINT_URL, AWS_* as the worker's)",
+    )
 
     schedule = groups.add_parser("schedule", help="the retention schedule (config/retention-schedule.toml)")
     schedule.add_argument("--format", choices=["markdown", "json", "record"], default="markdown")
@@ -370,6 +381,19 @@ def _left(moment: str) -> str:
     return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
 
 
+def _chain_keys(path: Path | None) -> dict[str, bytes]:
+    """The chain keys, from a file or AUDIT_CHAIN_KEYS (JSON {id: secret}); a record sealed with a key
+    not given is reported as such."""
+    raw = path.read_text() if path is not None else os.environ.get("AUDIT_CHAIN_KEYS", "{}")
+    try:
+        keys = json.loads(raw)
+    except ValueError:
+        raise CliError('the chain keys are not JSON ({"key-id": "secret"})') from None
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise CliError("the chain keys must be a JSON object of key ids to secrets")
+    return {k: v.encode() for k, v in keys.items()}
+
+
 async def _verify_audit(args: argparse.Namespace) -> int:
     """Read every partition of the audit topic from its start to its end and check its hash chain
     against the chains' checkpoints (streams/audit/verify.py)."""
@@ -378,9 +402,17 @@ async def _verify_audit(args: argparse.Namespace) -> int:
 
     if not args.bootstrap:
         raise CliError("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
+    keys = _chain_keys(args.chain_keys_file)
+    anchored = []
+    if args.anchor_bucket:
+        from streams.audit.anchor import read_anchor, s3_client_from_environment
+
+        anchored = await asyncio.to_thread(
+            read_anchor, s3_client_from_environment(), args.anchor_bucket, args.topic
+        )
     try:
         verdict = await verify_audit_topic(
-            {"bootstrap_servers": args.bootstrap}, args.topic, args.checkpoints
+            {"bootstrap_servers": args.bootstrap}, args.topic, args.checkpoints, keys=keys, anchored=anchored
         )
     except UnknownTopic as exc:
         raise CliError(str(exc)) from exc
@@ -392,6 +424,7 @@ async def _verify_audit(args: argparse.Namespace) -> int:
                     "records": verdict.records,
                     "removed_by_retention": verdict.removed_by_retention,
                     "checkpoints": verdict.checkpoints,
+                    "anchored_checkpoints": verdict.anchored,
                     "retention_seconds": verdict.retention.total_seconds() if verdict.retention else None,
                     "broken": [vars(b) for b in broken],
                 }
@@ -405,7 +438,8 @@ async def _verify_audit(args: argparse.Namespace) -> int:
         print(
             f"intact: {verdict.records} records in {len(verdict.partitions)} partitions of {args.topic}; "
             f"{verdict.removed_by_retention} older records removed by retention (kept {kept}); "
-            f"checked against {verdict.checkpoints} checkpoints"
+            f"checked against {verdict.checkpoints} checkpoints ({verdict.anchored} from the anchor bucket"
+            f"{'' if args.anchor_bucket else ': none given, a cut of both topics would go unnoticed'})"
         )
     return 0 if verdict.intact else 1
 

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from handlers.audit import AuditRecord
-from handlers.audit_chain import GENESIS, seal
+from handlers.audit_chain import GENESIS, ChainKey, seal
 from streams.audit.checkpoints import AuditCheckpoints, checkpoint_of, read_checkpoints
 from streams.kafka.acknowledgements import Acknowledgements
 from streams.kafka.topic_ends import POLL_MS, high_watermarks, started
@@ -54,11 +54,13 @@ class AuditChain:
         checkpoint_topic: str | None = None,
         resume_wait: float = RESUME_WAIT_SECONDS,
         protector: Protector | None = None,
+        chain_key: ChainKey | None = None,
     ) -> None:
         """`protector`: encrypts each record's personal fields as it is published (None: in the
         clear, for tests of the chain alone)."""
         self._topic = topic
         self._protector = protector
+        self._chain_key = chain_key  # None: unkeyed (SHA-256), only with ALLOW_INSECURE
         self._checkpoints = checkpoints
         self._checkpoint_topic = checkpoint_topic
         self._resume_wait = resume_wait
@@ -105,7 +107,7 @@ class AuditChain:
         durable = self._writes.acknowledged_through() if self._writes is not None else 0
         while self._waiting and self._waiting[0].after_write <= durable:
             waiting = self._waiting.popleft()
-            sealed = seal(self._last.get(waiting.partition, GENESIS), waiting.document)
+            sealed = seal(self._last.get(waiting.partition, GENESIS), waiting.document, self._chain_key)
             self._last[waiting.partition] = sealed["hash"]
             self._topic.send_soon(
                 key=waiting.key.encode("utf-8"),

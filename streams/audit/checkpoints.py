@@ -19,6 +19,7 @@ import structlog
 from aiokafka import TopicPartition
 
 from handlers.audit_chain import Checkpoint
+from streams.audit.anchor import AuditAnchor
 from streams.clock import Clock
 from streams.kafka.topic_ends import UnknownTopic, read_topic
 
@@ -26,10 +27,14 @@ log = structlog.get_logger(__name__)
 
 
 class AuditCheckpoints:
-    def __init__(self, topic: Any, clock: Clock, interval: timedelta) -> None:
+    def __init__(
+        self, topic: Any, clock: Clock, interval: timedelta, anchor: AuditAnchor | None = None
+    ) -> None:
+        """`anchor`: where each checkpoint also goes, for good (streams/audit/anchor.py)."""
         self._topic = topic  # a faust topic (or a test's stand-in) with send_soon
         self._clock = clock
         self._interval = interval
+        self.anchor = anchor
         self._heads: dict[int, tuple[int, str]] = {}  # partition -> offset, hash of its last acked record
         self._written: dict[int, int] = {}  # partition -> offset of the last checkpoint written
 
@@ -48,6 +53,8 @@ class AuditCheckpoints:
                 continue
             checkpoint = Checkpoint(partition, offset, hash_, self._clock.now())
             self._topic.send_soon(key=str(partition).encode("ascii"), value=checkpoint.to_json())
+            if self.anchor is not None:
+                self.anchor.add([checkpoint])
             self._written[partition] = offset
             written += 1
         return written
@@ -62,6 +69,11 @@ class AuditCheckpoints:
         while True:
             await asyncio.sleep(self._interval.total_seconds())
             self.write()
+            await self.flush_anchor()
+
+    async def flush_anchor(self) -> None:
+        if self.anchor is not None:
+            await self.anchor.flush()
 
 
 async def read_checkpoints(client_options: dict[str, Any], topic: str) -> list[Checkpoint]:

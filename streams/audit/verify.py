@@ -3,13 +3,14 @@ every partition (handlers/audit_chain.py says what is checked)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from handlers.audit_chain import PartitionCheck, check_partition
+from handlers.audit_chain import Checkpoint, PartitionCheck, check_partition
 from streams.audit.checkpoints import read_checkpoints
 from streams.kafka.topic_ends import read_topic_to_ends
 from streams.kafka.topology import describe_topic_configs
@@ -21,6 +22,7 @@ class Verdict:
     retention: timedelta | None  # None: the topic keeps its records forever
     checkpoints: int
     partitions: list[PartitionCheck]
+    anchored: int = 0  # of the checkpoints, those read from the Object Lock bucket
 
     @property
     def records(self) -> int:
@@ -36,20 +38,32 @@ class Verdict:
 
 
 async def verify_audit_topic(
-    client_options: dict[str, Any], topic: str, checkpoint_topic: str, now: datetime | None = None
+    client_options: dict[str, Any],
+    topic: str,
+    checkpoint_topic: str,
+    now: datetime | None = None,
+    keys: Mapping[str, bytes] | None = None,
+    anchored: Sequence[Checkpoint] = (),
 ) -> Verdict:
-    """Raises UnknownTopic when there is no audit topic."""
+    """`keys`: the chain keys (id -> secret); `anchored`: the checkpoints of the anchor bucket
+    (streams/audit/anchor.py), which nobody could have removed. Raises UnknownTopic when there is no
+    audit topic."""
     found, ends = await read_topic_to_ends(client_options, topic)
-    checkpoints = await read_checkpoints(client_options, checkpoint_topic)
+    checkpoints = [*await read_checkpoints(client_options, checkpoint_topic), *anchored]
     retention = await topic_retention(client_options, topic)
     removable_before = (now or datetime.now(UTC)) - retention if retention is not None else None
     by_partition: dict[int, list[tuple[int, bytes]]] = {p: [] for p in ends}
     for record in found:
         by_partition[record.partition].append((record.offset, record.value))
+    # A checkpoint of a partition the topic does not have (any more) is a removal too.
+    for partition in {c.partition for c in checkpoints} - set(ends):
+        ends[partition] = 0
+        by_partition[partition] = []
     checks = [
-        check_partition(p, by_partition[p], ends[p], checkpoints, removable_before) for p in sorted(ends)
+        check_partition(p, by_partition[p], ends[p], checkpoints, removable_before, keys)
+        for p in sorted(ends)
     ]
-    return Verdict(topic, retention, len(checkpoints), checks)
+    return Verdict(topic, retention, len(checkpoints), checks, anchored=len(anchored))
 
 
 async def topic_retention(client_options: dict[str, Any], topic: str) -> timedelta | None:

@@ -37,6 +37,7 @@ LOCAL_SECRET_KEY = "retention-local-secret"  # noqa: S105 - a fixed credential f
 INPUT_TOPICS = ("alarm-events", "police-holds", "contract-events")
 MEDIA_BUCKET = "alarm-media"
 EVIDENCE_BUCKET = "alarm-evidence"  # with S3 Object Lock, so police holds also become legal holds
+ANCHOR_BUCKET = "retention-audit-anchor"  # with S3 Object Lock: the audit chains' checkpoints, for good
 BROKER_BUCKET = "tansu-log"  # where Tansu's S3 engine keeps the log; the service never deletes from it
 BROKER_STORAGE = ("memory", "s3")
 
@@ -404,6 +405,7 @@ def run_local() -> int:
         stack.create_topics(INPUT_TOPICS, partitions=4)
         stack.create_bucket(MEDIA_BUCKET)
         stack.create_bucket(EVIDENCE_BUCKET, object_lock=True)
+        stack.create_bucket(ANCHOR_BUCKET, object_lock=True)
         tokens = local["tokens"]
         _write_private(
             root / "tokens.env",
@@ -412,7 +414,13 @@ def run_local() -> int:
                 for role, token in tokens.items()
             )
             + f"export RETENTION_API_TOKEN={tokens['operator']}\n"
-            + f"export RETENTION_ARCHIVE_URL={database.url}\n",  # for psql: the archive, read-write
+            + f"export RETENTION_ARCHIVE_URL={database.url}\n"  # for psql: the archive, read-write
+            # For the auditor's `retention audit verify`: the broker, the chain key, the anchor bucket.
+            + f"export KAFKA_BOOTSTRAP_SERVERS={stack.kafka_bootstrap}\n"
+            + f"export AUDIT_CHAIN_KEYS='{json.dumps({'local': local['audit_chain_key']})}'\n"
+            + f"export AUDIT_ANCHOR_BUCKET={ANCHOR_BUCKET}\n"
+            + f"export S3_ENDPOINT_URL={stack.s3_endpoint} AWS_REGION=us-east-1\n"
+            + f"export AWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\n",
         )
         environment = {
             **stack.worker_environment(),
@@ -420,6 +428,11 @@ def run_local() -> int:
             # Holds are signed by the API; a producer without this key cannot place or release one.
             # Kept across restarts: holds still waiting in police-holds must verify after one.
             "HOLD_SIGNING_KEYS": json.dumps({"local": local["hold_signing_key"]}),
+            # The audit chain's key and the pseudonyms' key: kept across restarts as well (a chain
+            # verifies only with every key it was sealed with; pseudonyms must stay the same).
+            "AUDIT_CHAIN_KEYS": json.dumps({"local": local["audit_chain_key"]}),
+            "AUDIT_ANCHOR_BUCKET": ANCHOR_BUCKET,
+            "PSEUDONYM_KEY": local["pseudonym_key"],
             "STATE_DIR": str(root / "worker"),
             "DATABASE_URL": database.url,
             **_user_overrides(),
@@ -498,6 +511,8 @@ def _local_state(root: Path) -> dict[str, Any]:
         "ports": lambda: asdict(Ports()),
         "tokens": local_tokens,
         "hold_signing_key": lambda: secrets.token_urlsafe(32),
+        "audit_chain_key": lambda: secrets.token_urlsafe(32),
+        "pseudonym_key": lambda: secrets.token_urlsafe(32),
         "postgres_password": lambda: secrets.token_urlsafe(24),  # the archive's superuser, on loopback
     }
     missing = [name for name in made if name not in state]  # a stack made by an earlier version

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from streams.local.service_process import ServiceProcess
-from streams.local.stack import LocalStack, _free_port, api_tokens_setting
+from streams.local.stack import ANCHOR_BUCKET, LocalStack, _free_port, api_tokens_setting
 
 # Fixed tokens for tests and benchmarks, one per role; the worker is given only their hashes.
 TOKENS = {
@@ -23,6 +23,8 @@ TOKENS = {
 # The HMAC key hold events are signed with in tests and benchmarks (see handlers/signing.py).
 SIGNING_KEY_ID = "test-key"
 SIGNING_KEY = "test-signing-secret-of-some-length"
+CHAIN_KEYS = {"test-chain": "test-chain-secret-of-some-length"}  # for `retention audit verify` in tests
+PSEUDONYM_KEY = "test-pseudonym-secret-of-some-length"
 
 
 class WorkerProcess(ServiceProcess):
@@ -46,8 +48,12 @@ class WorkerProcess(ServiceProcess):
             "STATE_DIR": str(own),
             "API_TOKENS": api_tokens_setting(TOKENS, prefix="test"),
             "HOLD_SIGNING_KEYS": json.dumps({SIGNING_KEY_ID: SIGNING_KEY}),
+            "AUDIT_CHAIN_KEYS": json.dumps(CHAIN_KEYS),
+            "AUDIT_ANCHOR_BUCKET": ANCHOR_BUCKET,
+            "PSEUDONYM_KEY": PSEUDONYM_KEY,
             **settings,
         }
+        stack.create_bucket(ANCHOR_BUCKET, object_lock=True)
         super().__init__(environment, log_path, web_port)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:

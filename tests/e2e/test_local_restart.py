@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -42,6 +43,17 @@ from tests.kafka_helpers import produce, read_json, wait_for_commit
 pytestmark = pytest.mark.e2e
 RETENTION_SECONDS = 20  # passes while the stack is stopped: the second run finds it overdue
 HOLD_SECONDS = 300
+
+
+def sourced(path: Path) -> dict[str, str]:
+    """The variables a shell gets from `source path` (lines of `export A=1 B='2'`)."""
+    variables = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            for word in shlex.split(line.removeprefix("export ")):
+                name, _, value = word.partition("=")
+                variables[name] = value
+    return variables
 
 
 class MakeRun:
@@ -170,9 +182,9 @@ def test_stopping_and_starting_make_run_again_keeps_schedules_holds_and_the_audi
             [sys.executable, "-m", "streams.cli", "audit", "verify"],
             env={
                 **os.environ,
+                **sourced(run.root / "tokens.env"),  # as the README says: `source .local-stack/tokens.env`
                 "RETENTION_API_URL": f"http://127.0.0.1:{run.web_port}",
                 "RETENTION_API_TOKEN": run.tokens["auditor"],
-                "KAFKA_BOOTSTRAP_SERVERS": run.stack.kafka_bootstrap,
             },
             capture_output=True,
             text=True,
