@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from streams.local.stack import MEDIA_BUCKET, LocalStack
-from streams.local.worker_process import TOKENS, WorkerProcess
+from streams.local.stack import ANCHOR_BUCKET, MEDIA_BUCKET, LocalStack
+from streams.local.worker_process import CHAIN_KEYS, TOKENS, WorkerProcess
 from tests.builders import alarm_json
 from tests.kafka_helpers import produce, wait_for_records
 
@@ -113,6 +114,23 @@ async def audit_of(
         count=count,
         timeout=timeout,
     )
+
+
+def verify_audit(
+    stack: LocalStack, topic: str = "retention-audit", checkpoints: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`retention audit verify --json` as an auditor runs it: with the chain keys the test workers seal
+    with, and the anchor bucket they checkpoint into."""
+    command = [sys.executable, "-m", "streams.cli", "--json", "audit", "verify", "--topic", topic]
+    if checkpoints is not None:
+        command += ["--checkpoints", checkpoints]
+    environment = {
+        **os.environ,
+        **stack.worker_environment(),
+        "AUDIT_CHAIN_KEYS": json.dumps(CHAIN_KEYS),
+        "AUDIT_ANCHOR_BUCKET": ANCHOR_BUCKET,
+    }
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=environment)
 
 
 # -- the clock -------------------------------------------------------------------------------------

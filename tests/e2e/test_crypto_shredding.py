@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,7 +24,7 @@ from handlers.personal_fields import ERASED
 from streams.local.stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json
-from tests.e2e.helpers import unique, upload
+from tests.e2e.helpers import unique, upload, verify_audit
 from tests.kafka_helpers import produce, read_all, read_json, subject_keys
 
 pytestmark = pytest.mark.e2e
@@ -84,13 +82,9 @@ async def until(condition: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def verify(life: dict[str, Any]) -> dict[str, Any]:
+def verify(life: dict[str, Any], stack: LocalStack) -> dict[str, Any]:
     topics = life["topics"]
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "--json", "audit", "verify", "--bootstrap", life["bootstrap"],
-         "--topic", topics["TOPICS__AUDIT"], "--checkpoints", topics["TOPICS__AUDIT_CHECKPOINTS"]],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = verify_audit(stack, topics["TOPICS__AUDIT"], topics["TOPICS__AUDIT_CHECKPOINTS"])
     assert done.returncode == 0, done.stdout + done.stderr
     verdict: dict[str, Any] = json.loads(done.stdout)
     return verdict
@@ -163,7 +157,7 @@ class TestACustomersWholeLife:
         assert all(r.get("customer_id") in (None, ERASED) for r in sealed)
         assert keys  # the hold's key, at least, is alive
 
-        verdict = verify(life)
+        verdict = verify(life, media_stack)
         assert verdict["broken"] == []
         assert verdict["records"] > 0
 

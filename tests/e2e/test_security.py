@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
@@ -17,7 +14,7 @@ import pytest
 from streams.local.stack import MEDIA_BUCKET, LocalStack
 from streams.local.worker_process import WorkerProcess
 from tests.builders import alarm_json, hold_released_json
-from tests.e2e.helpers import bearer
+from tests.e2e.helpers import bearer, verify_audit
 from tests.kafka_helpers import produce, read_all, wait_for_records
 
 pytestmark = pytest.mark.e2e
@@ -93,34 +90,12 @@ class TestForgedHoldEvents:
         assert "does not match" in rejected["details"]["reason"]
 
 
-def verify_audit(bootstrap: str, topic: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "--json",
-            "audit",
-            "verify",
-            "--topic",
-            topic,
-            "--bootstrap",
-            bootstrap,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ},
-    )
-
-
 class TestTheAuditTrailIsTamperEvident:
     async def test_the_workers_trail_verifies_and_a_changed_copy_is_caught(
         self, worker: WorkerProcess, media_stack: LocalStack
     ) -> None:
         await held_alarm(worker, media_stack)  # at least some records
-        intact = verify_audit(media_stack.kafka_bootstrap, "retention-audit")
+        intact = verify_audit(media_stack, "retention-audit")
         assert intact.returncode == 0, intact.stdout + intact.stderr
         assert json.loads(intact.stdout)["records"] > 0
 
@@ -138,7 +113,7 @@ class TestTheAuditTrailIsTamperEvident:
         values = [r.value for r in records]
         values[1] = json.dumps(tampered).encode()
         await produce(media_stack.kafka_bootstrap, copy, [(b"k", v) for v in values])
-        result = verify_audit(media_stack.kafka_bootstrap, copy)
+        result = verify_audit(media_stack, copy)
         assert result.returncode == 1
         (broken,) = json.loads(result.stdout)["broken"]
         assert (broken["partition"], broken["offset"]) == (0, 1)
