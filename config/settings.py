@@ -75,6 +75,14 @@ class ApiToken(BaseModel):
     name: str = Field(min_length=1, max_length=100)  # the identity recorded in events and the audit trail
     role: Role
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # A police liaison's unit: they see and release only the holds their unit placed (least privilege).
+    unit: str | None = Field(default=None, min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _liaisons_have_a_unit(self) -> ApiToken:
+        if self.role == "police-liaison" and self.unit is None:
+            raise ValueError(f"{self.name}: a police-liaison token names its unit")
+        return self
 
 
 class SettingsError(Exception):

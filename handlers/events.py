@@ -108,6 +108,7 @@ class HoldPlaced(_Event):
     placed_by: Text
     placed_at: Timestamp
     requested_by: Text | None = None  # who asked the police liaison (optional; since contract 1.1)
+    unit: Text | None = None  # the police unit whose liaison placed it: only it sees the hold (1.2)
     key_id: Identifier | None = None  # the signing key (see handlers/signing.py; since contract 1.1)
     signature: Signature | None = None
 

@@ -46,6 +46,7 @@ def on_hold_placed(
     hold = replace(
         existing or Hold(hold_id=event.hold_id),
         case_reference=event.case_reference,
+        unit=event.unit,
         placed_by=event.placed_by,
         requested_by=event.requested_by,
         placed_at=event.placed_at,
@@ -139,6 +140,8 @@ def accepted_record(
     }
     if hold.requested_by:
         details["requested_by"] = hold.requested_by
+    if hold.unit:
+        details["unit"] = hold.unit
     if state.deleting:
         details["objects_already_being_deleted"] = str(len(state.deleting))
     if waited:

@@ -59,6 +59,7 @@ class Hold:
 
     hold_id: str
     case_reference: str | None = None
+    unit: str | None = None  # the police unit that placed it; only its liaisons see it
     placed_by: str | None = None
     requested_by: str | None = None
     placed_at: datetime | None = None

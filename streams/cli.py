@@ -119,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     create = token.add_parser("new", help="make a token and the API_TOKENS entry that admits it")
     create.add_argument("--name", required=True, help="the identity recorded in events and the audit trail")
     create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument("--unit", help="a police liaison's unit (required for that role): the holds it sees")
     return parser
 
 
@@ -445,8 +446,12 @@ async def _verify_audit(args: argparse.Namespace) -> int:
 
 
 def _new_token(args: argparse.Namespace) -> int:
+    if args.role == "police-liaison" and not args.unit:
+        raise CliError("a police-liaison token names its unit: --unit UNIT")
     token = new_token()
     entry = {"name": args.name, "role": args.role, "sha256": hash_token(token)}
+    if args.unit:
+        entry["unit"] = args.unit
     print(f"token (give it to {args.name}; it is not stored anywhere): {token}")
     print(f"API_TOKENS entry: {json.dumps(entry)}")
     return 0

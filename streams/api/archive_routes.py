@@ -66,7 +66,10 @@ async def case_holds(request: web.Request, identity: Identity | None, ctx: ApiCo
     case_reference = request.match_info["case_reference"]
     if not 1 <= len(case_reference) <= 500 or not case_reference.isprintable():
         raise ApiError(422, "invalid_path", "case_reference: 1 to 500 printable characters")
+    assert identity is not None
     holds = await _archive(ctx).holds_in_case(case_reference)
+    if identity.role == "police-liaison":  # their unit's holds only
+        holds = [h for h in holds if h.unit is not None and h.unit == identity.unit]
     views = [CaseHoldView.model_validate(asdict(h)) for h in holds]
     return reply(CaseHolds(case_reference=case_reference, holds=views))
 

@@ -24,6 +24,7 @@ ROLES: tuple[Role, ...] = ("police-liaison", "operator", "auditor")
 class Identity:
     name: str  # recorded as placed_by / released_by and in the audit trail
     role: Role
+    unit: str | None = None  # a police liaison's unit
 
 
 def hash_token(token: str) -> str:
@@ -45,7 +46,7 @@ class Authenticator:
         found = None
         for token in self._tokens:  # no early exit: the time taken says nothing about which matched
             if hmac.compare_digest(token.sha256, presented):
-                found = Identity(token.name, token.role)
+                found = Identity(token.name, token.role, token.unit)
         return found
 
 

@@ -57,7 +57,9 @@ class HoldList(_Body):
 
 class MediaView(_Body):
     bucket: str
-    key: str
+    key: str | None = Field(
+        description="the object's key; not shown to police liaisons (it names the customer)"
+    )
     status: Literal["pending", "deleting", "deleted"]
     deadline: datetime | None
     rule: str | None
@@ -67,6 +69,7 @@ class MediaView(_Body):
 
 class HoldState(_Body):
     hold_id: str
+    unit: str | None = Field(default=None, description="the police unit that placed it")
     case_reference: str | None
     placed_by: str | None
     placed_at: datetime | None
@@ -218,6 +221,7 @@ class ArchivePage(_Body):
 
 class CaseHoldView(_Body):
     hold_id: str
+    unit: str | None = Field(default=None, description="the police unit that placed it")
     alarm_id: str | None
     placed_at: datetime
     placed_by: str | None

@@ -65,6 +65,7 @@ def hold_state(hold: Hold) -> HoldState:
         state, reason = "active", None
     return HoldState(
         hold_id=hold.hold_id,
+        unit=hold.unit,
         case_reference=hold.case_reference,
         placed_by=hold.placed_by,
         placed_at=hold.placed_at,
@@ -75,8 +76,11 @@ def hold_state(hold: Hold) -> HoldState:
     )
 
 
-def alarm_view(state: AlarmState, role: Role) -> AlarmView:
-    operator = role == "operator"
+def alarm_view(state: AlarmState, identity: Identity) -> AlarmView:
+    """What the caller may see of the alarm: an operator all of it; a police liaison their unit's holds
+    and the media's fate, never the customer or the object keys (they name the customer)."""
+    operator = identity.role == "operator"
+    holds = state.holds if operator else [h for h in state.holds if sees(identity, h)]
     return AlarmView(
         alarm_id=state.alarm_id,
         customer_id=state.customer_id if operator else None,
@@ -86,7 +90,7 @@ def alarm_view(state: AlarmState, role: Role) -> AlarmView:
         media=[
             MediaView(
                 bucket=m.bucket,
-                key=m.key,
+                key=m.key if operator else None,
                 status=m.status.value,
                 deadline=m.due_at or state.deadline,
                 rule=_rule_of(m.due_rule or state.deadline_rule),
@@ -95,13 +99,18 @@ def alarm_view(state: AlarmState, role: Role) -> AlarmView:
             )
             for m in state.media
         ],
-        holds=[hold_state(h) for h in state.holds],
+        holds=[hold_state(h) for h in holds],
         contract_ended_at=state.contract_ended_at if operator else None,
         erasure_requested_at=state.erasure_requested_at,
         restricted=state.restricted_at is not None,
         ended_at=state.ended_at,
         media_gone_at=state.media_gone_at,
     )
+
+
+def sees(identity: Identity, hold: Hold) -> bool:
+    """Least privilege: a police liaison sees (and releases) only the holds of their own unit."""
+    return identity.role != "police-liaison" or (hold.unit is not None and hold.unit == identity.unit)
 
 
 def _rule_of(rule: Rule | None) -> str | None:
@@ -139,6 +148,7 @@ async def place_hold(request: web.Request, identity: Identity | None, ctx: ApiCo
         placed_by=identity.name,
         placed_at=ctx.clock.now().isoformat(),  # type: ignore[arg-type]
         requested_by=body.requested_by,
+        unit=identity.unit,
     )
     await ctx.publish_hold(body.alarm_id, ctx.signed(event))
     return await _answer(ctx, body.alarm_id, hold_id, event.event_id, released=False)
@@ -152,6 +162,11 @@ async def release_hold(
     body: ReleaseHold = await read_body(request, ReleaseHold, optional=True)
     alarm_id = await ctx.read.alarm_of_hold(hold_id) or body.alarm_id
     if alarm_id is None:
+        raise ApiError(404, "unknown_hold", "no such hold is known; give alarm_id to release it anyway")
+    state = await ctx.read.alarm(alarm_id)
+    known = state.find_hold(hold_id) if state is not None else None
+    if known is not None and known.placed and not sees(identity, known):
+        # Another unit's hold: as if it did not exist (its existence is theirs to tell).
         raise ApiError(404, "unknown_hold", "no such hold is known; give alarm_id to release it anyway")
     event = HoldReleased(
         type="hold.released",
@@ -212,8 +227,10 @@ def _hold_answer(
 
 
 async def list_holds(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
+    assert identity is not None
     now = ctx.clock.now()
-    views = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in await ctx.read.active_holds()]
+    active = [h for h in await ctx.read.active_holds() if sees(identity, h.hold)]
+    views = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in active]
     if request.query.get("expiring") in ("1", "true", "yes"):
         views = [v for v in views if v.expiring_soon]
     return reply(HoldList(holds=views))
@@ -229,7 +246,10 @@ async def _alarm_or_404(ctx: ApiContext, alarm_id: str) -> AlarmState:
 async def show_alarm(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
     assert identity is not None
     alarm_id = identifier(request.match_info["alarm_id"], "alarm_id")
-    return reply(alarm_view(await _alarm_or_404(ctx, alarm_id), identity.role))
+    state = await _alarm_or_404(ctx, alarm_id)
+    if identity.role == "police-liaison" and not any(sees(identity, h) for h in state.holds):
+        raise ApiError(404, "unknown_alarm", "no such alarm is known")  # not one their unit holds
+    return reply(alarm_view(state, identity))
 
 
 async def alarm_audit(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:
@@ -243,11 +263,12 @@ async def alarm_audit(request: web.Request, identity: Identity | None, ctx: ApiC
 async def customer_media(
     request: web.Request, identity: Identity | None, ctx: ApiContext
 ) -> web.StreamResponse:
+    assert identity is not None
     customer_id = identifier(request.match_info["customer_id"], "customer_id")
     states = await ctx.read.customer_alarms(customer_id)
     if not states:
         raise ApiError(404, "unknown_customer", "no media is known for this customer")
-    return reply(CustomerMedia(customer_id=customer_id, alarms=[alarm_view(s, "operator") for s in states]))
+    return reply(CustomerMedia(customer_id=customer_id, alarms=[alarm_view(s, identity) for s in states]))
 
 
 async def summary(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.StreamResponse:

@@ -558,9 +558,13 @@ def api_tokens_setting(tokens: dict[str, str], prefix: str = "local") -> str:
     """API_TOKENS admitting these tokens, named after their role ("local-operator", ...)."""
     from streams.api.auth import hash_token
 
-    entries = [
-        {"name": f"{prefix}-{role}", "role": role, "sha256": hash_token(t)} for role, t in tokens.items()
-    ]
+    entries = []
+    for name, token in tokens.items():
+        role, _, unit = name.partition("@")  # "police-liaison@unit-b": a liaison of another unit
+        entry = {"name": f"{prefix}-{name}", "role": role, "sha256": hash_token(token)}
+        if role == "police-liaison":
+            entry["unit"] = unit or f"{prefix}-police"
+        entries.append(entry)
     return json.dumps(entries)
 
 

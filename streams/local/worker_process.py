@@ -15,7 +15,8 @@ from streams.local.stack import ANCHOR_BUCKET, LocalStack, _free_port, api_token
 # Fixed tokens for tests and benchmarks, one per role; the worker is given only their hashes.
 TOKENS = {
     "operator": "rt_test-operator-token",
-    "police-liaison": "rt_test-liaison-token",
+    "police-liaison": "rt_test-liaison-token",  # of the unit test-police
+    "police-liaison@other-unit": "rt_test-liaison-of-another-unit-token",
     "auditor": "rt_test-auditor-token",
 }
 

@@ -38,6 +38,7 @@ class Page:
 class CaseHold:
     hold_id: str
     alarm_id: str | None
+    unit: str | None
     placed_at: datetime
     placed_by: str | None
     kept_until: str | None
@@ -128,6 +129,7 @@ class ArchiveReader:
         holds = [
             CaseHold(
                 **row,
+                unit=(record.get("details") or {}).get("unit"),
                 placed_by=(record.get("details") or {}).get("placed_by"),
                 kept_until=(record.get("details") or {}).get("kept_until"),
             )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from config.settings import ApiToken
 from streams.api.auth import Authenticator, FailedAttempts, hash_token, new_token
 
@@ -9,7 +12,9 @@ from streams.api.auth import Authenticator, FailedAttempts, hash_token, new_toke
 def authenticator() -> Authenticator:
     return Authenticator(
         [
-            ApiToken(name="liaison-oslo", role="police-liaison", sha256=hash_token("rt_liaison")),
+            ApiToken(
+                name="liaison-oslo", role="police-liaison", unit="oslo", sha256=hash_token("rt_liaison")
+            ),
             ApiToken(name="ops", role="operator", sha256=hash_token("rt_ops")),
         ]
     )
@@ -17,9 +22,13 @@ def authenticator() -> Authenticator:
 
 class TestTokens:
     def test_a_known_token_gives_its_identity_and_role(self) -> None:
-        identity = authenticator().identify("Bearer rt_liaison")
+        identity = authenticator().identify("Bearer rt_li")
         assert identity is not None
-        assert (identity.name, identity.role) == ("liaison-oslo", "police-liaison")
+        assert (identity.name, identity.role, identity.unit) == ("liaison-oslo", "police-liaison", "oslo")
+
+    def test_a_police_liaison_token_must_name_its_unit(self) -> None:
+        with pytest.raises(ValidationError, match="names its unit"):
+            ApiToken(name="liaison", role="police-liaison", sha256=hash_token("rt_x"))
 
     def test_unknown_missing_or_malformed_tokens_give_nothing(self) -> None:
         auth = authenticator()
