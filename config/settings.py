@@ -55,6 +55,8 @@ class TopicNames(BaseModel):
     # The audit chains' heads at intervals (streams/audit/checkpoints.py), kept as long as the audit trail.
     audit_checkpoints: str = "retention-audit-checkpoints"
     deadletter: str = "retention-deadletter"
+    # Who read which personal data through the API, when and from where (streams/api/access_log.py).
+    access_log: str = "retention-access-log"
     # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).
     internal: str = "retention-internal"
     # Erasure commands to the systems that hold the other personal data, and their confirmations
@@ -203,6 +205,9 @@ class Settings(BaseSettings):
     audit_retention: Duration = timedelta(days=6 * 365 + 2)
     transit_retention: Duration = timedelta(days=14)
     deadletter_retention: Duration = timedelta(days=30)
+    # The access log (who read which personal data through the API): schedule row S7 gives the default.
+    access_log_retention: Duration | None = None
+    _access_log_kept: timedelta = PrivateAttr(default=timedelta(0))
     # How often each audit chain's head is checkpointed (also whenever a worker gives partitions away).
     audit_checkpoint_interval: Duration = timedelta(minutes=1)
 
@@ -247,6 +252,9 @@ class Settings(BaseSettings):
             )
             self._contract_end_kept = (
                 self.contract_end_lifetime or schedule.service_record("contract_end").lifetime()
+            )
+            self._access_log_kept = (
+                self.access_log_retention or schedule.service_record("api_access_log").lifetime()
             )
             self._hold_details_kept = (
                 self.hold_details_lifetime or schedule.service_record("police_hold_details").lifetime()
@@ -299,6 +307,11 @@ class Settings(BaseSettings):
                 problem = exc.strerror if isinstance(exc, OSError) else f"{exc.error_count()} invalid entries"
                 raise ValueError(f"API_TOKENS_FILE: cannot be used ({problem})") from None
         return self
+
+    @property
+    def access_log_kept(self) -> timedelta:
+        """How long the access log keeps who read what (ACCESS_LOG_RETENTION, or the schedule's S7)."""
+        return self._access_log_kept
 
     @property
     def hold_details_kept(self) -> timedelta:

@@ -15,6 +15,7 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 
 from config.settings import Settings
+from streams.api.access_log import AccessLog
 from streams.api.http import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.audit.anchor import AuditAnchor
@@ -251,6 +252,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         request_sweep=service.request_sweep,
         publish_request=service.publish_customer_request,
         archive=ArchiveReader(archive, pseudonyms) if archive is not None else None,
+        access_log=AccessLog(service.record_access, pseudonyms),
     )
 
     def owned_partitions() -> set[int]:

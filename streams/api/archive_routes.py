@@ -11,7 +11,7 @@ from aiohttp import web
 from config.settings import Role
 from streams.api.auth import Identity
 from streams.api.http import ApiContext, ApiError, Endpoint, identifier, reply
-from streams.api.models import ArchivePage, CaseHolds, CaseHoldView
+from streams.api.models import AccessLogEntry, AccessLogPage, ArchivePage, CaseHolds, CaseHoldView
 from streams.postgres.archive_reader import ArchiveReader, Page
 
 
@@ -74,18 +74,32 @@ async def case_holds(request: web.Request, identity: Identity | None, ctx: ApiCo
     return reply(CaseHolds(case_reference=case_reference, holds=views))
 
 
+async def access_log(request: web.Request, identity: Identity | None, ctx: ApiContext) -> web.Response:
+    customer_id = request.query.get("customer_id")
+    who = request.query.get("identity")
+    if customer_id is not None:
+        identifier(customer_id, "customer_id")
+    _, limit = _paging(request)
+    entries = await _archive(ctx).access_log(customer_id, who, limit)
+    return reply(AccessLogPage(entries=[AccessLogEntry.model_validate(e) for e in entries]))
+
+
 READERS: frozenset[Role] = frozenset({"operator", "auditor"})
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/archive/customers/{customer_id}/deletions",
              "Every deletion of a customer's data: media and erasures confirmed (?cursor=&limit=)",
-             READERS, customer_deletions, response=ArchivePage),
+             READERS, customer_deletions, response=ArchivePage, personal=True),
     Endpoint("GET", "/api/v1/archive/customers/{customer_id}/audit",
              "Every audit record about a customer (?cursor=&limit=)", READERS, customer_trail,
-             response=ArchivePage),
+             response=ArchivePage, personal=True),
     Endpoint("GET", "/api/v1/archive/alarms/{alarm_id}/audit",
              "Every audit record of an alarm, however many (?cursor=&limit=)", READERS, alarm_trail,
-             response=ArchivePage),
+             response=ArchivePage, personal=True),
     Endpoint("GET", "/api/v1/archive/cases/{case_reference}/holds",
              "Every hold placed in a police case, and how and when it ended",
-             frozenset({"operator", "auditor", "police-liaison"}), case_holds, response=CaseHolds),
+             frozenset({"operator", "auditor", "police-liaison"}), case_holds, response=CaseHolds,
+             personal=True),
+    Endpoint("GET", "/api/v1/access-log",
+             "Who read which personal data through the API, newest first (?customer_id=&identity=&limit=)",
+             frozenset({"auditor"}), access_log, response=AccessLogPage, personal=True),
 )  # fmt: skip

@@ -14,6 +14,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from config.settings import Role, Settings
 from handlers.events import Identifier
 from handlers.signing import sign
+from streams.api.access_log import AccessLog
 from streams.api.auth import Identity
 from streams.clock import Clock
 from streams.postgres.archive_reader import ArchiveReader
@@ -32,6 +33,7 @@ class ApiContext:
     request_sweep: Callable[[str], Awaitable[str]]
     publish_request: PublishHold
     archive: ArchiveReader | None = None  # the archive in PostgreSQL (DATABASE_URL), if configured
+    access_log: AccessLog | None = None  # where reads of personal data are recorded
 
     def signed(self, event: BaseModel) -> bytes:
         """The event as JSON, signed with the API's hold key when keys are configured."""
@@ -55,6 +57,7 @@ class Endpoint:
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
+    personal: bool = False  # it shows personal data: every call is recorded in the access log
 
 
 class ApiError(Exception):

@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from config.settings import Settings
 from handlers.commands import SweepRequested
+from streams.api.access_log import AccessLog
 from streams.api.http import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.clock import SystemClock
@@ -53,6 +54,9 @@ class _Producer:
 
     async def hold(self, alarm_id: str, value: bytes) -> None:
         await self._producer.send_and_wait(self._topics.police_holds, value, key=alarm_id.encode("utf-8"))
+
+    async def access(self, key: bytes, value: bytes) -> None:
+        await self._producer.send_and_wait(self._topics.access_log, value, key=key)
 
     async def request(self, customer_id: str, value: bytes) -> None:
         await self._producer.send_and_wait(
@@ -112,6 +116,7 @@ async def run_api(settings: Settings) -> None:
         request_sweep=producer.sweep,
         publish_request=producer.request,
         archive=ArchiveReader(pool, Pseudonyms(settings.pseudonym_secret())),
+        access_log=AccessLog(producer.access, Pseudonyms(settings.pseudonym_secret())),
     )
     try:
         await asyncio.gather(

@@ -212,6 +212,23 @@ class Health(_Body):
     )
 
 
+class AccessLogEntry(_Body):
+    access_id: str
+    at: datetime
+    identity: str
+    role: str
+    unit: str | None
+    client: str = Field(description="the address the request came from")
+    method: str
+    endpoint: str
+    read: dict[str, str] = Field(description="what was read: the path's parameters (a customer as pseudonym)")
+    status: int
+
+
+class AccessLogPage(_Body):
+    entries: list[AccessLogEntry]
+
+
 class ArchivePage(_Body):
     """Audit records from the archive, oldest first, a page at a time."""
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.api.asyncapi import asyncapi_document
-from streams.api.auth import Authenticator, FailedAttempts
+from streams.api.auth import Authenticator, FailedAttempts, Identity
 from streams.api.http import ApiContext, ApiError, Endpoint
 from streams.api.openapi import openapi_document
 from streams.api.routes import ENDPOINTS
@@ -62,16 +62,44 @@ def build_web_app(ctx: ApiContext, metrics: Metrics) -> web.Application:
                     await asyncio.sleep(delay)
                 log.warning("api.unauthorized", path=request.path, delayed_seconds=delay)
                 return _error(401, "unauthorized", "send 'Authorization: Bearer <token>' with a valid token")
+            response: web.StreamResponse
             if endpoint.roles is not None and identity.role not in endpoint.roles:
                 allowed = ", ".join(sorted(endpoint.roles))
-                return _error(403, "forbidden", f"role {identity.role} may not do this; it needs: {allowed}")
-            structlog.contextvars.bind_contextvars(api_identity=identity.name)
-            try:
-                return await endpoint.handler(request, identity, ctx)
-            finally:
-                structlog.contextvars.unbind_contextvars("api_identity")
+                response = _error(403, "forbidden", f"role {identity.role} may not do this; needs: {allowed}")
+            else:
+                structlog.contextvars.bind_contextvars(api_identity=identity.name)
+                try:
+                    response = await endpoint.handler(request, identity, ctx)
+                except ApiError as exc:
+                    response = _error(exc.status, exc.error, exc.detail)
+                finally:
+                    structlog.contextvars.unbind_contextvars("api_identity")
+            if endpoint.personal and not await recorded(request, endpoint, identity, response.status):
+                return _error(503, "access_log_unavailable", "the read could not be recorded; try again")
+            return response
 
         return handle
+
+    async def recorded(request: web.Request, endpoint: Endpoint, identity: Identity, status: int) -> bool:
+        """Every call of an endpoint that shows personal data goes to the access log first."""
+        if ctx.access_log is None:
+            return True
+        try:
+            await ctx.access_log.record(
+                at=ctx.clock.now(),
+                identity=identity.name,
+                role=identity.role,
+                unit=identity.unit,
+                client=request.remote or "unknown",
+                method=request.method,
+                endpoint=endpoint.path,
+                parameters={**request.match_info, **request.query},
+                status=status,
+            )
+        except Exception as exc:
+            log.warning("api.access_log_failed", path=endpoint.path, error=type(exc).__name__)
+            return False
+        return True
 
     for endpoint in ENDPOINTS:
         app.router.add_route(endpoint.method, endpoint.path, guarded(endpoint))

@@ -89,6 +89,8 @@ def creation_configs(settings: Settings, topic: str) -> dict[str, str]:
     configs = _replication(settings)
     if topic == names.deadletter:
         keep: timedelta | None = settings.deadletter_retention
+    elif topic == names.access_log:
+        keep = settings.access_log_kept
     elif topic in (names.audit, names.audit_checkpoints):
         keep = settings.audit_retention
     else:

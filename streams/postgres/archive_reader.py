@@ -91,6 +91,27 @@ class ArchiveReader:
     async def trail_of_alarm(self, alarm_id: str, cursor: str | None = None, limit: int = 100) -> Page:
         return await self._page("alarm_id = %(key)s", {"key": alarm_id}, cursor, limit)
 
+    async def access_log(
+        self, customer_id: str | None = None, identity: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The latest reads of personal data through the API, newest first: of a customer's data (by
+        their pseudonym), by one caller, or all."""
+        await self._pool.open(wait=False)
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT access_id::text, at, identity, role, unit, client, method, endpoint, read, status"
+                " FROM access_log"
+                " WHERE (%(customer)s::text IS NULL OR read ->> 'customer_id' = %(customer)s)"
+                " AND (%(identity)s::text IS NULL OR identity = %(identity)s)"
+                " ORDER BY at DESC, access_id LIMIT %(limit)s",
+                {
+                    "customer": self._pseudonyms.customer(customer_id) if customer_id else None,
+                    "identity": identity,
+                    "limit": max(1, min(limit, MAX_PAGE)),
+                },
+            )
+            return list(await cur.fetchall())
+
     async def status(self) -> ArchiveStatus | None:
         """The projector's last report of its lag; None before its first."""
         await self._pool.open(wait=False)

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from streams.projector.rows import (
+    AccessRow,
     AnswerRow,
     AuditRow,
     CustomerRow,
@@ -70,6 +71,7 @@ _CUSTOMERS = _table("customer_records", CustomerRow, ("customer_id",), update=Tr
 _KEYS = _table("subject_keys", KeyRow, ("name",), update=True, renamed=_OFFSET_ONLY)
 _ANSWERS = _table("request_answers", AnswerRow, ("request_id",), update=False)
 _DEADLETTERS = _table("dead_letters", DeadLetterRow, ("topic_partition", "topic_offset"), update=False)
+_ACCESS_LOG = _table("access_log", AccessRow, ("access_id",), update=False)
 _TABLE_OF: dict[type, _Table] = {
     AuditRow: _AUDIT,
     StateRow: _STATES,
@@ -77,6 +79,7 @@ _TABLE_OF: dict[type, _Table] = {
     KeyRow: _KEYS,
     AnswerRow: _ANSWERS,
     DeadLetterRow: _DEADLETTERS,
+    AccessRow: _ACCESS_LOG,
 }
 _REMOVED_FROM = {
     Source.ALARM_STATES: _STATES,

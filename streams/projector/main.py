@@ -36,6 +36,7 @@ def projected_topics(settings: Settings) -> dict[str, Source]:
         alarms: Source.ALARM_STATES,
         customers: Source.CUSTOMER_RECORDS,
         keys: Source.SUBJECT_KEYS,
+        names.access_log: Source.ACCESS_LOG,
     }
 
 
@@ -49,6 +50,7 @@ async def run_projector(settings: Settings) -> None:
         audit=settings.audit_retention,
         deadletter=settings.deadletter_retention,
         answers=settings.transit_retention,
+        access_log=settings.access_log_kept,
     )
     # Fetches as short as the worker's: on Tansu a fetch answers only when its wait runs out, and the
     # API reads what the projector wrote (a hold's answer, within HOLD_ANSWER_WAIT).

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from handlers.alarm_summary import summarise
 from handlers.erasure import decode_customer
 from handlers.state import decode_state
+from streams.api.access_log import AccessRecord
 from streams.protection.subject_keys import SubjectKey, parse_table_key
 
 
@@ -30,6 +31,7 @@ class Source(StrEnum):
     ALARM_STATES = "alarm_states"
     CUSTOMER_RECORDS = "customer_records"
     SUBJECT_KEYS = "subject_keys"
+    ACCESS_LOG = "access_log"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Kept:
     audit: timedelta
     deadletter: timedelta
     answers: timedelta
+    access_log: timedelta = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -140,12 +143,29 @@ class DeadLetterRow:
 
 
 @dataclass(frozen=True)
+class AccessRow:
+    access_id: str
+    at: datetime
+    identity: str
+    role: str
+    unit: str | None
+    client: str
+    method: str
+    endpoint: str
+    read: str  # JSON
+    status: int
+    partition: int
+    offset: int
+    forget_at: datetime
+
+
+@dataclass(frozen=True)
 class Skipped:
     record: Record
     reason: str
 
 
-Row = AuditRow | StateRow | CustomerRow | KeyRow | Removed | AnswerRow | DeadLetterRow | Skipped
+Row = AuditRow | StateRow | CustomerRow | KeyRow | Removed | AnswerRow | DeadLetterRow | AccessRow | Skipped
 
 
 def row_of(record: Record, kept: Kept) -> Row:
@@ -275,6 +295,25 @@ def _deadletter(record: Record, kept: Kept) -> DeadLetterRow:
     )
 
 
+def _access(record: Record, kept: Kept) -> AccessRow:
+    entry = AccessRecord.model_validate_json(_text(record.value))
+    return AccessRow(
+        access_id=entry.access_id,
+        at=entry.at,
+        identity=entry.identity,
+        role=entry.role,
+        unit=entry.unit,
+        client=entry.client,
+        method=entry.method,
+        endpoint=entry.endpoint,
+        read=json.dumps(entry.read),
+        status=entry.status,
+        partition=record.partition,
+        offset=record.offset,
+        forget_at=entry.at + kept.access_log,
+    )
+
+
 def _text(raw: bytes | None) -> str:
     if raw is None:
         raise ValueError("no value")
@@ -292,4 +331,5 @@ _ROWS = {
     Source.SUBJECT_KEYS: _subject_key,
     Source.ANSWERS: _answer,
     Source.DEADLETTER: _deadletter,
+    Source.ACCESS_LOG: _access,
 }

@@ -579,6 +579,11 @@ class RetentionService:
         pending = await self.topics.requests_out.send(key=customer_id.encode("utf-8"), value=value)
         await pending
 
+    async def record_access(self, key: bytes, value: bytes) -> None:
+        """For the API: a read of personal data, acknowledged before the data is answered."""
+        pending = await self.topics.access_log.send(key=key, value=value)
+        await pending
+
     async def publish_hold_event(self, alarm_id: str, value: bytes) -> None:
         """For the API: one more producer of the police-holds contract, acknowledged before returning."""
         pending = await self.topics.holds_out.send(key=alarm_id.encode("utf-8"), value=value)

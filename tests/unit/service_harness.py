@@ -43,6 +43,7 @@ def fake_topics() -> Topics:
         customer_stream_out=FakeTopic(),
         audit=FakeTopic(),
         deadletter=FakeTopic(),
+        access_log=FakeTopic(),
         internal=FakeTopic(),
         holds_out=FakeTopic(),
         erasure_commands=FakeTopic(),

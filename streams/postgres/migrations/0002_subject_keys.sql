@@ -24,3 +24,25 @@ ALTER TABLE audit_records ADD COLUMN customer_kid text, ADD COLUMN hold_kid text
 CREATE INDEX audit_records_by_customer_kid ON audit_records (customer_kid, occurred_at, audit_id)
     WHERE customer_kid IS NOT NULL;
 CREATE INDEX audit_records_by_hold_kid ON audit_records (hold_kid) WHERE hold_kid IS NOT NULL;
+
+-- Who read which personal data through the API (streams/api/access_log.py), for auditors; forgotten
+-- ACCESS_LOG_RETENTION after the read (schedule row S7).
+CREATE TABLE access_log (
+    access_id uuid PRIMARY KEY,
+    at timestamptz NOT NULL,
+    identity text NOT NULL,
+    role text NOT NULL,
+    unit text,
+    client text NOT NULL,
+    method text NOT NULL,
+    endpoint text NOT NULL,
+    read jsonb NOT NULL,  -- the path's parameters; a customer id as its pseudonym
+    status integer NOT NULL,
+    topic_partition integer NOT NULL,
+    topic_offset bigint NOT NULL,
+    forget_at timestamptz NOT NULL
+);
+CREATE INDEX access_log_by_time ON access_log (at, access_id);
+CREATE INDEX access_log_by_identity ON access_log (identity, at);
+CREATE INDEX access_log_by_customer ON access_log ((read ->> 'customer_id'), at) WHERE read ? 'customer_id';
+CREATE INDEX access_log_by_forget_at ON access_log (forget_at);
