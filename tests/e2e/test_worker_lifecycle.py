@@ -26,11 +26,16 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_worker(environment: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_worker(
+    environment: dict[str, str], timeout: float = 60, secure: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m streams worker` with these settings only; ALLOW_INSECURE unless `secure` (the
+    refusals tested here come after the check of what production needs, tested on its own)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MEDIA_", "AWS_", "S3_"))}
+    insecure = {} if secure else {"ALLOW_INSECURE": "true"}
     return subprocess.run(
         [sys.executable, "-m", "streams", "worker"],
-        env={**clean, **environment},
+        env={**clean, **insecure, **environment},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -57,6 +62,37 @@ class TestStartUpRefusesWhatCannotWork:
         assert result.stderr.strip().splitlines() == [
             "invalid settings: MEDIA_RETENTION: must be an ISO 8601 duration such as P7D, PT24H or PT30S"
         ]
+
+    def test_without_what_production_needs_it_refuses_naming_each(self, stack: LocalStack) -> None:
+        result = run_worker(stack.worker_environment(), secure=True)
+        assert result.returncode == 2
+        for missing in (
+            "HOLD_SIGNING_KEYS",
+            "API_TOKENS",
+            "AUDIT_CHAIN_KEYS",
+            "AUDIT_ANCHOR_BUCKET",
+            "PSEUDONYM_KEY",
+        ):
+            assert missing in result.stderr, result.stderr
+        assert "ALLOW_INSECURE=true" in result.stderr
+
+    def test_an_anchor_bucket_without_object_lock_is_refused(self, stack: LocalStack) -> None:
+        bucket = f"no-lock-{uuid.uuid4().hex[:6]}"
+        stack.create_bucket(bucket)
+        process = WorkerProcess(stack, Path(os.devnull), AUDIT_ANCHOR_BUCKET=bucket)
+        result = run_worker(process.environment, secure=True)
+        assert result.returncode == 2
+        assert f"AUDIT_ANCHOR_BUCKET {bucket} has no Object Lock" in result.stderr
+
+    def test_allowed_to_run_insecure_it_says_so_loudly(self, stack: LocalStack) -> None:
+        environment = {
+            **stack.worker_environment(),
+            "ALLOW_INSECURE": "true",
+            "TOPICS__ALARM_EVENTS": "absent-x",
+        }
+        result = run_worker(environment, secure=True)  # stops at the missing topic, after the warning
+        assert "INSECURE" in result.stdout + result.stderr
+        assert "do not exist" in result.stderr
 
     def test_missing_input_topics_stop_it_with_a_clear_error(self, stack: LocalStack) -> None:
         environment = {

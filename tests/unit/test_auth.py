@@ -22,7 +22,7 @@ def authenticator() -> Authenticator:
 
 class TestTokens:
     def test_a_known_token_gives_its_identity_and_role(self) -> None:
-        identity = authenticator().identify("Bearer rt_li")
+        identity = authenticator().identify("Bearer rt_liaison")
         assert identity is not None
         assert (identity.name, identity.role, identity.unit) == ("liaison-oslo", "police-liaison", "oslo")
 
