@@ -125,8 +125,8 @@ class TestTheWorkersLog:
         self, worker: WorkerProcess, media_stack: LocalStack, s3: Any
     ) -> None:
         marker = uuid.uuid4().hex[:6]
-        customer = f"Kari Nordmann 0101701234{marker}"  # a name and a national id number as customer id
-        key = f"Kari-Nordmann-{marker}/Storgata 1/stue.jpg"
+        customer = f"KariNordmann-0101701234{marker}"  # a name and a national id number as customer id
+        key = f"Kari-Nordmann-{marker}/Storgata-1/stue.jpg"
         case, officer = f"Sak mot Ola Hansen {marker}", f"Politibetjent Per Olsen {marker}"
         alarm_id = unique("hostile")
         s3.put_object(Bucket=EVIDENCE_BUCKET, Key=key, Body=b"jpeg")
