@@ -47,6 +47,8 @@ class AuditAnchor:
         try:
             answer = self._s3.get_object_lock_configuration(Bucket=self._bucket)
         except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
+                return f"AUDIT_ANCHOR_BUCKET {self._bucket} has no Object Lock"
             return f"AUDIT_ANCHOR_BUCKET {self._bucket}: {failure_reason(exc)} (it needs Object Lock)"
         enabled = answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
         return None if enabled == "Enabled" else f"AUDIT_ANCHOR_BUCKET {self._bucket} has no Object Lock"

@@ -113,11 +113,9 @@ class TestTheAccessLog:
                     break
                 assert time.monotonic() < deadline, "the access log never reached the archive"
                 await asyncio.sleep(0.5)
-        (found,) = answer.json()["entries"]
-        assert (found["identity"], found["endpoint"]) == (
-            "test-operator",
-            "/api/v1/customers/{customer_id}/media",
-        )
+        # (The auditor's own reads of the access log, about this customer, are in it too.)
+        found = [e for e in answer.json()["entries"] if e["identity"] == "test-operator"]
+        assert [e["endpoint"] for e in found] == ["/api/v1/customers/{customer_id}/media"]
 
 
 class TestTheWorkersLog:
@@ -132,7 +130,8 @@ class TestTheWorkersLog:
         s3.put_object(Bucket=EVIDENCE_BUCKET, Key=key, Body=b"jpeg")
         broken = b'{"type": "alarm.triggered", "customer_id": "' + customer.encode() + b'", "note": "cut'
         events = [
-            ("alarm-events", alarm_id, alarm_json(alarm_id, [key], bucket=EVIDENCE_BUCKET, customer_id=customer)),
+            ("alarm-events", alarm_id,
+             alarm_json(alarm_id, [key], bucket=EVIDENCE_BUCKET, customer_id=customer)),
             ("police-holds", alarm_id,
              hold_placed_json(alarm_id, unique("hold"), case_reference=case, placed_by=officer)),
             ("alarm-events", alarm_id, broken),  # not JSON: dead-lettered
