@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,65 @@ def test_kafka_keeps_its_log_on_a_volume() -> None:
     log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
     assert any(v.split(":")[1].split()[0] == log_dir for v in kafka["volumes"])
     assert any(v.split(":")[0] in document["volumes"] for v in kafka["volumes"])
+
+
+SERVICES = ("retention-worker", "retention-projector", "retention-api")
+SECRETS = ("AUDIT_CHAIN_KEYS", "PSEUDONYM_KEY", "HOLD_SIGNING_KEYS", "API_TOKENS", "KAFKA_SASL_PASSWORD",
+           "AWS_SECRET_ACCESS_KEY")  # fmt: skip
+
+
+class TestSecureByDefault:
+    def test_every_secret_comes_from_the_environment_and_compose_refuses_to_start_without_it(self) -> None:
+        for service in SERVICES:
+            environment = compose()["services"][service]["environment"]
+            for name in SECRETS:
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", environment[name]), (service, name)
+            assert "ALLOW_INSECURE" not in environment
+
+    def test_kafka_is_reached_over_sasl_ssl_only(self) -> None:
+        kafka = compose()["services"]["kafka"]["environment"]
+        listeners = dict(item.split("://") for item in kafka["KAFKA_LISTENERS"].split(","))
+        assert listeners["SASL_SSL"] == ":9092"
+        assert listeners["CONTROLLER"].startswith("localhost:")  # the broker's own, not reachable
+        assert kafka["KAFKA_ADVERTISED_LISTENERS"] == "SASL_SSL://kafka:9092"
+        for service in SERVICES:
+            environment = compose()["services"][service]["environment"]
+            assert environment["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+            assert environment["KAFKA_SSL_CAFILE"] == "/certs/ca.pem"
+
+    def test_the_api_is_reachable_only_through_tls(self) -> None:
+        services = compose()["services"]
+        for service in ("retention-worker", "retention-api"):
+            assert "ports" not in services[service], f"{service} publishes a plain-HTTP port"
+        assert services["retention-projector"]["ports"] == ["127.0.0.1:6067:6067"]  # metrics, locally
+        caddyfile = compose()["configs"]["caddyfile"]["content"]
+        assert "tls internal" in caddyfile
+        assert "reverse_proxy retention-worker:6066" in caddyfile
+        assert "reverse_proxy retention-api:6068" in caddyfile
+
+    def test_the_service_uses_a_user_of_its_own_with_only_what_it_needs(self) -> None:
+        services = compose()["services"]
+        root = services["s3"]["environment"]["MINIO_ROOT_USER"]
+        for service in SERVICES:
+            assert services[service]["environment"]["AWS_ACCESS_KEY_ID"] != root
+        script = services["s3-buckets"]["command"][0]
+        policy = json.loads(script.split("<<'POLICY'\n", 1)[1].split("POLICY\n", 1)[0])
+        allowed = {
+            (action, resource)
+            for s in policy["Statement"]
+            for action in s["Action"]
+            for resource in s["Resource"]
+        }
+        assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+        assert not [a for a, _ in allowed if a.endswith("*") or a.startswith(("admin:", "s3:PutBucket"))]
+        assert not [r for _, r in allowed if r in ("*", "arn:aws:s3:::*")]
+        buckets = {r.removeprefix("arn:aws:s3:::").split("/")[0] for _, r in allowed}
+        media = set(services["retention-worker"]["environment"]["MEDIA_BUCKETS"].split(","))
+        anchor = services["retention-worker"]["environment"]["AUDIT_ANCHOR_BUCKET"]
+        assert buckets == media | {anchor}
+        # Checkpoints are written, never deleted or shortened.
+        assert not [
+            a for a, r in allowed if anchor in r and a in ("s3:DeleteObject", "s3:DeleteObjectVersion")
+        ]
+        assert ("s3:DeleteObjectVersion", "arn:aws:s3:::alarm-media/*") in allowed  # what deleting needs
+        assert f"--with-lock local/{anchor}" in script
