@@ -99,7 +99,7 @@ class TestSecureByDefault:
         for service in SERVICES:
             environment = compose()["services"][service]["environment"]
             for name in SECRETS:
-                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", environment[name]), (service, name)
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", environment[name]), (service, name)
             assert "ALLOW_INSECURE" not in environment
 
     def test_kafka_is_reached_over_sasl_ssl_only(self) -> None:
