@@ -97,12 +97,29 @@ class ServiceRecord(BaseModel):
         return f"{text} ({self.note})" if self.note else text
 
 
+StoreKind = Literal["topic", "changelog", "table", "archive table", "bucket", "log", "disk index"]
+
+
+class Store(BaseModel):
+    """A place the service writes to, with how long what it holds is kept: every one is declared (the
+    test tests/unit/test_declared_stores.py fails for a store the service writes and this omits)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str  # as the code names it (a topic's default name, a table's, an archive table's)
+    kind: StoreKind
+    holds: str  # what personal data, if any
+    kept: str  # until when, in words, naming the setting
+    rows: tuple[str, ...] = ()  # the schedule rows (R*, S*) whose data it holds
+
+
 class Schedule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     zone: str
     rules: tuple[ScheduleRule, ...]
     service_records: tuple[ServiceRecord, ...] = ()
+    stores: tuple[Store, ...] = ()
 
     @field_validator("zone")
     @classmethod
@@ -205,6 +222,19 @@ def render_record_of_processing(schedule: Schedule) -> str:
         for s in schedule.service_records:
             setting = f"`{s.setting}`" if s.setting else ""
             lines.append(f"| `{s.category}` | {s.data} | {s.kept_in} | {s.kept()} | {setting} | {s.id} |")
+    if schedule.stores:
+        lines += [
+            "",
+            "## Every store the service writes",
+            "",
+            "Each with what it holds and how long; a test fails when the service writes to a store not listed.",
+            "",
+            "| Store | Kind | Holds | Kept | Rows |",
+            "|---|---|---|---|---|",
+        ]
+        for store in schedule.stores:
+            rows = ", ".join(store.rows)
+            lines.append(f"| `{store.name}` | {store.kind} | {store.holds} | {store.kept} | {rows} |")
     return "\n".join(lines) + "\n"
 
 
