@@ -55,6 +55,9 @@ class TopicNames(BaseModel):
     # The audit chains' heads at intervals (streams/audit/checkpoints.py), kept as long as the audit trail.
     audit_checkpoints: str = "retention-audit-checkpoints"
     deadletter: str = "retention-deadletter"
+    # The keys of the dead letters' original bytes, one per worker and day (compacted; a key is destroyed
+    # DEADLETTER_RETENTION after its day: streams/protection/deadletter_keys.py).
+    deadletter_keys: str = "retention-deadletter-keys"
     # Who read which personal data through the API, when and from where (streams/api/access_log.py).
     access_log: str = "retention-access-log"
     # Our own messages to ourselves: deadlines reached, deletions confirmed (see handlers/commands.py).

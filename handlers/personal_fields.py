@@ -28,6 +28,7 @@ ERASED = "[erased]"
 class Subject(StrEnum):
     CUSTOMER = "customer"
     HOLD = "hold"
+    DEADLETTER = "deadletter"  # a dead letter's original bytes (streams/protection/deadletter_keys.py)
 
 
 # Details that name people of the police or the customer's representatives.

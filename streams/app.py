@@ -344,6 +344,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         await service.contract_end_expiry.scheduler.run()
 
     @app.task
+    async def _deadletter_keys() -> None:
+        await service.deadletter_keys.run(client_options(settings), settings.topics.deadletter_keys)
+
+    @app.task
     async def _key_expiry() -> None:
         await service.key_expiry.scheduler.run()
 

@@ -84,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", type=float, default=600.0, help="seconds to wait for it (0: do not wait)")
     sweep_commands.add_parser("show", help="the last completed sweep")
 
+    letters = groups.add_parser("deadletters", help="the dead-letter topic itself (reads Kafka, not the API)")
+    letters_commands = letters.add_subparsers(dest="command", required=True)
+    show_letters = letters_commands.add_parser(
+        "show",
+        help="the latest dead letters with the producer's bytes, while their key lives (to fix and replay)",
+    )
+    show_letters.add_argument("--topic", default=os.environ.get("TOPICS__DEADLETTER", "retention-deadletter"))
+    show_letters.add_argument(
+        "--keys-topic", default=os.environ.get("TOPICS__DEADLETTER_KEYS", "retention-deadletter-keys")
+    )
+    show_letters.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    show_letters.add_argument("--limit", type=int, default=20)
+
     audit = groups.add_parser("audit", help="the audit topic itself (reads Kafka, not the API)")
     audit_commands = audit.add_subparsers(dest="command", required=True)
     check = audit_commands.add_parser("verify", help="check the hash chain of every partition")
@@ -135,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.group == "audit":
             return asyncio.run(_verify_audit(args))
+        if args.group == "deadletters":
+            return asyncio.run(_show_dead_letters(args))
         if args.group == "contract":
             from streams.api.contract_examples import readme_blocks
 
@@ -380,6 +395,35 @@ def _left(moment: str) -> str:
         return "none"
     days, rest = divmod(int(seconds), 86400)
     return f"{days} d {rest // 3600} h" if days else f"{rest // 3600} h {rest % 3600 // 60} min"
+
+
+async def _show_dead_letters(args: argparse.Namespace) -> int:
+    """The latest dead letters, one JSON object a line, with the producer's key and value opened (base64,
+    and as text where it is UTF-8) while the day's key lives; `erased` once it has gone."""
+    import base64
+
+    from streams.kafka.topic_ends import UnknownTopic, read_topic
+    from streams.protection.deadletter_keys import live_keys, open_letter, readable
+
+    if not args.bootstrap:
+        raise CliError("give --bootstrap or set KAFKA_BOOTSTRAP_SERVERS")
+    options = {"bootstrap_servers": args.bootstrap}
+    try:
+        records = await read_topic(options, args.topic)
+    except UnknownTopic as exc:
+        raise CliError(str(exc)) from exc
+    keys = readable(await live_keys(options, args.keys_topic), datetime.now(UTC))
+    for record in records[-max(1, args.limit) :]:
+        letter = open_letter(json.loads(record.value), keys)
+        for field in ("key", "value"):
+            raw = letter.get(f"{field}_base64")
+            if raw is not None:
+                try:
+                    letter[f"{field}_text"] = base64.b64decode(raw).decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+        print(json.dumps(letter, ensure_ascii=False))
+    return 0
 
 
 def _chain_keys(path: Path | None) -> dict[str, bytes]:

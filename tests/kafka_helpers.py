@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.kafka.topic_ends import UnknownTopic, committed_total, read_topic
+from streams.protection.deadletter_keys import live_keys, open_letter, readable
 from streams.protection.sealing import reveal
 from streams.protection.subject_keys import SubjectKey
 
@@ -53,17 +55,32 @@ async def read_json(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     if topic.endswith("-audit") and any("encrypted" in d for d in documents):
         keys = await subject_keys(bootstrap)
         documents = [reveal(d, keys) for d in documents]
+    if topic.endswith("-deadletter") and any("encrypted" in d for d in documents):
+        letter_keys = await deadletter_keys(bootstrap)
+        documents = [open_letter(d, letter_keys) for d in documents]
     return documents
+
+
+async def deadletter_keys(bootstrap: str) -> dict[str, bytes]:
+    """kid -> key, of every dead-letter keys topic on the broker, as an operator's reader has them."""
+    found: dict[str, bytes] = {}
+    for topic in await _topics_ending(bootstrap, "deadletter-keys"):
+        found |= readable(await live_keys({"bootstrap_servers": bootstrap}, topic), datetime.now(UTC))
+    return found
+
+
+async def _topics_ending(bootstrap: str, suffix: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return [t for t in await admin.list_topics() if t.endswith(suffix)]
+    finally:
+        await admin.close()
 
 
 async def subject_keys(bootstrap: str) -> dict[str, bytes]:
     """kid -> key, from every app's subject-keys changelog on the broker (latest value per name)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        topics = [t for t in await admin.list_topics() if t.endswith("-subject-keys-changelog")]
-    finally:
-        await admin.close()
+    topics = await _topics_ending(bootstrap, "-subject-keys-changelog")
     latest: dict[tuple[str, bytes], bytes | None] = {}
     for topic in topics:
         for record in await read_all(bootstrap, topic):

@@ -56,6 +56,7 @@ def needs(settings: Settings, changelogs: list[str]) -> dict[str, TopicNeed]:
             )
         },
         **dict.fromkeys(changelogs, state),
+        names.deadletter_keys: TopicNeed("the dead letters' keys", None, compacted=True),
     }
 
 
@@ -87,6 +88,8 @@ def creation_configs(settings: Settings, topic: str) -> dict[str, str]:
     """The configs a topic of the service's is created with."""
     names = settings.topics
     configs = _replication(settings)
+    if topic == names.deadletter_keys:  # a key is its latest value; a tombstone destroys it
+        return {**configs, "cleanup.policy": "compact", **CHANGELOG_COMPACTION}
     if topic == names.deadletter:
         keep: timedelta | None = settings.deadletter_retention
     elif topic == names.access_log:

@@ -19,6 +19,7 @@ class Topics:
     customer_stream_out: Any  # ... and customer events
     audit: Any
     deadletter: Any
+    deadletter_keys: Any
     access_log: Any  # who read which personal data through the API (streams/api/access_log.py)
     internal: Any
     holds_out: Any  # the API produces hold events here, as any other producer of the contract
@@ -61,6 +62,7 @@ def define_topics(app: Any, names: TopicNames) -> Topics:
         customer_stream_out=raw(names.customer_stream),
         audit=raw(names.audit),
         deadletter=raw(names.deadletter),
+        deadletter_keys=raw(names.deadletter_keys),
         access_log=raw(names.access_log),
         internal=raw(names.internal),
         holds_out=raw(names.police_holds),

@@ -53,6 +53,7 @@ def other_own_topics(settings: Settings) -> list[str]:
     names = settings.topics
     return [
         names.deadletter,
+        names.deadletter_keys,
         names.access_log,
         names.audit_checkpoints,
         names.erasure_commands,

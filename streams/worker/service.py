@@ -59,9 +59,10 @@ from handlers.sweep import completed_audit, findings_audit
 from handlers.time_passed import on_time_passed
 from streams.audit.chain import AuditChain
 from streams.clock import Clock
-from streams.kafka.deadletter import deadletter_value
+from streams.kafka.deadletter import deadletter_value, source_id
 from streams.kafka.source import Source
 from streams.kafka.topics import Topics
+from streams.protection.deadletter_keys import DeadLetterKeys
 from streams.protection.key_expiry import KeyExpiry
 from streams.protection.protector import Protector
 from streams.protection.subject_keys import SubjectKeys
@@ -142,6 +143,11 @@ class RetentionService:
             index_for("subject-keys", on_disk),
         )
         self.topics = topics
+        self.deadletter_keys = DeadLetterKeys(
+            lambda key, value: topics.deadletter_keys.send_soon(key=key, value=value),
+            clock,
+            settings.deadletter_retention,
+        )
         self.metrics = metrics or Metrics()
         self.audit_chain = audit_chain
         self.scheduler = Scheduler(index_for("alarms", on_disk), clock, self.notify_deadlines)
@@ -538,7 +544,8 @@ class RetentionService:
         log.warning("record.dead_lettered", reason=reason, source_topic=source.topic)
         self.metrics.deadlettered.labels(source.topic).inc()
         self.topics.deadletter.send_soon(
-            key=message.key,
+            # Not the record's own key (a customer id, say): where it was, which says nothing of anyone.
+            key=source_id(source.topic, source.partition, source.offset).encode("utf-8"),
             value=deadletter_value(
                 reason=reason,
                 topic=source.topic,
@@ -548,6 +555,7 @@ class RetentionService:
                 value=message.value,
                 timestamp=source.timestamp,
                 now=self.clock.now(),
+                seal=self.deadletter_keys.seal,
             ),
         )
 

@@ -44,6 +44,7 @@ def fake_topics() -> Topics:
         audit=FakeTopic(),
         deadletter=FakeTopic(),
         access_log=FakeTopic(),
+        deadletter_keys=FakeTopic(),
         internal=FakeTopic(),
         holds_out=FakeTopic(),
         erasure_commands=FakeTopic(),

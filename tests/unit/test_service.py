@@ -13,6 +13,8 @@ import pytest
 
 from handlers.commands import DeadlinesReached, DeletedObject, InternalMessage, ObjectsDeleted
 from streams.kafka.partitioning import partition_for
+from streams.protection.deadletter_keys import open_letter
+from streams.protection.subject_keys import SubjectKey
 from streams.worker.backlog_gate import BacklogGate
 from streams.worker.service import RetentionService
 from tests.builders import T0, alarm_json, contract_ended_json, hold_placed_json
@@ -53,9 +55,22 @@ class TestDeadLetters:
             "offset": 41,
             "timestamp": 0.0,
         }
-        assert base64.b64decode(letter["value_base64"]) == b"{oops"
-        assert base64.b64decode(letter["key_base64"]) == b"alarm-9"
+        # The producer's bytes are sealed under the day's dead-letter key, sent along on its own topic.
+        assert "value_base64" not in letter
+        assert b"oops" not in json.dumps(letter).encode()
+        (key_record,) = service.topics.deadletter_keys.sent
+        key = SubjectKey.from_json(key_record["value"])
+        opened = open_letter(letter, {key.kid: key.key})
+        assert base64.b64decode(opened["value_base64"]) == b"{oops"
+        assert base64.b64decode(opened["key_base64"]) == b"alarm-9"
         assert service.topics.audit.sent == []
+        assert service.topics.deadletter.sent[0]["key"] == b"alarm-events/2/41"  # not the record's key
+
+    async def test_a_dead_letter_cannot_be_read_once_its_key_is_gone(self, service: RetentionService) -> None:
+        await deliver(service, Message("alarm-events", 2, 42, b"alarm-9", b"{oops"))
+        (letter,) = sent(service.topics.deadletter)
+        assert open_letter(letter, {})["erased"] == ["deadletter"]
+        assert "value_base64" not in open_letter(letter, {})
 
     async def test_a_record_on_the_wrong_partition_of_our_own_stream_is_refused(
         self, service: RetentionService
