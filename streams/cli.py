@@ -7,6 +7,7 @@ by default; `--json` prints what the API answered, for scripts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import json
 import os
@@ -418,10 +419,8 @@ async def _show_dead_letters(args: argparse.Namespace) -> int:
         for field in ("key", "value"):
             raw = letter.get(f"{field}_base64")
             if raw is not None:
-                try:
+                with contextlib.suppress(UnicodeDecodeError):
                     letter[f"{field}_text"] = base64.b64decode(raw).decode("utf-8")
-                except UnicodeDecodeError:
-                    pass
         print(json.dumps(letter, ensure_ascii=False))
     return 0
 
