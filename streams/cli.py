@@ -7,8 +7,8 @@ by default; `--json` prints what the API answered, for scripts.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import os
 import sys
