@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from config.settings import TopicNames
@@ -27,17 +27,39 @@ from handlers.events import (
 from streams.api.contract_examples import examples
 
 
+class SealedPart(BaseModel):
+    """Personal fields, encrypted (AES-256-GCM) under the key `kid` (streams/protection/)."""
+
+    kid: str
+    nonce: str  # base64
+    data: str  # base64: ciphertext and tag
+
+
+class PublishedAuditRecord(AuditRecord):
+    """An audit record as it is on the topic: its personal fields (customer_id, the objects' keys, a
+    hold's case reference and officers' names) encrypted per data subject, the rest in the clear, and
+    sealed into its partition's chain (HMAC under `chain_key`)."""
+
+    customer_id: str | None = None
+    encrypted: dict[str, SealedPart] = Field(default_factory=dict)
+    chain_key: str | None = None
+    prev_hash: str
+    hash: str
+
+
 class DeadLetter(BaseModel):
-    """A record the service could not process: why, where it came from, and its original bytes."""
+    """A record the service could not process: why, where it came from, and its original bytes, sealed
+    under the day's dead-letter key (`retention deadletters show` opens them while it lives)."""
 
     reason: str
     source: dict[str, Any]
     dead_lettered_at: str
-    key_base64: str | None
-    value_base64: str | None
+    encrypted: SealedPart | None = None  # of {"key_base64", "value_base64"}
+    key_base64: str | None = None  # dead letters written before they were sealed
+    value_base64: str | None = None
 
 
-OUTPUTS = (AuditRecord, DeadLetter, ErasureDue, RequestAnswered)
+OUTPUTS = (PublishedAuditRecord, DeadLetter, ErasureDue, RequestAnswered)
 
 
 def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
@@ -58,11 +80,17 @@ def asyncapi_document(version: str, topics: TopicNames) -> dict[str, Any]:
         (
             "retentionAudit",
             topics.audit,
-            "alarm_id (customer_id for customer records)",
+            "alarm_id (`customer` for a customer's own records)",
             "send",
-            [AuditRecord],
+            [PublishedAuditRecord],
         ),
-        ("retentionDeadletter", topics.deadletter, "the original key", "send", [DeadLetter]),
+        (
+            "retentionDeadletter",
+            topics.deadletter,
+            "topic/partition/offset of the record",
+            "send",
+            [DeadLetter],
+        ),
     ]
     models = sorted({m for *_, ms in channels_spec for m in ms}, key=lambda m: m.__name__)
     refs, schemas = models_json_schema(
@@ -116,7 +144,7 @@ def _examples_of(model: type[BaseModel], by_type: dict[Any, Any]) -> list[dict[s
     message examples: the ones the README shows."""
     if model is DeadLetter:
         chosen = [e for e in examples() if e.name == "dead letter"]
-    elif model is AuditRecord:
+    elif model is PublishedAuditRecord:
         chosen = [e for e in examples() if e.topic == "audit"]
     else:
         type_field = model.model_fields.get("type")

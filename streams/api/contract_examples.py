@@ -22,15 +22,21 @@ from handlers.deletions import on_objects_deleted
 from handlers.erasure import ErasureDue
 from handlers.events import routing_key
 from handlers.holds import on_hold_placed
+from handlers.personal_fields import Subject
 from handlers.policy import RetentionPolicy
 from handlers.signing import sign
 from handlers.time_passed import on_time_passed
 from streams.kafka.deadletter import deadletter_value
+from streams.protection.sealing import protect, seal_part
 
 MEDIA_BUCKET = "alarm-media"
 TRIGGERED_AT = "2026-03-15T09:00:00+01:00"
 POLICY = RetentionPolicy(media_retention=timedelta(days=7), hold_retention=timedelta(days=30))
 EXAMPLE_SIGNING_KEY = ("api-2026", b"an example secret, never a real one")
+EXAMPLE_CHAIN_KEY = ("chain-2026", b"an example chain key, never a real one")
+# The examples' subject keys and nonces: fixed, so the README's examples are the same at every run.
+_EXAMPLE_KEY = bytes(range(32))
+_EXAMPLE_NONCE = bytes(12)
 
 
 @dataclass(frozen=True)
@@ -191,10 +197,15 @@ def _audit_examples() -> list[Example]:
     records = [*scheduled.audit, *deleted.audit]
     chained, previous = [], GENESIS
     for record in records:
-        sealed = seal(previous, json.loads(record.to_json()))
+        published = protect(json.loads(record.to_json()), _example_key, nonce=_EXAMPLE_NONCE)
+        sealed = seal(previous, published, EXAMPLE_CHAIN_KEY)
         previous = sealed["hash"]
         chained.append(Example(record.type.value, "audit", sealed, record.alarm_id or ""))
     return chained
+
+
+def _example_key(subject: Subject, subject_id: str) -> tuple[str, bytes]:
+    return f"example-{subject.value}-key", _EXAMPLE_KEY
 
 
 def _request_answered() -> Example:
@@ -258,6 +269,9 @@ def _dead_letter() -> Example:
         value=raw,
         timestamp=1773561600.5,  # seconds, as faust gives it
         now=datetime(2026, 3, 15, 8, 0, 1, tzinfo=UTC),
+        seal=lambda source, original: seal_part(
+            _EXAMPLE_KEY, "example-deadletter-key", source, Subject.DEADLETTER, original, nonce=_EXAMPLE_NONCE
+        ),
     )
     return Example("dead letter", "retention-deadletter", json.loads(letter), "alarm-2026-0042")
 

@@ -29,9 +29,11 @@ def _associated(audit_id: str, subject: Subject, kid: str) -> bytes:
 
 
 def seal_part(
-    key: bytes, kid: str, audit_id: str, subject: Subject, part: Mapping[str, Any]
+    key: bytes, kid: str, audit_id: str, subject: Subject, part: Mapping[str, Any], nonce: bytes | None = None
 ) -> dict[str, str]:
-    nonce = os.urandom(12)
+    """`nonce`: only for the documentation's fixed examples; otherwise a fresh random one, as AES-GCM
+    needs (a nonce used twice under one key gives its secrets away)."""
+    nonce = nonce or os.urandom(12)
     data = AESGCM(key).encrypt(nonce, orjson.dumps(part), _associated(audit_id, subject, kid))
     return {"kid": kid, "nonce": _b64(nonce), "data": _b64(data)}
 
@@ -50,7 +52,7 @@ def open_part(key: bytes, audit_id: str, subject: Subject, sealed: Mapping[str, 
     return opened
 
 
-def protect(document: Mapping[str, Any], key_of: Any) -> dict[str, Any]:
+def protect(document: Mapping[str, Any], key_of: Any, nonce: bytes | None = None) -> dict[str, Any]:
     """The record with each subject's personal fields sealed under the key `key_of(subject, id)`
     returns as (kid, key bytes)."""
     clear, parts = split(document)
@@ -61,7 +63,7 @@ def protect(document: Mapping[str, Any], key_of: Any) -> dict[str, Any]:
     for subject, part in parts.items():
         subject_id = document["customer_id"] if subject is Subject.CUSTOMER else document["hold_id"]
         kid, key = key_of(subject, str(subject_id))
-        sealed[subject.value] = seal_part(key, kid, audit_id, subject, part)
+        sealed[subject.value] = seal_part(key, kid, audit_id, subject, part, nonce)
     clear["encrypted"] = sealed
     return clear
 

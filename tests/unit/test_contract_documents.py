@@ -7,12 +7,11 @@ import re
 from pathlib import Path
 
 from config.settings import TopicNames
-from handlers.audit import AuditRecord
 from handlers.audit_chain import verify
 from handlers.customer_rights import RequestAnswered
 from handlers.erasure import ErasureDue
-from streams.api.asyncapi import DeadLetter, asyncapi_document
-from streams.api.contract_examples import examples, readme_blocks
+from streams.api.asyncapi import DeadLetter, PublishedAuditRecord, asyncapi_document
+from streams.api.contract_examples import EXAMPLE_CHAIN_KEY, examples, readme_blocks
 from streams.api.openapi import openapi_document
 from streams.api.routes import ENDPOINTS
 
@@ -49,7 +48,7 @@ def test_asyncapi_describes_every_topic_and_payload() -> None:
     assert set(messages) == {"AlarmTriggered", "MediaStored", "HoldPlaced", "HoldReleased", "ContractEnded",
                              "CallRecorded", "ErasureCompleted", "ErasureDue", "AccessRequested",
                              "ErasureRequested", "RestrictionRequested", "RequestAnswered",
-                             "AuditRecord", "DeadLetter"}  # fmt: skip
+                             "PublishedAuditRecord", "DeadLetter"}  # fmt: skip
     schemas = document["components"]["schemas"]
     assert "triggered_at" in schemas["AlarmTriggered"]["required"]
     assert schemas["AlarmTriggered"]["additionalProperties"] is False
@@ -77,7 +76,7 @@ class TestTheExamplesAgree:
         for example in examples():
             payload = {k: v for k, v in example.payload.items() if k not in ("prev_hash", "hash")}
             if example.topic == "audit":
-                AuditRecord.model_validate(payload)
+                PublishedAuditRecord.model_validate(example.payload)
             elif example.topic == "erasure-commands":
                 ErasureDue.model_validate(payload)
             elif example.topic == "customer-request-outcomes":
@@ -89,4 +88,5 @@ class TestTheExamplesAgree:
         chained = [
             (n, json.dumps(e.payload).encode()) for n, e in enumerate(examples()) if e.topic == "audit"
         ]
-        assert verify(0, [(n, value) for n, (_, value) in enumerate(chained)]) == (len(chained), None)
+        keys = dict([EXAMPLE_CHAIN_KEY])
+        assert verify(0, [(n, value) for n, (_, value) in enumerate(chained)], keys) == (len(chained), None)
