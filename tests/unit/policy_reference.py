@@ -24,6 +24,9 @@ The rules, as the reference reads them:
   `already_released` when its release came first); a hold for an alarm not seen yet waits, and is
   accepted or rejected when the alarm arrives, or dropped when it is released first or when
   placed_at + 30 days passes.
+- The service's record of the holds for an alarm not seen yet ends (schedule row S1) 30 days after the
+  last of them was placed, released or dropped, once none waits; from then on it remembers none of them
+  (a release, say), and what comes later for the alarm starts afresh.
 - Every hold active during the last 24 hours before the limit is warned once (`hold.expiring`): at the
   start of that window, or when it becomes active inside it. Known gap (KNOWN_GAP_ONE_WARNING_PER_ALARM):
   the code warns an alarm's holds once, so a hold accepted after another hold of the same alarm was
@@ -111,6 +114,7 @@ class RefHold:
     released: bool = False  # a release was delivered
     released_at: datetime | None = None  # the time the release gives
     dropped_at: datetime | None = None  # when it was dropped, its alarm never seen
+    forgotten: bool = False  # the service's record of it ended (S1) before its alarm was seen
     waiting: bool = False  # placed before its alarm was seen
     answer: str | None = None
     reasons: frozenset[str] = frozenset()  # acceptable reasons for the answer (more than one may apply)
@@ -238,12 +242,14 @@ class Reference:
 
     def hold_placed(self, hold_id: str, alarm_id: str, placed_at: datetime, now: datetime) -> None:
         hold = self.holds.setdefault(hold_id, RefHold(hold_id, alarm_id))
+        self._forget_hold_records(now)
+        self._recorded_again(hold)
         if hold.placed_at is not None:
             return  # the same placement again
         hold.placed_at = placed_at
         alarm = self.alarms.get(alarm_id)
         reasons = set()
-        if hold.released and not self._release_forgotten(hold, now):
+        if hold.released:
             reasons.add("already_released")
         if alarm is not None and alarm.known:
             if now >= alarm.limit:
@@ -259,6 +265,8 @@ class Reference:
 
     def hold_released(self, hold_id: str, alarm_id: str, released_at: datetime, now: datetime) -> None:
         hold = self.holds.setdefault(hold_id, RefHold(hold_id, alarm_id))
+        self._forget_hold_records(now)
+        self._recorded_again(hold)
         if hold.released:
             return
         hold.released, hold.released_at = True, released_at
@@ -288,19 +296,29 @@ class Reference:
         for alarm in self.known_alarms_of(customer_id):
             alarm.restricted = True
 
-    def _release_forgotten(self, hold: RefHold, now: datetime) -> bool:
-        """The service's record of holds for an alarm it never saw ends (schedule row S1)
-        HOLD_RETENTION after the latest placement, release or drop among them, once none waits: a
-        placement arriving later than that finds no release to refuse it by."""
-        alarm = self.alarms.get(hold.alarm_id)
-        if alarm is not None and alarm.known:
-            return False
-        others = [h for h in self.holds.values() if h.alarm_id == hold.alarm_id and h is not hold]
-        if any(h.waiting for h in others):
-            return False
-        moments = [t for h in others for t in (h.placed_at, h.released_at, h.dropped_at) if t is not None]
-        moments += [hold.released_at] if hold.released_at is not None else []
-        return bool(moments) and now >= max(moments) + HOLD_RETENTION
+    def _forget_hold_records(self, now: datetime) -> None:
+        """The service's record of the holds for an alarm it has not seen ends (schedule row S1)
+        HOLD_RETENTION after the latest placement, release or drop among them, once none waits. A record
+        that ended stays ended: holds that come later for the alarm start a record of their own, and a
+        placement arriving then finds no release to refuse it by."""
+        records: dict[str, list[RefHold]] = {}
+        for hold in self.holds.values():
+            alarm = self.alarms.get(hold.alarm_id)
+            if not hold.forgotten and (alarm is None or not alarm.known):
+                records.setdefault(hold.alarm_id, []).append(hold)
+        for holds in records.values():
+            if any(h.waiting for h in holds):
+                continue
+            moments = [t for h in holds for t in (h.placed_at, h.released_at, h.dropped_at) if t is not None]
+            if moments and now >= max(moments) + HOLD_RETENTION:
+                for hold in holds:
+                    hold.forgotten = True
+
+    def _recorded_again(self, hold: RefHold) -> None:
+        """An event for a hold whose record ended: the service starts a new record of it, remembering
+        nothing of the old one (its answer, given before, stands)."""
+        if hold.forgotten:
+            hold.forgotten, hold.released, hold.released_at, hold.dropped_at = False, False, None, None
 
     def _answer(self, hold: RefHold, answer: str, now: datetime, reasons: set[str] | None = None) -> None:
         assert hold.answer is None, f"the reference answered {hold.hold_id} twice"
@@ -310,6 +328,7 @@ class Reference:
 
     def settle(self, now: datetime) -> None:
         """Everything time alone decides, up to `now`. Call it at every moment `moments` names."""
+        self._forget_hold_records(now)
         for hold in self.holds.values():
             if hold.waiting and hold.placed_at is not None and now >= hold.placed_at + HOLD_RETENTION:
                 hold.waiting = False

@@ -201,6 +201,7 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         self.triggered: dict[str, datetime] = {}  # the truth about each alarm, from when it goes off
         self.next_key: dict[str, int] = {}
         self.hold_alarm: dict[str, str] = {}
+        self.first_hold: dict[str, datetime] = {}  # alarm -> when the police first named it
         self.pending_events: list[InputEvent] = []
         self.delivered: list[InputEvent] = []
         self.first_delivered: dict[str, datetime] = {}  # event_id -> when
@@ -237,7 +238,12 @@ class MediaPolicyMachine(RuleBasedStateMachine):
     def an_alarm_goes_off_or_more_media_is_stored(self, c: Choices) -> None:
         alarm, age, media = c.alarm, c.age, c.objects
         if alarm not in self.triggered:
-            self.triggered[alarm] = self.world.now - timedelta(seconds=age)
+            # The police name an alarm only once it has gone off: one they named before this step went
+            # off no later than that (its event comes late). The record of holds for an alarm never
+            # seen ends 30 days after the last of them (schedule row S1) because its alarm is past its
+            # hold limit by then; an alarm going off after the police released its hold would not be.
+            went_off = self.world.now - timedelta(seconds=age)
+            self.triggered[alarm] = min(went_off, self.first_hold.get(alarm, went_off))
             kind = "alarm.triggered"
         else:
             kind, media = "media.stored", max(media, 1)
@@ -261,6 +267,7 @@ class MediaPolicyMachine(RuleBasedStateMachine):
         alarm = c.alarm
         hold_id = self._id("hold")
         self.hold_alarm[hold_id] = alarm
+        self.first_hold.setdefault(alarm, self.world.now)
         self.pending_events.append(
             HoldPlaced(
                 type="hold.placed",
