@@ -51,6 +51,7 @@ def on_hold_placed(
         requested_by=event.requested_by,
         placed_at=event.placed_at,
         placed_event_id=event.event_id,
+        recorded_at=now,
     )
     if hold.released_at is not None:
         # Its release arrived first: the police already let go of it.
@@ -175,6 +176,7 @@ def on_hold_released(
         released_at=event.released_at,
         released_by=event.released_by,
         released_event_id=event.event_id,
+        recorded_at=now,
     )
     if existing is not None and existing.active and not current.known:
         # Released while still waiting for its alarm: it never kept anything, and now never will.

@@ -14,9 +14,10 @@ or released holds. Once its last promise is kept it shrinks to a marker, and the
   That lifetime is longer than the input topics keep events, so nothing Kafka can redeliver finds the
   alarm forgotten; the retention schedule (config/retention-schedule.toml) states it.
 - Holds for an alarm never seen, none of them active any more, are forgotten outright `hold_retention`
-  after the last of them was placed, released or dropped (dropped: by the service's clock, so a hold
-  placement Kafka redelivers finds its hold, not a new one): an alarm they name would be past its own
-  hold limit by then.
+  after the last of them was placed, released or dropped, counted from the later of the time the event
+  gives and the moment the service recorded it (dropped: by the service's clock), so that a hold event
+  Kafka redelivers finds its hold, not a new one, however late the event came: an alarm they name went
+  off before the police named it, so it is past its own hold limit by then.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ def ends_at(state: AlarmState, policy: RetentionPolicy) -> datetime | None:
             return _media_gone_at(state)
         assert state.triggered_at is not None
         return state.triggered_at + policy.hold_retention
-    moments = [t for h in state.holds for t in (h.placed_at, h.released_at, h.dropped_at) if t is not None]
+    # The service's own clock (recorded_at, dropped_at) counts: an event may carry a time long before its
+    # delivery, and a record counted from that alone would be forgotten in the step that wrote it, before
+    # a redelivery of the event or the alarm it names could find it.
+    moments = [
+        t
+        for h in state.holds
+        for t in (h.placed_at, h.released_at, h.dropped_at, h.recorded_at)
+        if t is not None
+    ]
     return max(moments) + policy.hold_retention if moments else None
 
 

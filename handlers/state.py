@@ -69,6 +69,10 @@ class Hold:
     released_event_id: str | None = None
     expired_at: datetime | None = None  # the hold limit (R2) was reached while it was active
     dropped_at: datetime | None = None  # its alarm never arrived within the hold limit
+    # When the service recorded this hold's latest placement or release, by its own clock: a record of
+    # holds for an alarm never seen ends counted from it (handlers/record_end.py), never only from the
+    # times the events carry, which may lie long before their delivery.
+    recorded_at: datetime | None = None
     rejected_reason: str | None = None  # it came too late to keep anything
     # event_id of the event whose processing answered the hold (accepted or rejected): when that event
     # is delivered again, the answer is published again (same audit id), since the first may be lost.

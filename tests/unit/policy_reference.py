@@ -25,8 +25,9 @@ The rules, as the reference reads them:
   accepted or rejected when the alarm arrives, or dropped when it is released first or when
   placed_at + 30 days passes.
 - The service's record of the holds for an alarm not seen yet ends (schedule row S1) 30 days after the
-  last of them was placed, released or dropped, once none waits; from then on it remembers none of them
-  (a release, say), and what comes later for the alarm starts afresh.
+  last of them was placed, released or dropped, each counted from the later of the time its event gives
+  and the moment it was delivered, once none waits; from then on it remembers none of them (a release,
+  say), and what comes later for the alarm starts afresh.
 - Every hold active during the last 24 hours before the limit is warned once (`hold.expiring`): at the
   start of that window, or when it becomes active inside it. Known gap (KNOWN_GAP_ONE_WARNING_PER_ALARM):
   the code warns an alarm's holds once, so a hold accepted after another hold of the same alarm was
@@ -114,6 +115,7 @@ class RefHold:
     released: bool = False  # a release was delivered
     released_at: datetime | None = None  # the time the release gives
     dropped_at: datetime | None = None  # when it was dropped, its alarm never seen
+    heard_at: datetime | None = None  # when its latest placement or release was delivered
     forgotten: bool = False  # the service's record of it ended (S1) before its alarm was seen
     waiting: bool = False  # placed before its alarm was seen
     answer: str | None = None
@@ -256,6 +258,7 @@ class Reference:
                 reasons.add("retention_limit_passed")
             if alarm.objects and not alarm.pending:
                 reasons.add("media_already_deleted")
+        hold.heard_at = now
         if reasons:
             self._answer(hold, REJECTED, now, reasons)
         elif alarm is None or not alarm.known:
@@ -269,7 +272,7 @@ class Reference:
         self._recorded_again(hold)
         if hold.released:
             return
-        hold.released, hold.released_at = True, released_at
+        hold.released, hold.released_at, hold.heard_at = True, released_at, now
         if hold.waiting:
             hold.waiting = False
             hold.dropped_at = now
@@ -298,7 +301,9 @@ class Reference:
 
     def _forget_hold_records(self, now: datetime) -> None:
         """The service's record of the holds for an alarm it has not seen ends (schedule row S1)
-        HOLD_RETENTION after the latest placement, release or drop among them, once none waits. A record
+        HOLD_RETENTION after the latest placement, release or drop among them, once none waits: each
+        counted from the later of the time its event gives and the moment it was delivered (an event
+        may come long after its own time, and its record must outlive a redelivery of it). A record
         that ended stays ended: holds that come later for the alarm start a record of their own, and a
         placement arriving then finds no release to refuse it by."""
         records: dict[str, list[RefHold]] = {}
@@ -309,7 +314,8 @@ class Reference:
         for holds in records.values():
             if any(h.waiting for h in holds):
                 continue
-            moments = [t for h in holds for t in (h.placed_at, h.released_at, h.dropped_at) if t is not None]
+            times = [(h.placed_at, h.released_at, h.dropped_at, h.heard_at) for h in holds]
+            moments = [t for four in times for t in four if t is not None]
             if moments and now >= max(moments) + HOLD_RETENTION:
                 for hold in holds:
                     hold.forgotten = True

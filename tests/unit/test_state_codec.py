@@ -43,6 +43,7 @@ holds = st.builds(
     released_at=optional_times,
     released_by=st.none() | text,
     released_event_id=st.none() | text,
+    recorded_at=optional_times,
 )
 states = st.builds(
     AlarmState,
