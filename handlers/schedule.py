@@ -227,7 +227,7 @@ def render_record_of_processing(schedule: Schedule) -> str:
             "",
             "## Every store the service writes",
             "",
-            "Each with what it holds and how long; a test fails for a store the service writes and this omits.",
+            "What it holds and how long; a test fails for a store the service writes and this omits.",
             "",
             "| Store | Kind | Holds | Kept | Rows |",
             "|---|---|---|---|---|",
