@@ -110,6 +110,7 @@ class Scenario:
         assert (worker.health() or {}).get("recovery") == "complete"
 
     def active_holds(self, worker: WorkerProcess) -> set[str]:
-        headers = {"Authorization": f"Bearer {TOKENS['police-liaison']}"}
+        # As an operator: these holds come straight from the topic, placed by no unit's liaison.
+        headers = {"Authorization": f"Bearer {TOKENS['operator']}"}
         answer = httpx.get(f"{worker.url}/api/v1/holds", headers=headers, timeout=10).json()
         return {h["hold_id"] for h in answer["holds"] if h["alarm_id"] in self.holds}

@@ -58,9 +58,12 @@ class TestAuthentication:
         self, api: httpx.AsyncClient, endpoint: Any
     ) -> None:
         path = re.sub(r"\{[a-z_]+\}", "x", endpoint.path)  # any value: the role is refused first
-        for role in set(TOKENS) - set(endpoint.roles):
-            answer = await api.request(endpoint.method, path, headers=bearer(role), json={})
-            assert answer.status_code == 403, (role, answer.text)
+        for token in TOKENS:
+            role = token.split("@")[0]  # "police-liaison@other-unit": a liaison of another unit
+            if role in endpoint.roles:
+                continue
+            answer = await api.request(endpoint.method, path, headers=bearer(token), json={})
+            assert answer.status_code == 403, (token, answer.text)
             assert answer.json()["error"] == "forbidden"
             assert role in answer.json()["detail"]
 
@@ -163,8 +166,18 @@ class TestReading:
         self, api: httpx.AsyncClient, media_stack: LocalStack
     ) -> None:
         alarm_id = await known_alarm(api, media_stack)
+        # Not one their unit holds: as if it did not exist.
+        unheld = await api.get(f"/api/v1/alarms/{alarm_id}", headers=bearer("police-liaison"))
+        assert unheld.status_code == 404
+        placed = await api.post(
+            "/api/v1/holds",
+            json={"alarm_id": alarm_id, "case_reference": "c-1"},
+            headers=bearer("police-liaison"),
+        )
+        assert placed.status_code == 201, placed.text
         liaison = (await api.get(f"/api/v1/alarms/{alarm_id}", headers=bearer("police-liaison"))).json()
         assert liaison["customer_id"] is None
+        assert [m["key"] for m in liaison["media"]] == [None] * len(liaison["media"])
         assert "customer-api" not in json.dumps(liaison)
 
     async def test_the_audit_trail_of_an_alarm(self, api: httpx.AsyncClient, media_stack: LocalStack) -> None:

@@ -118,6 +118,8 @@ class TestTheCommandLine:
                 "liaison-bergen",
                 "--role",
                 "police-liaison",
+                "--unit",
+                "bergen-police",
             ],
             capture_output=True,
             text=True,
@@ -127,7 +129,22 @@ class TestTheCommandLine:
         entry = json.loads(result.stdout.split("API_TOKENS entry: ")[1])
         from streams.api.auth import hash_token
 
-        assert entry == {"name": "liaison-bergen", "role": "police-liaison", "sha256": hash_token(token)}
+        assert entry == {
+            "name": "liaison-bergen",
+            "role": "police-liaison",
+            "sha256": hash_token(token),
+            "unit": "bergen-police",
+        }
+
+    def test_a_police_liaison_token_without_a_unit_is_refused(self) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "token", "new", "--name", "x", "--role", "police-liaison"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert "--unit" in result.stderr
 
     def test_an_operator_takes_a_customers_access_request(self, worker: WorkerProcess, alarm_id: str) -> None:
         answer = retention(worker, "operator", "--json", "customer", "request", "access", "customer-1")

@@ -113,7 +113,7 @@ class TestTheAuditTrailIsTamperEvident:
         values = [r.value for r in records]
         values[1] = json.dumps(tampered).encode()
         await produce(media_stack.kafka_bootstrap, copy, [(b"k", v) for v in values])
-        result = verify_audit(media_stack, copy)
+        result = verify_audit(media_stack, copy, checkpoints=f"{copy}-checkpoints")
         assert result.returncode == 1
         (broken,) = json.loads(result.stdout)["broken"]
         assert (broken["partition"], broken["offset"]) == (0, 1)
