@@ -5,8 +5,10 @@ of `prev_hash` and the record's canonical JSON (every field but `hash`, keys sor
 removing or inserting a record breaks the chain at that point; `retention audit verify` finds the
 first such record. Without the key nobody can write a record that verifies, so records appended by
 whoever can write to the topic are found too. The first record of a partition follows GENESIS.
-Records written before chains were keyed (no `chain_key`) are plain SHA-256; an unkeyed record after
-a keyed one is a forgery.
+Records written before chains were keyed (no `chain_key`) are plain SHA-256. A check given keys
+refuses every unkeyed record, unless told that the trail began before chains were keyed
+(`legacy_unkeyed`): then only unkeyed records before a partition's first keyed one pass (a partition
+with no keyed record yet cannot tell an old record from one appended without the key).
 
 Retention removes a partition's oldest records (AUDIT_RETENTION), so the first record left follows one
 nobody can read any more. Whether they went by retention or were removed by someone is told by
@@ -68,11 +70,14 @@ class Break:
 
 
 def verify(
-    partition: int, records: Iterable[tuple[int, bytes]], keys: Mapping[str, bytes] | None = None
+    partition: int,
+    records: Iterable[tuple[int, bytes]],
+    keys: Mapping[str, bytes] | None = None,
+    legacy_unkeyed: bool = False,
 ) -> tuple[int, Break | None]:
     """Check one partition's records (offset, value) in order from GENESIS, with the chain keys
-    `keys` (id -> secret): how many, and the first break if any."""
-    count, broken, _ = _links(partition, list(records), GENESIS, set(), keys or {})
+    `keys` (id -> secret; none: every record must be unkeyed): how many, and the first break if any."""
+    count, broken, _ = _links(partition, list(records), GENESIS, set(), keys or {}, legacy_unkeyed)
     return count, broken
 
 
@@ -125,6 +130,7 @@ def check_partition(
     checkpoints: Iterable[Checkpoint],
     removable_before: datetime | None,
     keys: Mapping[str, bytes] | None = None,
+    legacy_unkeyed: bool = False,
 ) -> PartitionCheck:
     """Check what is left of one partition: `records` (offset, value) in order up to its `end`, against
     its checkpoints. Records before the first one read count as removed by retention when no
@@ -150,7 +156,9 @@ def check_partition(
             removed = first
         # The record the first one follows is gone; its hash is known only from a checkpoint.
         expected_prev = next((c.hash for c in mine if c.offset == first - 1), None)
-    count, broken, hashes = _links(partition, records, expected_prev, {c.offset for c in mine}, keys or {})
+    count, broken, hashes = _links(
+        partition, records, expected_prev, {c.offset for c in mine}, keys or {}, legacy_unkeyed
+    )
     if broken is not None:
         problems.append(broken)
     for checkpoint in mine:
@@ -186,12 +194,15 @@ def _links(
     expected_prev: str | None,
     wanted: set[int],
     keys: Mapping[str, bytes],
+    legacy_unkeyed: bool = False,
 ) -> tuple[int, Break | None, dict[int, str]]:
     """Follow the chain; None for `expected_prev`: the first record's predecessor is unknown. Also the
     hashes of the records at the `wanted` offsets (read up to the first break)."""
     hashes: dict[int, str] = {}
     count = 0
-    keyed = False
+    # Given keys, a record must be keyed; before a partition's first keyed record only when the trail is
+    # known to have begun before chains were keyed.
+    keyed = bool(keys) and not legacy_unkeyed
     for offset, value in records:
         count += 1
         try:
@@ -202,8 +213,10 @@ def _links(
             return count, Break(partition, offset, "no hash chain fields"), hashes
         if expected_prev is not None and document["prev_hash"] != expected_prev:
             return count, Break(partition, offset, "prev_hash does not match the record before it"), hashes
+        if "chain_key" in document and not isinstance(document["chain_key"], str):
+            return count, Break(partition, offset, "chain_key is not a key id"), hashes
         if keyed and "chain_key" not in document:
-            why = "not keyed, after keyed records: written by someone without the chain key"
+            why = "not keyed: written by someone without the chain key"
             return count, Break(partition, offset, why), hashes
         keyed = keyed or "chain_key" in document
         try:

@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the chain keys as JSON {id: secret} (default: AUDIT_CHAIN_KEYS from the environment)",
     )
     check.add_argument(
+        "--legacy-unkeyed",
+        action="store_true",
+        help="the trail began before chains were keyed: accept unkeyed records before each partition's "
+        "first keyed one (a partition with none keyed yet then proves nothing against appended records)",
+    )
+    check.add_argument(
         "--anchor-bucket",
         default=os.environ.get("AUDIT_ANCHOR_BUCKET"),
         help="the Object Lock bucket of the chains' checkpoints (S3_ENDPOINT_URL, AWS_* as the worker's)",
@@ -456,7 +462,12 @@ async def _verify_audit(args: argparse.Namespace) -> int:
         )
     try:
         verdict = await verify_audit_topic(
-            {"bootstrap_servers": args.bootstrap}, args.topic, args.checkpoints, keys=keys, anchored=anchored
+            {"bootstrap_servers": args.bootstrap},
+            args.topic,
+            args.checkpoints,
+            keys=keys,
+            anchored=anchored,
+            legacy_unkeyed=args.legacy_unkeyed,
         )
     except UnknownTopic as exc:
         raise CliError(str(exc)) from exc

@@ -44,6 +44,7 @@ async def verify_audit_topic(
     now: datetime | None = None,
     keys: Mapping[str, bytes] | None = None,
     anchored: Sequence[Checkpoint] = (),
+    legacy_unkeyed: bool = False,
 ) -> Verdict:
     """`keys`: the chain keys (id -> secret); `anchored`: the checkpoints of the anchor bucket
     (streams/audit/anchor.py), which nobody could have removed. Raises UnknownTopic when there is no
@@ -60,7 +61,7 @@ async def verify_audit_topic(
         ends[partition] = 0
         by_partition[partition] = []
     checks = [
-        check_partition(p, by_partition[p], ends[p], checkpoints, removable_before, keys)
+        check_partition(p, by_partition[p], ends[p], checkpoints, removable_before, keys, legacy_unkeyed)
         for p in sorted(ends)
     ]
     return Verdict(topic, retention, len(checkpoints), checks, anchored=len(anchored))

@@ -93,3 +93,49 @@ class TestAuditChain:
         _, broken = verify(0, enumerate([b'{"type": "media.deleted"}']))
         assert broken is not None
         assert broken.reason == "no hash chain fields"
+
+
+class TestAKeyedChain:
+    KEY = ("k1", b"chain key")
+
+    def chain(
+        self, n: int, key: tuple[str, bytes] | None, start: list[dict[str, object]] | None = None
+    ) -> list[dict[str, object]]:
+        records = list(start or [])
+        for i in range(len(records), n):
+            prev = str(records[-1]["hash"]) if records else GENESIS
+            records.append(seal(prev, {"type": "media.deleted", "audit_id": f"a-{i}"}, key))
+        return records
+
+    def check(self, records: list[dict[str, object]], **options: bool) -> object:
+        values = [(n, json.dumps(r).encode()) for n, r in enumerate(records)]
+        return verify(0, values, dict([self.KEY]), **options)
+
+    def test_verifies_with_its_key_and_not_without(self) -> None:
+        keyed = self.chain(3, self.KEY)
+        assert self.check(keyed) == (3, None)
+        _, broken = verify(0, [(n, json.dumps(r).encode()) for n, r in enumerate(keyed)])
+        assert broken is not None
+        assert "was not given" in broken.reason
+
+    def test_a_record_claiming_no_chain_key_is_a_forgery(self) -> None:
+        keyed = self.chain(2, self.KEY)
+        # A plain SHA-256 link whose record says `"chain_key": null`, as anyone could write.
+        forged = seal(str(keyed[-1]["hash"]), {"type": "x", "audit_id": "f", "chain_key": None})
+        _, broken = self.check([*keyed, forged])
+        assert broken is not None
+        assert broken.offset == 2
+
+    def test_an_unkeyed_record_is_refused_even_where_no_keyed_one_came_before(self) -> None:
+        _, broken = self.check(self.chain(2, None))
+        assert broken is not None
+        assert (broken.offset, "not keyed" in broken.reason) == (0, True)
+
+    def test_a_trail_begun_before_keyed_chains_passes_only_up_to_its_first_keyed_record(self) -> None:
+        legacy = self.chain(2, None)
+        both = self.chain(4, self.KEY, start=legacy)
+        assert self.check(both, legacy_unkeyed=True) == (4, None)
+        appended = self.chain(5, None, start=both)
+        _, broken = self.check(appended, legacy_unkeyed=True)
+        assert broken is not None
+        assert broken.offset == 4
