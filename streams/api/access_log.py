@@ -33,7 +33,8 @@ class AccessRecord(BaseModel):
     client: str  # the address the request came from (as the server saw it: a proxy's, behind one)
     method: str
     endpoint: str  # the path template, e.g. /api/v1/alarms/{alarm_id}
-    read: dict[str, str]  # its parameters; customer_id as a pseudonym
+    read: dict[str, str]  # the path's parameters: what was read (customer_id as a pseudonym)
+    query: dict[str, str] = {}  # the query's, apart: it may never stand in for what was read
     status: int
 
 
@@ -53,13 +54,10 @@ class AccessLog:
         client: str,
         method: str,
         endpoint: str,
-        parameters: Mapping[str, str],
+        path: Mapping[str, str],
+        query: Mapping[str, str],
         status: int,
     ) -> AccessRecord:
-        read = {
-            name: (self._pseudonyms.customer(value) if name == "customer_id" else value)
-            for name, value in parameters.items()
-        }
         entry = AccessRecord(
             access_id=str(uuid.uuid4()),
             at=at,
@@ -69,9 +67,16 @@ class AccessLog:
             client=client,
             method=method,
             endpoint=endpoint,
-            read=read,
+            read=self._hidden(path),
+            query=self._hidden(query),
             status=status,
         )
         await self._send(identity.encode("utf-8"), entry.model_dump_json().encode("utf-8"))
         self.recorded += 1
         return entry
+
+    def _hidden(self, parameters: Mapping[str, str]) -> dict[str, str]:
+        return {
+            name: (self._pseudonyms.customer(value) if name == "customer_id" else value)
+            for name, value in parameters.items()
+        }

@@ -222,6 +222,7 @@ class AccessLogEntry(_Body):
     method: str
     endpoint: str
     read: dict[str, str] = Field(description="what was read: the path's parameters (a customer as pseudonym)")
+    query: dict[str, str] = Field(default_factory=dict, description="the query's parameters")
     status: int
 
 

@@ -93,7 +93,8 @@ def build_web_app(ctx: ApiContext, metrics: Metrics) -> web.Application:
                 client=request.remote or "unknown",
                 method=request.method,
                 endpoint=endpoint.path,
-                parameters={**request.match_info, **request.query},
+                path=dict(request.match_info),
+                query=dict(request.query),
                 status=status,
             )
         except Exception as exc:

@@ -99,7 +99,8 @@ class ArchiveReader:
         await self._pool.open(wait=False)
         async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                "SELECT access_id::text, at, identity, role, unit, client, method, endpoint, read, status"
+                "SELECT access_id::text, at, identity, role, unit, client, method, endpoint, read, query,"
+                " status"
                 " FROM access_log"
                 " WHERE (%(customer)s::text IS NULL OR read ->> 'customer_id' = %(customer)s)"
                 " AND (%(identity)s::text IS NULL OR identity = %(identity)s)"

@@ -153,6 +153,7 @@ class AccessRow:
     method: str
     endpoint: str
     read: str  # JSON
+    query: str  # JSON
     status: int
     partition: int
     offset: int
@@ -307,6 +308,7 @@ def _access(record: Record, kept: Kept) -> AccessRow:
         method=entry.method,
         endpoint=entry.endpoint,
         read=json.dumps(entry.read),
+        query=json.dumps(entry.query),
         status=entry.status,
         partition=record.partition,
         offset=record.offset,

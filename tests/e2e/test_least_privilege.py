@@ -82,7 +82,12 @@ class TestTheAccessLog:
             assert (
                 await api.get(f"/api/v1/alarms/{alarm_id}", headers=bearer("operator"))
             ).status_code == 200
-            media = await api.get(f"/api/v1/customers/{customer}/media", headers=bearer("operator"))
+            # A query parameter named like the path's cannot make the log name another customer.
+            media = await api.get(
+                f"/api/v1/customers/{customer}/media",
+                params={"customer_id": "decoy"},
+                headers=bearer("operator"),
+            )
             assert media.status_code == 200
             assert (await api.get("/api/v1/summary", headers=bearer("operator"))).status_code == 200
 
@@ -100,6 +105,7 @@ class TestTheAccessLog:
         (customer_read,) = [e for e in entries if e["endpoint"] == "/api/v1/customers/{customer_id}/media"
                             and e["read"].get("customer_id") == pseudonym]  # fmt: skip
         assert customer_read["identity"] == "test-operator"
+        assert customer_read["query"] == {"customer_id": Pseudonyms(PSEUDONYM_KEY.encode()).customer("decoy")}
         assert customer not in json.dumps(entries)  # the customer's id is not in the access log
         assert not [e for e in entries if e["endpoint"] == "/api/v1/summary"]  # figures: nobody's data
 

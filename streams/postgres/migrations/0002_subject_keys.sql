@@ -36,7 +36,8 @@ CREATE TABLE access_log (
     client text NOT NULL,
     method text NOT NULL,
     endpoint text NOT NULL,
-    read jsonb NOT NULL,  -- the path's parameters; a customer id as its pseudonym
+    read jsonb NOT NULL,  -- the path's parameters: what was read; a customer id as its pseudonym
+    query jsonb NOT NULL,  -- the query's parameters, apart (one may not stand in for what was read)
     status integer NOT NULL,
     topic_partition integer NOT NULL,
     topic_offset bigint NOT NULL,
