@@ -2,8 +2,9 @@
 (streams/audit/chain.py), and says when each key ends.
 
 - A customer's key ends at R6 (customer identifiers: 12 months after the contract ended), or, while
-  the contract runs, when the audit records it seals have all gone (AUDIT_RETENTION after it was made).
-  CUSTOMER_KEY_LIFETIME replaces R6's 12 months (drills and tests).
+  the contract runs, when the audit records it sealed have all gone: AUDIT_RETENTION after its last
+  use (moved on at most once a day as it is used). An erasure request ends it ERASURE_KEY_GRACE on, or
+  at the limit of a hold on the customer's evidence. CUSTOMER_KEY_LIFETIME replaces R6's 12 months.
 - A hold's key ends S5 after its records began plus the hold limit (HOLD_DETAILS_LIFETIME).
 """
 
@@ -32,10 +33,10 @@ class KeyLifetimes:
     hold_details: timedelta  # S5 plus the hold limit
     records: timedelta  # AUDIT_RETENTION: no record sealed by a key outlives this after it ended
 
-    def customer_ends(self, created_at: datetime, contract_ended_at: datetime | None) -> datetime:
+    def customer_ends(self, now: datetime, contract_ended_at: datetime | None) -> tuple[datetime, str]:
         if contract_ended_at is None:
-            return created_at + self.records
-        return self.customer_after_contract_end(contract_ended_at)
+            return now + self.records, "records"
+        return self.customer_after_contract_end(contract_ended_at), "R6"
 
 
 class Protector:
@@ -71,13 +72,22 @@ class Protector:
 
     def contract_ended(self, partition: int, customer_id: str, ended_at: datetime) -> None:
         """Bring the customer's key in this partition to its end under R6 (only while processing)."""
-        self.end_customer_key(partition, customer_id, self.lifetimes.customer_after_contract_end(ended_at))
+        ends = self.lifetimes.customer_after_contract_end(ended_at)
+        self.end_customer_key(partition, customer_id, ends, "R6")
 
-    def end_customer_key(self, partition: int, customer_id: str, ends_at: datetime) -> None:
+    def end_customer_key(self, partition: int, customer_id: str, ends_at: datetime, why: str) -> None:
         """Bring the customer's key in this partition forward to `ends_at` (a later end changes
         nothing; only while processing a record of the partition)."""
         name = table_key(partition, Subject.CUSTOMER, self.pseudonyms.customer(customer_id))
-        moved = self.keys.end_by(name, ends_at)
+        moved = self.keys.end_by(name, ends_at, why)
+        if moved is not None:
+            self._on_key(name, moved)
+
+    def hold_accepted(self, partition: int, customer_id: str, limit: datetime) -> None:
+        """A hold on the customer's evidence after their erasure request: their fields in the audit
+        trail stay readable until the hold's limit (Art. 17(3)), not only the request's grace."""
+        name = table_key(partition, Subject.CUSTOMER, self.pseudonyms.customer(customer_id))
+        moved = self.keys.move_end(name, limit, only_if="Art17")
         if moved is not None:
             self._on_key(name, moved)
 
@@ -101,6 +111,9 @@ class Protector:
         known = self.keys.get(name)
         usable = _usable(known)
         if usable is not None and (case_ref is None or (known is not None and known.case_ref)):
+            assert known is not None
+            if known.why == "records" and self._in_stream():
+                self._move_on(name, known)
             return usable
         if not self._in_stream():
             if usable is not None:
@@ -110,15 +123,28 @@ class Protector:
             return NO_KEY, new_key()
         now = self._clock.now()
         if subject is Subject.CUSTOMER:
-            ends_at = self.lifetimes.customer_ends(now, self._contract_ended(subject_id))
+            ends_at, why = self.lifetimes.customer_ends(now, self._contract_ended(subject_id))
         else:
-            ends_at = now + self.lifetimes.hold_details
-        made = self.keys.live(name, now, ends_at, case_ref)
+            ends_at, why = now + self.lifetimes.hold_details, "S5"
+        made = self.keys.live(name, now, ends_at, why, case_ref)
         if usable is None:
             self._on_key(name, made)
         made_usable = _usable(made)
         assert made_usable is not None
         return made_usable
+
+
+    def _move_on(self, name: str, known: SubjectKey) -> None:
+        """A running contract's key lives until AUDIT_RETENTION after the last record it sealed:
+        moved on as it is used, once a day at most (a table write, not one per record)."""
+        wanted = self._clock.now() + self.lifetimes.records
+        if wanted - known.ends_at >= MOVE_ON_AFTER:
+            moved = self.keys.move_end(name, wanted, only_if="records")
+            if moved is not None:
+                self._on_key(name, moved)
+
+
+MOVE_ON_AFTER = timedelta(days=1)
 
 
 def _usable(key: SubjectKey | None) -> tuple[str, bytes] | None:

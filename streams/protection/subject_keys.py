@@ -35,6 +35,9 @@ class SubjectKey:
     ends_at: datetime
     ended_at: datetime | None = None
     case_ref: str | None = None  # a hold's: the pseudonym of its case reference (to find a case's holds)
+    # Why it ends when it does: "records" (while the contract runs: when the records it sealed are gone,
+    # moved on as it is used), "R6" (the contract ended), "Art17" (an erasure request), "S5" (a hold's).
+    why: str = "records"
 
     def to_json(self) -> bytes:
         document = {
@@ -46,6 +49,8 @@ class SubjectKey:
         }
         if self.case_ref is not None:
             document["case_ref"] = self.case_ref
+        if self.why != "records":
+            document["why"] = self.why
         return orjson.dumps(document)
 
     @classmethod
@@ -58,6 +63,7 @@ class SubjectKey:
             ends_at=datetime.fromisoformat(document["ends_at"]),
             ended_at=datetime.fromisoformat(document["ended_at"]) if document.get("ended_at") else None,
             case_ref=document.get("case_ref"),
+            why=document.get("why", "records"),
         )
 
 
@@ -78,26 +84,37 @@ class SubjectKeys:
         raw = self._table.get(name.encode("utf-8"))
         return SubjectKey.from_json(raw) if raw else None
 
-    def live(self, name: str, now: datetime, ends_at: datetime, case_ref: str | None = None) -> SubjectKey:
-        """The subject's key, made when it has none (or only a destroyed one, which then keeps its
-        end: a record sealed after its subject's end is unreadable as soon as the key's end is
-        checked again). Only from inside stream processing of the key's partition."""
+    def live(
+        self, name: str, now: datetime, ends_at: datetime, why: str, case_ref: str | None = None
+    ) -> SubjectKey:
+        """The subject's key, made when it has none. After a key destroyed because the contract
+        ended (R6) the new one keeps that end: a record sealed after it is unreadable as soon as the
+        end is checked again. Only from inside stream processing of the key's partition."""
         known = self.get(name)
         if known is not None and known.key is not None:
             if case_ref is not None and known.case_ref is None:
                 known = replace(known, case_ref=case_ref)
                 self._put(name, known)
             return known
-        if known is not None:
-            ends_at = min(ends_at, known.ends_at)
-        made = SubjectKey(uuid.uuid4().hex, new_key(), now, ends_at, case_ref=case_ref)
+        if known is not None and known.why == "R6" and known.ends_at < ends_at:
+            ends_at, why = known.ends_at, "R6"
+        made = SubjectKey(uuid.uuid4().hex, new_key(), now, ends_at, case_ref=case_ref, why=why)
         self._put(name, made)
         return made
 
-    def end_by(self, name: str, ends_at: datetime) -> SubjectKey | None:
+    def end_by(self, name: str, ends_at: datetime, why: str) -> SubjectKey | None:
         """Bring the key's end forward to `ends_at` (a later end changes nothing). None: no live key."""
         known = self.get(name)
         if known is None or known.key is None or known.ends_at <= ends_at:
+            return None
+        moved = replace(known, ends_at=ends_at, why=why)
+        self._put(name, moved)
+        return moved
+
+    def move_end(self, name: str, ends_at: datetime, only_if: str) -> SubjectKey | None:
+        """Move the end of a live key whose end is `only_if`'s to `ends_at`, later only."""
+        known = self.get(name)
+        if known is None or known.key is None or known.why != only_if or known.ends_at >= ends_at:
             return None
         moved = replace(known, ends_at=ends_at)
         self._put(name, moved)
@@ -107,7 +124,7 @@ class SubjectKeys:
         known = self.get(name)
         if known is None or known.key is None:
             return None
-        destroyed = SubjectKey(None, None, known.created_at, known.ends_at, ended_at=now)
+        destroyed = SubjectKey(None, None, known.created_at, known.ends_at, ended_at=now, why=known.why)
         self._put(name, destroyed)
         return destroyed
 

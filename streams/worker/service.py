@@ -441,7 +441,7 @@ class RetentionService:
                 limits.append(limit)
         ends = customer_fields_end_after_erasure(now, self.settings.erasure_key_grace, limits)
         assert self.protector is not None
-        self.protector.end_customer_key(partition, customer_id, ends)
+        self.protector.end_customer_key(partition, customer_id, ends, "Art17")
 
     def _broadcast_contract_end(self, event: ContractEnded) -> None:
         broadcast = ContractEndBroadcast(
@@ -479,6 +479,10 @@ class RetentionService:
             self.alarms.put(state, self.outbox.keep(state.alarm_id, outcome.audit))
         for record in outcome.audit:
             self._publish_kept(partition, state.alarm_id, record)
+            if record.type is AuditType.HOLD_ACCEPTED and self.protector is not None and state.customer_id:
+                limit = hold_limit(state, self.policy)
+                if limit is not None:  # an erasure request's end of their fields waits for it
+                    self.protector.hold_accepted(partition, state.customer_id, limit)
             if record.type is AuditType.DELETED and record.deadline is not None:
                 lateness = (record.occurred_at - record.deadline).total_seconds()
                 for _ in record.objects:

@@ -258,3 +258,76 @@ def test_table_names_hold_no_customer_id() -> None:
     assert CUSTOMER not in name
     assert name.startswith("3/customer/c-")
     assert SubjectKey.from_json(SubjectKey("k", b"1" * 32, T0, T0).to_json()).key == b"1" * 32
+
+
+RECORDS = timedelta(days=6 * 365)
+
+
+class TestAKeyWhileTheContractRuns:
+    def test_lives_until_the_records_it_sealed_are_gone_counted_from_its_last_use(self) -> None:
+        keys = Keys()
+        keys.protector.protect(0, hold_accepted())
+        keys.clock.at = T0 + timedelta(days=5 * 365)
+        last = keys.protector.protect(0, hold_accepted())  # a record written five years on
+        keys.clock.at = T0 + RECORDS + timedelta(days=1)
+        keys.run_due()
+        assert reveal(last, keys.readable())["customer_id"] == CUSTOMER
+        keys.clock.at = T0 + timedelta(days=5 * 365) + RECORDS
+        keys.run_due()
+        assert reveal(last, keys.readable())["customer_id"] == ERASED
+
+    def test_is_moved_on_once_a_day_at_most(self) -> None:
+        keys = Keys()
+        keys.protector.protect(0, hold_accepted())
+        writes = len(keys.table)
+        before = dict(keys.table)
+        for hours in range(1, 20):
+            keys.clock.at = T0 + timedelta(hours=hours)
+            keys.protector.protect(0, hold_accepted())
+        assert keys.table == before  # within a day: no write
+        keys.clock.at = T0 + timedelta(days=2)
+        keys.protector.protect(0, hold_accepted())
+        assert keys.table != before
+        assert len(keys.table) == writes
+
+    def test_a_record_after_such_a_key_ended_gets_a_key_of_its_own_end(self) -> None:
+        keys = Keys()
+        keys.protector.protect(0, hold_accepted())
+        keys.clock.at = T0 + RECORDS
+        keys.run_due()
+        later = keys.protector.protect(0, hold_accepted())
+        keys.run_due()
+        assert reveal(later, keys.readable())["customer_id"] == CUSTOMER
+
+
+class TestAnErasureRequest:
+    def test_ends_the_customers_fields_after_the_grace_and_a_later_record_is_readable(self) -> None:
+        keys = Keys()
+        sealed = keys.protector.protect(0, hold_accepted())
+        keys.protector.end_customer_key(0, CUSTOMER, T0 + timedelta(days=1), "Art17")
+        keys.clock.at = T0 + timedelta(days=1)
+        keys.run_due()
+        assert reveal(sealed, keys.readable())["customer_id"] == ERASED
+        # The customer stays a customer: what is recorded after the request is theirs as before.
+        after = keys.protector.protect(0, hold_accepted())
+        keys.run_due()
+        assert reveal(after, keys.readable())["customer_id"] == CUSTOMER
+
+    def test_a_hold_accepted_meanwhile_keeps_them_until_its_limit(self) -> None:
+        keys = Keys()
+        sealed = keys.protector.protect(0, hold_accepted())
+        keys.protector.end_customer_key(0, CUSTOMER, T0 + timedelta(days=1), "Art17")
+        keys.protector.hold_accepted(0, CUSTOMER, T0 + timedelta(days=30))
+        keys.clock.at = T0 + timedelta(days=2)
+        keys.run_due()
+        assert reveal(sealed, keys.readable())["customer_id"] == CUSTOMER
+        keys.clock.at = T0 + timedelta(days=30)
+        keys.run_due()
+        assert reveal(sealed, keys.readable())["customer_id"] == ERASED
+
+    def test_a_hold_does_not_move_an_r6_end(self) -> None:
+        keys = Keys()
+        keys.protector.protect(0, hold_accepted())
+        keys.protector.contract_ended(0, CUSTOMER, T0)
+        keys.protector.hold_accepted(0, CUSTOMER, T0 + R6 + timedelta(days=30))
+        assert [k.ends_at for n, k in keys.keys.entries() if "/customer/" in n] == [T0 + R6]
