@@ -28,34 +28,46 @@ ERASED = "[erased]"
 class Subject(StrEnum):
     CUSTOMER = "customer"
     HOLD = "hold"
+    # Objects of no known customer (the sweep's findings): their keys name a customer nobody can tell,
+    # so they go under a key of the day, with the dead letters' lifetime.
+    OBJECTS = "objects"
     DEADLETTER = "deadletter"  # a dead letter's original bytes (streams/protection/deadletter_keys.py)
 
 
 # Details that name people of the police or the customer's representatives.
 HOLD_DETAILS = ("case_reference", "placed_by", "requested_by", "released_by")
-# Details that describe the customer's other data (the subject of an erasure command).
-CUSTOMER_DETAILS = ("subject",)
+# Details about the customer: the subject of an erasure command, who asked on their behalf.
+CUSTOMER_DETAILS = ("subject", "requested_by")
 
 
 def subjects_of(document: Mapping[str, Any]) -> dict[Subject, str]:
-    """The data subjects the record has personal fields of, with their ids (customer id, hold id)."""
+    """The data subjects the record has personal fields of, with their ids (customer id, hold id, the
+    day of a record about objects of no known customer)."""
     found: dict[Subject, str] = {}
-    if document.get("customer_id"):
-        found[Subject.CUSTOMER] = str(document["customer_id"])
     details = document.get("details") or {}
     if document.get("hold_id") and any(details.get(name) for name in HOLD_DETAILS):
         found[Subject.HOLD] = str(document["hold_id"])
+    if document.get("customer_id"):
+        found[Subject.CUSTOMER] = str(document["customer_id"])
+    elif document.get("objects"):
+        found[Subject.OBJECTS] = str(document.get("occurred_at", ""))[:10]
     return found
 
 
 def split(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[Subject, dict[str, Any]]]:
     """The record without its personal fields, and those fields per subject. Object keys are blanked
-    in place (the list keeps its buckets and order); a customer-less record's objects (the sweep's)
-    belong to nobody known and stay as they are."""
+    in place (the list keeps its buckets and order). A hold's details are the hold's (its
+    `requested_by` too); what is left of the customer's, the customer's."""
     clear = {k: v for k, v in document.items()}
     parts: dict[Subject, dict[str, Any]] = {}
     subjects = subjects_of(document)
     details = dict(document.get("details") or {})
+    if Subject.HOLD in subjects:
+        parts[Subject.HOLD] = {"details": {n: details.pop(n) for n in HOLD_DETAILS if n in details}}
+    if Subject.OBJECTS in subjects:
+        objects = list(document.get("objects") or [])
+        parts[Subject.OBJECTS] = {"object_keys": [o["key"] for o in objects]}
+        clear["objects"] = [{**o, "key": ""} for o in objects]
     if Subject.CUSTOMER in subjects:
         objects = list(document.get("objects") or [])
         part: dict[str, Any] = {"customer_id": document["customer_id"]}
@@ -67,8 +79,6 @@ def split(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[Subject, di
             part["details"] = taken
         clear.pop("customer_id")
         parts[Subject.CUSTOMER] = part
-    if Subject.HOLD in subjects:
-        parts[Subject.HOLD] = {"details": {n: details.pop(n) for n in HOLD_DETAILS if n in details}}
     if "details" in document:
         clear["details"] = details
         if not details:
@@ -87,8 +97,8 @@ def merge(clear: Mapping[str, Any], opened: Mapping[Subject, Mapping[str, Any] |
             erased.append(subject.value)
             if subject is Subject.CUSTOMER:
                 document["customer_id"] = ERASED
-                if document.get("objects"):
-                    document["objects"] = [{**o, "key": ERASED} for o in document["objects"]]
+            if subject in (Subject.CUSTOMER, Subject.OBJECTS) and document.get("objects"):
+                document["objects"] = [{**o, "key": ERASED} for o in document["objects"]]
             continue
         if "customer_id" in part:
             document["customer_id"] = part["customer_id"]

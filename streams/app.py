@@ -143,6 +143,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
             customer_after_contract_end=settings.customer_key_ends,
             hold_details=settings.hold_retention + settings.hold_details_kept,
             records=settings.audit_retention,
+            unattributed=settings.deadletter_retention,
         ),
         contract_ended=lambda customer_id: (ended := contract_ends.get(customer_id)) and ended[0],
         clock=clock,

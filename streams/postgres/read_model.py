@@ -200,7 +200,9 @@ class ArchiveReads:
             " ORDER BY occurred_at, topic_partition, topic_offset",
             sweep_id,
         )
-        return [r[0] for r in rows]
+        await self._pool.open(wait=False)
+        async with self._pool.connection() as conn:
+            return await opened(conn, [r[0] for r in rows])
 
     async def _one(self, query: LiteralString, *params: Any) -> tuple[Any, ...] | None:
         await self._pool.open(wait=False)

@@ -32,6 +32,7 @@ class KeyLifetimes:
     customer_after_contract_end: Callable[[datetime], datetime]  # R6, or CUSTOMER_KEY_LIFETIME
     hold_details: timedelta  # S5 plus the hold limit
     records: timedelta  # AUDIT_RETENTION: no record sealed by a key outlives this after it ended
+    unattributed: timedelta = timedelta(days=30)  # objects of no known customer: DEADLETTER_RETENTION
 
     def customer_ends(self, now: datetime, contract_ended_at: datetime | None) -> tuple[datetime, str]:
         if contract_ended_at is None:
@@ -124,6 +125,8 @@ class Protector:
         now = self._clock.now()
         if subject is Subject.CUSTOMER:
             ends_at, why = self.lifetimes.customer_ends(now, self._contract_ended(subject_id))
+        elif subject is Subject.OBJECTS:  # a key of the day (`subject_id`, the records' date)
+            ends_at, why = now + timedelta(days=1) + self.lifetimes.unattributed, "unattributed"
         else:
             ends_at, why = now + self.lifetimes.hold_details, "S5"
         made = self.keys.live(name, now, ends_at, why, case_ref)
@@ -132,7 +135,6 @@ class Protector:
         made_usable = _usable(made)
         assert made_usable is not None
         return made_usable
-
 
     def _move_on(self, name: str, known: SubjectKey) -> None:
         """A running contract's key lives until AUDIT_RETENTION after the last record it sealed:

@@ -15,7 +15,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from handlers.personal_fields import Subject, merge, split
+from handlers.personal_fields import Subject, merge, split, subjects_of
 
 KEY_BYTES = 32
 
@@ -59,10 +59,10 @@ def protect(document: Mapping[str, Any], key_of: Any, nonce: bytes | None = None
     if not parts:
         return clear
     audit_id = str(document["audit_id"])
+    subjects = subjects_of(document)
     sealed = {}
     for subject, part in parts.items():
-        subject_id = document["customer_id"] if subject is Subject.CUSTOMER else document["hold_id"]
-        kid, key = key_of(subject, str(subject_id))
+        kid, key = key_of(subject, subjects[subject])
         sealed[subject.value] = seal_part(key, kid, audit_id, subject, part, nonce)
     clear["encrypted"] = sealed
     return clear

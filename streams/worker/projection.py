@@ -196,7 +196,9 @@ class Projection:
         return [s for s in states if s is not None]
 
     def sweep_findings(self, sweep_id: str) -> list[dict[str, Any]]:
-        records = (json.loads(zlib.decompress(raw)) for raw in self._audit.get(SWEEP_AUDIT, ()))
+        records = (
+            reveal(json.loads(zlib.decompress(raw)), self._keys) for raw in self._audit.get(SWEEP_AUDIT, ())
+        )
         return [
             r
             for r in records

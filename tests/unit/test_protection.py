@@ -331,3 +331,43 @@ class TestAnErasureRequest:
         keys.protector.contract_ended(0, CUSTOMER, T0)
         keys.protector.hold_accepted(0, CUSTOMER, T0 + R6 + timedelta(days=30))
         assert [k.ends_at for n, k in keys.keys.entries() if "/customer/" in n] == [T0 + R6]
+
+
+class TestRecordsOfNoKnownCustomer:
+    def test_the_sweeps_object_keys_go_under_a_key_of_the_day_that_ends_with_the_dead_letters(self) -> None:
+        keys = Keys()
+        record = audit_record(
+            AuditType.SWEEP_UNKNOWN_FOUND,
+            occurred_at=T0,
+            alarm_id=None,
+            customer_id=None,
+            caused_by="sweep-1",
+            objects=[("media", f"{CUSTOMER}/stray.jpg")],
+            details={"sweep_id": "sweep-1"},
+        )
+        published = keys.protector.protect(0, orjson.loads(record.to_json()))
+        assert CUSTOMER not in json.dumps(published)
+        assert reveal(published, keys.readable())["objects"][0]["key"] == f"{CUSTOMER}/stray.jpg"
+        keys.clock.at = T0 + timedelta(days=1 + 30)
+        keys.run_due()
+        assert reveal(published, keys.readable())["objects"][0]["key"] == ERASED
+
+
+class TestWhoAskedOnTheCustomersBehalf:
+    def test_is_the_customers_and_goes_with_their_key(self) -> None:
+        keys = Keys()
+        record = audit_record(
+            AuditType.REQUEST_ANSWERED,
+            occurred_at=T0,
+            alarm_id=None,
+            customer_id=CUSTOMER,
+            caused_by="req-1",
+            details={"request_id": "req-1", "kind": "access", "requested_by": "Kari Nordmann (by phone)"},
+        )
+        published = keys.protector.protect(0, orjson.loads(record.to_json()))
+        assert "Kari Nordmann" not in json.dumps(published)
+        assert published["details"] == {"request_id": "req-1", "kind": "access"}
+        keys.protector.contract_ended(0, CUSTOMER, T0)
+        keys.clock.at = T0 + R6
+        keys.run_due()
+        assert "requested_by" not in reveal(published, keys.readable())["details"]
