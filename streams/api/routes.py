@@ -276,7 +276,14 @@ async def summary(request: web.Request, identity: Identity | None, ctx: ApiConte
     read = ctx.read
     counts = await read.counts(now, ctx.settings.overdue_grace)
     erasures_open, erasures_unconfirmed = await read.erasure_counts()
-    holds = [hold_view(h, now, ctx.settings.hold_expiry_warning) for h in await read.active_holds()]
+    # The dashboard's figures name nobody: a hold by its alarm and time left, not its case or officers
+    # (those are a read of personal data, GET /holds or /alarms/{id}, and go to the access log).
+    holds = [
+        hold_view(h, now, ctx.settings.hold_expiry_warning).model_copy(
+            update={"case_reference": None, "placed_by": None, "requested_by": None}
+        )
+        for h in await read.active_holds()
+    ]
     archive = await _archive_status(ctx)
     return reply(
         Summary(

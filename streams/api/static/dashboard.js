@@ -115,8 +115,7 @@ function render() {
   });
   fillTable("holds", summary.holds, (row, hold) => {
     cell(row, hold.alarm_id);
-    cell(row, hold.case_reference || "");
-    cell(row, hold.placed_by || "");
+    cell(row, hold.hold_id);
     cell(row, duration(hold.seconds_left - elapsed), hold.expiring_soon ? "soon" : "");
   });
   fillTable("deadletters", summary.deadletters, (row, letter) => {
