@@ -12,9 +12,9 @@ import asyncio
 import json
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -44,6 +44,26 @@ class ActiveHold:
     expires_at: datetime
 
 
+class _KeysBeforeTheirEnd(Mapping[str, bytes]):
+    """kid -> key, of the keys whose end has not come: the owner of a partition may be down when a key
+    ends, and its destruction reaches this copy only then; what the schedule ended stays closed."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[bytes, datetime]] = {}
+
+    def __getitem__(self, kid: str) -> bytes:
+        key, ends_at = self.entries[kid]
+        if ends_at <= datetime.now(UTC):
+            raise KeyError(kid)
+        return key
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
 class Projection:
     def __init__(self, partitions: int, hold_retention: timedelta) -> None:
         self.partitions = partitions
@@ -61,7 +81,7 @@ class Projection:
         self._audit: dict[str, list[bytes]] = {}
         # kid -> key, from the subject-keys changelog: what the audit records' personal fields open with
         # (a destroyed key leaves this at once; its fields are then shown erased).
-        self._keys: dict[str, bytes] = {}
+        self._keys = _KeysBeforeTheirEnd()
         self._kid_of: dict[str, str] = {}  # table name -> its live kid (a destroyed key names none)
         self.deadletters: deque[dict[str, Any]] = deque(maxlen=RECENT_DEADLETTERS)
         self.caught_up = False
@@ -127,13 +147,13 @@ class Projection:
     def apply_key(self, name: str, raw: bytes | None) -> None:
         old = self._kid_of.pop(name, None)
         if old is not None:
-            self._keys.pop(old, None)
+            self._keys.entries.pop(old, None)
         if not raw or raw == b"{}":
             return  # forgotten
         key = SubjectKey.from_json(raw)
         if key.kid is not None and key.key is not None:
             self._kid_of[name] = key.kid
-            self._keys[key.kid] = key.key
+            self._keys.entries[key.kid] = (key.key, key.ends_at)
 
     def apply_audit(self, raw: bytes) -> None:
         record = json.loads(raw)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from handlers.alarm_events import on_alarm_event
 from handlers.holds import on_hold_placed
+from handlers.personal_fields import ERASED, Subject
 from handlers.state import AlarmState, encode_state
 from handlers.time_passed import on_time_passed
 from streams.kafka.partitioning import partition_for
@@ -98,3 +99,27 @@ class TestAuditAndDeadLetters:
         (kept,) = projection.deadletters
         assert kept["reason"] == "not valid JSON"
         assert "value_base64" not in kept
+
+
+class TestAuditRecordsWithEncryptedFields:
+    def test_are_shown_erased_once_their_key_has_ended_even_before_it_is_destroyed(self) -> None:
+        from streams.protection.sealing import new_key, seal_part
+        from streams.protection.subject_keys import SubjectKey
+
+        projection = projection_with()
+        key = new_key()
+        part = seal_part(key, "kid-1", "a-1", Subject.CUSTOMER, {"customer_id": "c1"})
+        record = {
+            "type": "media.deleted",
+            "audit_id": "a-1",
+            "alarm_id": "a1",
+            "encrypted": {"customer": part},
+        }
+        projection.apply_audit(json.dumps(record).encode())
+        soon = datetime.now(UTC) + timedelta(hours=1)
+        projection.apply_key("0/customer/c-x", SubjectKey("kid-1", key, T0, soon).to_json())
+        assert projection.audit_of("a1")[0]["customer_id"] == "c1"
+        projection.apply_key("0/customer/c-x", SubjectKey("kid-1", key, T0, datetime.now(UTC)).to_json())
+        assert projection.audit_of("a1")[0]["customer_id"] == ERASED
+        projection.apply_key("0/customer/c-x", None)  # forgotten
+        assert projection.audit_of("a1")[0]["customer_id"] == ERASED
