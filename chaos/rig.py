@@ -17,6 +17,8 @@ from chaos.proxy import CuttableProxy
 from streams.kafka import topic_ends
 from streams.local.stack import INPUT_TOPICS, LocalStack, Ports, _free_port
 from streams.local.worker_process import WorkerProcess
+from streams.protection.keyring import subject_keys_on_broker
+from streams.protection.sealing import reveal
 
 BUCKET = "chaos-media"
 RETENTION = timedelta(seconds=15)
@@ -189,8 +191,13 @@ def _keys_in(s3: Any) -> set[str]:
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    records = await topic_ends.read_topic({"bootstrap_servers": bootstrap}, topic)
-    return [json.loads(r.value) for r in records]
+    """The topic's JSON records; the audit trail's as a reader with the keys shows it."""
+    options = {"bootstrap_servers": bootstrap}
+    documents = [json.loads(r.value) for r in await topic_ends.read_topic(options, topic)]
+    if topic.endswith("-audit") and any("encrypted" in d for d in documents):
+        keys = await subject_keys_on_broker(options)
+        documents = [reveal(d, keys) for d in documents]
+    return documents
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:

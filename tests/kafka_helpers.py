@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.kafka.topic_ends import UnknownTopic, committed_total, read_topic
-from streams.protection.deadletter_keys import live_keys, open_letter, readable
+from streams.protection.deadletter_keys import open_letter
+from streams.protection.keyring import deadletter_keys_on_broker, subject_keys_on_broker
 from streams.protection.sealing import reveal
-from streams.protection.subject_keys import SubjectKey
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
@@ -49,49 +47,21 @@ async def read_all(bootstrap: str, topic: str) -> list[Any]:
 
 async def read_json(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """The topic's JSON records. An audit topic's as its readers show them: personal fields opened
-    with the keys the worker's `subject-keys` changelogs hold now, the rest erased (read_all gives
-    the records as they are on the topic)."""
+    with the keys the worker's `subject-keys` changelogs hold now, the rest erased; a dead-letter
+    topic's opened with the dead-letter keys (read_all gives the records as they are on the topic)."""
     documents = [json.loads(r.value) for r in await read_all(bootstrap, topic)]
+    options = {"bootstrap_servers": bootstrap}
     if topic.endswith("-audit") and any("encrypted" in d for d in documents):
-        keys = await subject_keys(bootstrap)
+        keys = await subject_keys_on_broker(options)
         documents = [reveal(d, keys) for d in documents]
     if topic.endswith("-deadletter") and any("encrypted" in d for d in documents):
-        letter_keys = await deadletter_keys(bootstrap)
+        letter_keys = await deadletter_keys_on_broker(options)
         documents = [open_letter(d, letter_keys) for d in documents]
     return documents
 
 
-async def deadletter_keys(bootstrap: str) -> dict[str, bytes]:
-    """kid -> key, of every dead-letter keys topic on the broker, as an operator's reader has them."""
-    found: dict[str, bytes] = {}
-    for topic in await _topics_ending(bootstrap, "deadletter-keys"):
-        found |= readable(await live_keys({"bootstrap_servers": bootstrap}, topic), datetime.now(UTC))
-    return found
-
-
-async def _topics_ending(bootstrap: str, suffix: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        return [t for t in await admin.list_topics() if t.endswith(suffix)]
-    finally:
-        await admin.close()
-
-
 async def subject_keys(bootstrap: str) -> dict[str, bytes]:
-    """kid -> key, from every app's subject-keys changelog on the broker (latest value per name)."""
-    topics = await _topics_ending(bootstrap, "-subject-keys-changelog")
-    latest: dict[tuple[str, bytes], bytes | None] = {}
-    for topic in topics:
-        for record in await read_all(bootstrap, topic):
-            latest[(topic, record.key)] = record.value
-    keys = {}
-    for value in latest.values():
-        if value and value != b"{}":
-            key = SubjectKey.from_json(value)
-            if key.kid is not None and key.key is not None:
-                keys[key.kid] = key.key
-    return keys
+    return await subject_keys_on_broker({"bootstrap_servers": bootstrap})
 
 
 async def wait_for_records(

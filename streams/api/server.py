@@ -44,7 +44,9 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
             raise
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
     except Exception as exc:
-        log.exception("api.failed", path=request.path, error=type(exc).__name__)
+        # The route, not the path: a path names the customer or the alarm it reads.
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "?"
+        log.exception("api.failed", route=route, error=type(exc).__name__)
         return _error(500, "internal_error", "the request failed; see the worker's log")
 
 
@@ -60,7 +62,7 @@ def build_web_app(ctx: ApiContext, metrics: Metrics) -> web.Application:
                 delay = failures.record(request.remote or "unknown")
                 if delay:
                     await asyncio.sleep(delay)
-                log.warning("api.unauthorized", path=request.path, delayed_seconds=delay)
+                log.warning("api.unauthorized", route=endpoint.path, delayed_seconds=delay)
                 return _error(401, "unauthorized", "send 'Authorization: Bearer <token>' with a valid token")
             response: web.StreamResponse
             if endpoint.roles is not None and identity.role not in endpoint.roles:

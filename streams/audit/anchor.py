@@ -50,6 +50,8 @@ class AuditAnchor:
             if exc.response.get("Error", {}).get("Code") == "ObjectLockConfigurationNotFoundError":
                 return f"AUDIT_ANCHOR_BUCKET {self._bucket} has no Object Lock"
             return f"AUDIT_ANCHOR_BUCKET {self._bucket}: {failure_reason(exc)} (it needs Object Lock)"
+        except Exception as exc:  # the store cannot be reached: say so, not a traceback
+            return f"AUDIT_ANCHOR_BUCKET {self._bucket}: cannot be checked ({failure_reason(exc)})"
         enabled = answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled")
         return None if enabled == "Enabled" else f"AUDIT_ANCHOR_BUCKET {self._bucket} has no Object Lock"
 
