@@ -77,6 +77,7 @@ class KeyExpiry:
 
     def forget_partitions(self, partitions: Collection[int]) -> None:
         self.scheduler.index.drop_partitions(partitions)
+        self._keys.forget_partitions(partitions)
 
     async def _notify(self, partition: int, names: list[str], checked_at: datetime) -> None:
         command = SubjectKeysDue(event_id=str(uuid.uuid4()), names=tuple(names), checked_at=checked_at)

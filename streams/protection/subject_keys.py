@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -76,13 +77,35 @@ def parse_table_key(name: str) -> tuple[int, Subject, str]:
     return int(partition), Subject(subject), ref
 
 
+CACHED = 20_000  # keys kept decoded in memory: every audit record looks one or two up
+
+
 class SubjectKeys:
     def __init__(self, table: Any) -> None:
         self._table = table  # a faust table of bytes (or a test's dict with the same methods)
+        # name -> decoded entry, most recently used last. The partition's owner is its only writer, so
+        # the cache is right while it owns it; partitions given away are dropped (forget_partitions).
+        self._cache: OrderedDict[str, SubjectKey | None] = OrderedDict()
 
     def get(self, name: str) -> SubjectKey | None:
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            return self._cache[name]
         raw = self._table.get(name.encode("utf-8"))
-        return SubjectKey.from_json(raw) if raw else None
+        key = SubjectKey.from_json(raw) if raw and raw != b"{}" else None
+        self._remember(name, key)
+        return key
+
+    def forget_partitions(self, partitions: Collection[int]) -> None:
+        prefixes = tuple(f"{p}/" for p in partitions)
+        for name in [n for n in self._cache if n.startswith(prefixes)]:
+            del self._cache[name]
+
+    def _remember(self, name: str, key: SubjectKey | None) -> None:
+        self._cache[name] = key
+        self._cache.move_to_end(name)
+        while len(self._cache) > CACHED:
+            self._cache.popitem(last=False)
 
     def live(
         self, name: str, now: datetime, ends_at: datetime, why: str, case_ref: str | None = None
@@ -134,6 +157,7 @@ class SubjectKeys:
         if self._table.get(key) is None:
             self._table[key] = b"{}"
         del self._table[key]
+        self._cache.pop(name, None)
 
     def entries(self) -> Iterator[tuple[str, SubjectKey]]:
         for raw_key in list(getattr(self._table, "data", self._table).keys()):
@@ -143,3 +167,4 @@ class SubjectKeys:
 
     def _put(self, name: str, key: SubjectKey) -> None:
         self._table[name.encode("utf-8")] = key.to_json()
+        self._remember(name, key)
