@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -131,6 +132,31 @@ def verify_audit(
         "AUDIT_ANCHOR_BUCKET": ANCHOR_BUCKET,
     }
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=environment)
+
+
+async def until(condition: Any, timeout: float, what: str) -> Any:
+    """Poll `condition` (async) until it gives something true, and return that; fail after `timeout`."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + timeout
+    while loop.time() < give_up:
+        result = await condition()
+        if result:
+            return result
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def drill_schedule(path: Path, seconds: dict[str, int]) -> Path:
+    """The retention schedule with these rules' periods in seconds instead (a drill), written to `path`."""
+    from config.schedule import DEFAULT_SCHEDULE
+
+    text = DEFAULT_SCHEDULE.read_text()
+    for rule, keep in seconds.items():
+        head, _, rest = text.partition(f'id = "{rule}"')
+        keep_line = next(line for line in rest.splitlines() if line.startswith("keep ="))
+        text = head + f'id = "{rule}"' + rest.replace(keep_line, f"keep = {{ seconds = {keep} }}", 1)
+    path.write_text(text)
+    return path
 
 
 # -- the clock -------------------------------------------------------------------------------------

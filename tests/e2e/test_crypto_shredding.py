@@ -9,7 +9,6 @@ customer's access answer says what was erased and when.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -24,23 +23,13 @@ from handlers.personal_fields import ERASED
 from streams.local.stack import EVIDENCE_BUCKET, MEDIA_BUCKET, LocalStack, input_topics_of, isolated_topics
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import alarm_json, contract_ended_json, hold_placed_json
-from tests.e2e.helpers import unique, upload, verify_audit
+from tests.e2e.helpers import drill_schedule, unique, until, upload, verify_audit
 from tests.kafka_helpers import produce, read_all, read_json, subject_keys
 
 pytestmark = pytest.mark.e2e
 
 R6_SECONDS = 5
 CASE, OFFICER = "2026-POL-0001", "liaison@police.example"  # as tests/builders.py writes holds
-
-
-def drill_schedule(path: Path) -> Path:
-    from config.schedule import DEFAULT_SCHEDULE
-
-    text = DEFAULT_SCHEDULE.read_text()
-    head, _, rest = text.partition('id = "R6"')
-    keep_line = next(line for line in rest.splitlines() if line.startswith("keep ="))
-    path.write_text(head + 'id = "R6"' + rest.replace(keep_line, f"keep = {{ seconds = {R6_SECONDS} }}", 1))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +43,9 @@ def life(
         media_stack,
         artifacts / f"{prefix}.log",
         APP_ID=prefix,
-        RETENTION_SCHEDULE_FILE=str(drill_schedule(tmp_path_factory.mktemp("shred") / "schedule.toml")),
+        RETENTION_SCHEDULE_FILE=str(
+            drill_schedule(tmp_path_factory.mktemp("shred") / "schedule.toml", {"R6": R6_SECONDS})
+        ),
         SWEEP_INTERVAL="PT0S",
         **topics,
     ).start()
@@ -69,17 +60,6 @@ async def trail_of(life: dict[str, Any], alarm_ids: list[str]) -> list[dict[str,
     """The alarms' audit records as a reader with every live key sees them."""
     records = await read_json(life["bootstrap"], life["topics"]["TOPICS__AUDIT"])
     return [r for r in records if r.get("alarm_id") in alarm_ids]
-
-
-async def until(condition: Any, timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + timeout
-    while loop.time() < give_up:
-        result = await condition()
-        if result:
-            return result
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def verify(life: dict[str, Any], stack: LocalStack) -> dict[str, Any]:

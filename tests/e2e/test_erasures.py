@@ -8,7 +8,6 @@ in seconds; the real periods are pinned by tests/unit/test_calendar.py and test_
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -19,10 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from config.schedule import DEFAULT_SCHEDULE
 from streams.local.stack import LocalStack, input_topics_of, isolated_topics
 from streams.local.worker_process import TOKENS, WorkerProcess
 from tests.builders import contract_ended_json
+from tests.e2e.helpers import drill_schedule, until
 from tests.kafka_helpers import produce, read_json
 
 pytestmark = pytest.mark.e2e
@@ -32,18 +31,6 @@ DRILL = {"R3": None, "R4": 8, "R5": 3, "R6": 5, "R7": 8}
 CONFIRM_WITHIN = 4
 
 
-def drill_schedule(path: Path) -> Path:
-    text = DEFAULT_SCHEDULE.read_text()
-    for rule, seconds in DRILL.items():
-        if seconds is None:
-            continue
-        head, _, rest = text.partition(f'id = "{rule}"')
-        keep_line = next(line for line in rest.splitlines() if line.startswith("keep ="))
-        text = head + f'id = "{rule}"' + rest.replace(keep_line, f"keep = {{ seconds = {seconds} }}", 1)
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture(scope="module")
 def drill(
     media_stack: LocalStack, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
@@ -51,7 +38,8 @@ def drill(
     prefix = f"drill-{uuid.uuid4().hex[:6]}"
     topics = isolated_topics(prefix)
     media_stack.create_topics(input_topics_of(topics), 4)
-    schedule = drill_schedule(tmp_path_factory.mktemp("drill") / "schedule.toml")
+    drilled = {rule: seconds for rule, seconds in DRILL.items() if seconds is not None}
+    schedule = drill_schedule(tmp_path_factory.mktemp("drill") / "schedule.toml", drilled)
     worker = WorkerProcess(
         media_stack,
         artifacts / f"{prefix}.log",
@@ -88,17 +76,6 @@ async def confirm(drill: dict[str, Any], customer: str, command: dict[str, Any])
     await produce(
         drill["bootstrap"], drill["topics"]["TOPICS__ERASURE_CONFIRMATIONS"], [(customer.encode(), value)]
     )
-
-
-async def until(condition: Any, timeout: float, what: str) -> Any:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + timeout
-    while loop.time() < give_up:
-        result = await condition()
-        if result:
-            return result
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class TestErasureCommands:
