@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run reset test test-pythons demo lint typecheck check clean browser bench bench-full chaos mutation
+.PHONY: run reset test test-pythons demo lint typecheck check clean browser promtool bench bench-full chaos mutation
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -27,7 +27,7 @@ demo: $(STAMP)  ## a sample alarm on the stack that `make run` started
 # Four processes, each with its own local stack, a test module each at a time. The end-to-end tests
 # mostly wait for deadlines they set, so four at once fit on two cores (TEST_PROCESSES=2 if yours are slow).
 TEST_PROCESSES ?= 4
-test: $(STAMP) browser  ## the whole suite: unit, integration and end-to-end
+test: $(STAMP) browser promtool  ## the whole suite: unit, integration and end-to-end
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 
 # The unit suite on the other Pythons the package supports (pyenv's, where CI machines have them).
@@ -51,6 +51,16 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else \
 	    echo "chromium is missing and cannot be installed here: the dashboard test will be skipped"; \
+	  fi; }
+
+# The alert rules' tests run promtool (Debian's prometheus package has it); install it where we can.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's prometheus for promtool (the alert rules' tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  else \
+	    echo "promtool is missing and cannot be installed here: the alert rules' tests will fail"; \
 	  fi; }
 
 bench: $(STAMP)  ## quick benchmarks against their baselines (under 10 minutes)

@@ -149,3 +149,23 @@ class TestSecureByDefault:
         ]
         assert ("s3:DeleteObjectVersion", "arn:aws:s3:::alarm-media/*") in allowed  # what deleting needs
         assert f"--with-lock local/{anchor}" in script
+
+
+def test_prometheus_and_grafana_are_provisioned_with_the_rules_and_the_dashboard() -> None:
+    services = compose()["services"]
+    mounted = {v.split(":")[0] for v in services["prometheus"]["volumes"]}
+    assert {"./deploy/prometheus/prometheus.yml", "./deploy/prometheus/alerts.yml"} <= mounted
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    assert scrape["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {"retention-worker:6066", "retention-projector:6067"}
+    assert {job["job_name"] for job in scrape["scrape_configs"]} >= {"retention-worker"}  # the alerts' `up`
+    grafana = {v.split(":")[0]: v.split(":")[1] for v in services["grafana"]["volumes"]}
+    assert grafana["./deploy/grafana/retention.json"] == "/var/lib/grafana/dashboards/retention.json"
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/retention.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith(
+        "${GRAFANA_ADMIN_PASSWORD:?"
+    )
+    for service in ("prometheus", "grafana"):
+        assert all(p.startswith("127.0.0.1:") for p in services[service]["ports"])
