@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     # cut or rewritten audit topic is found by `retention audit verify` even if its checkpoint topic was
     # cut along with it.
     audit_anchor_bucket: str | None = None
+    # The service's own Ed25519 key for handover manifests (base64 of a 32-byte seed); the API publishes
+    # its public half. How long a handover's download links work.
+    handover_signing_key: SecretStr | None = None
+    handover_link_ttl: Duration = timedelta(minutes=15)
     # Start without hold signing keys, API tokens, chain keys, a pseudonym key or an anchor bucket
     # (outside the local stack, which sets them all): refused unless this is true, and then said loudly.
     allow_insecure: bool = False
@@ -397,6 +401,8 @@ class Settings(BaseSettings):
             missing.append("AUDIT_ANCHOR_BUCKET (a cut audit topic could go unnoticed)")
         if self.pseudonym_key is None:
             missing.append("PSEUDONYM_KEY (pseudonyms anyone can compute from a customer id)")
+        if self.handover_signing_key is None:
+            missing.append("HANDOVER_SIGNING_KEY (handovers to the police would carry no signed manifest)")
         return missing
 
     def all_api_tokens(self) -> list[ApiToken]:

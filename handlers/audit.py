@@ -24,6 +24,7 @@ class AuditType(StrEnum):
     RETENTION_EXTENDED = "media.retention_extended"  # a police hold keeps them until the hold limit
     DELETED = "media.deleted"  # every version is gone; names the deadline and the lateness
     DELETED_AFTER_END = "media.deleted_after_end"  # named again after the alarm's record ended: gone
+    DISCLOSED = "media.disclosed"  # handed over to the police for a hold: a disclosure (Art. 15(1)(c))
     # Per alarm
     CONFLICTING_EVENT = "alarm.conflicting_event"
     CONTRACT_ENDED = "alarm.contract_ended"  # the customer's contract end reached this alarm

@@ -92,6 +92,30 @@ class CustomerRequestBroadcast(_Internal):
     requested_at: datetime
 
 
+class DisclosedObject(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: str
+    key: str
+    version_id: str
+    size: int
+    sha256: str
+
+
+class MediaDisclosed(_Internal):
+    """The API handed a hold's media over to its police unit (signed manifest, download links): the
+    alarm's partition records the disclosure. `event_id` is the handover's id."""
+
+    type: Literal["media.disclosed"] = "media.disclosed"
+    alarm_id: str
+    hold_id: str
+    unit: str | None
+    requested_by: str
+    objects: tuple[DisclosedObject, ...]
+    manifest_sha256: str
+    disclosed_at: datetime
+
+
 class SweepRequested(_Internal):
     """Start a reconciliation sweep; sent to partition 0, whose owner runs it. `event_id` is the
     sweep's id."""
@@ -138,6 +162,7 @@ _Message = (
     | ErasuresReached
     | ContractEndsExpired
     | SubjectKeysDue
+    | MediaDisclosed
     | CustomerRequestBroadcast
     | SweepRequested
     | SweepFindings

@@ -114,6 +114,17 @@ class ServiceRecords(_Answer):
     erased_at: datetime | None
 
 
+class Disclosed(_Answer):
+    """Media of the customer's handed over to a third party (GDPR Art. 15(1)(c))."""
+
+    alarm_id: str
+    objects: list[str]  # the objects' keys
+    recipient: str  # the category of recipient
+    unit: str | None
+    disclosed_at: datetime
+    legal_basis: str
+
+
 AUDIT_FIELDS = "your customer number and the names of your images and videos in our audit records"
 
 
@@ -130,6 +141,7 @@ class RequestAnswered(_Answer):
     kept_because: str | None = None
     other_data: list[OtherData] = []  # access: the schedule of the customer's data in other systems
     service_records: list[ServiceRecords] = []  # access: the service's own records of the customer
+    disclosures: list[Disclosed] = []  # access: what of the customer's media was handed over, to whom
     note: str | None = None
 
 
@@ -168,6 +180,7 @@ def answer_access(
     policy: RetentionPolicy,
     audit_fields: ServiceRecords | None = None,
 ) -> RequestAnswered:
+    states = list(states)
     other_data = [
         OtherData(
             rule=e.rule,
@@ -187,6 +200,18 @@ def answer_access(
         media=_items(states, policy),
         other_data=other_data,
         service_records=[audit_fields] if audit_fields is not None else [],
+        disclosures=[
+            Disclosed(
+                alarm_id=s.alarm_id,
+                objects=sorted({key for _, key in d.objects}),
+                recipient=d.recipient,
+                unit=d.unit,
+                disclosed_at=d.disclosed_at,
+                legal_basis=d.legal_basis,
+            )
+            for s in sorted(states, key=lambda s: s.alarm_id)
+            for d in s.disclosures
+        ],
         note="other_data lists only what is scheduled for erasure; the systems holding it answer for "
         "its content",
     )

@@ -98,6 +98,21 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
+class Disclosure:
+    """Media handed over to the police for a hold (handlers/disclosure.py): what went, to whom, when, on
+    which legal basis. The customer's access answer lists it (the right to know what was passed on)."""
+
+    handover_id: str
+    hold_id: str
+    recipient: str  # the category of recipient, as the privacy statement names it
+    unit: str | None  # the police unit that collected it
+    objects: tuple[tuple[str, str], ...]  # (bucket, key)
+    disclosed_at: datetime
+    legal_basis: str
+    manifest_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmState:
     alarm_id: str
     customer_id: str | None = None  # None while only holds for the alarm have arrived
@@ -120,6 +135,7 @@ class AlarmState:
     ended_at: datetime | None = None
     media_gone_at: datetime | None = None  # when the last of its media was confirmed deleted
     ended_hold_ids: tuple[str, ...] = ()
+    disclosures: tuple[Disclosure, ...] = ()  # media handed over to the police
 
     @property
     def ended(self) -> bool:

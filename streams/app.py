@@ -35,6 +35,7 @@ from streams.protection.protector import KeyLifetimes, Protector
 from streams.protection.pseudonyms import Pseudonyms
 from streams.protection.subject_keys import SubjectKeys
 from streams.s3.client import make_s3_client
+from streams.s3.evidence import EvidenceStore
 from streams.s3.object_store import ObjectStore
 from streams.tables import synced_store
 from streams.tables.alarms import AlarmTable
@@ -254,6 +255,8 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         publish_request=service.publish_customer_request,
         archive=ArchiveReader(archive, pseudonyms) if archive is not None else None,
         access_log=AccessLog(service.record_access, pseudonyms),
+        evidence=EvidenceStore(make_s3_client(settings)),
+        publish_internal=service.publish_for_alarm,
     )
 
     def owned_partitions() -> set[int]:

@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     release = holds.add_parser("release", help="release a hold")
     release.add_argument("hold_id")
     release.add_argument("--alarm", dest="alarm_id", help="needed only if the hold is not known yet")
+    handing = holds.add_parser(
+        "handover",
+        help="collect a hold's media: every version, checked against the signed manifest",
+    )
+    handing.add_argument("hold_id")
+    handing.add_argument("--out", type=Path, required=True, help="the folder to download into")
     listing = holds.add_parser("list", help="active holds and their expiry")
     listing.add_argument("--expiring", action="store_true", help="only those within the warning window")
 
@@ -201,6 +207,8 @@ def _run(args: argparse.Namespace, client: httpx.Client) -> int:
     if group == "holds" and command == "release":
         answer = _call(client, "POST", f"/api/v1/holds/{args.hold_id}/release", {"alarm_id": args.alarm_id})
         return _show(args, answer, lambda a: _hold_answer(a))
+    if group == "holds" and command == "handover":
+        return _handover(args, client)
     if group == "holds" and command == "list":
         answer = _call(client, "GET", "/api/v1/holds" + ("?expiring=true" if args.expiring else ""))
         return _show(args, answer, _holds_table)
@@ -429,6 +437,28 @@ async def _show_dead_letters(args: argparse.Namespace) -> int:
                     letter[f"{field}_text"] = base64.b64decode(raw).decode("utf-8")
         print(json.dumps(letter, ensure_ascii=False))
     return 0
+
+
+def _handover(args: argparse.Namespace, client: httpx.Client) -> int:
+    from streams.handover_download import download
+
+    answer = _call(client, "POST", f"/api/v1/holds/{args.hold_id}/handover")
+    key = _call(client, "GET", "/api/v1/handover/key")["public_key"]
+    verdict = download(answer, key, args.out)
+    if args.json:
+        print(json.dumps({"files": verdict.files, "bytes": verdict.bytes, "verified": verdict.verified,
+                          "problems": verdict.problems, "out": str(args.out)}))  # fmt: skip
+    else:
+        for problem in verdict.problems:
+            print(f"PROBLEM: {problem}")
+        manifest = answer["manifest"]
+        state = "verified" if verdict.verified else "NOT verified"
+        print(
+            f"{state}: {verdict.files} file(s), {verdict.bytes:,} bytes of hold {args.hold_id} "
+            f"(case {manifest.get('case_reference')}) in {args.out}; the manifest's signature "
+            f"{'is the service' + chr(39) + 's' if verdict.signature_valid else 'does NOT verify'}"
+        )
+    return 0 if verdict.verified else 1
 
 
 def _chain_keys(path: Path | None) -> dict[str, bytes]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from config.settings import ApiToken, Role
+from handlers.state import Hold
 
 TOKEN_PREFIX = "rt_"  # noqa: S105 - a prefix that makes leaked tokens easy to find, not a secret
 ROLES: tuple[Role, ...] = ("police-liaison", "operator", "auditor")
@@ -25,6 +26,11 @@ class Identity:
     name: str  # recorded as placed_by / released_by and in the audit trail
     role: Role
     unit: str | None = None  # a police liaison's unit
+
+
+def sees(identity: Identity, hold: Hold) -> bool:
+    """Least privilege: a police liaison sees (and releases, and collects) only their own unit's holds."""
+    return identity.role != "police-liaison" or (hold.unit is not None and hold.unit == identity.unit)
 
 
 def hash_token(token: str) -> str:

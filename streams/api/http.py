@@ -18,6 +18,7 @@ from streams.api.access_log import AccessLog
 from streams.api.auth import Identity
 from streams.clock import Clock
 from streams.postgres.archive_reader import ArchiveReader
+from streams.s3.evidence import EvidenceStore
 from streams.worker.read_model import ReadModel
 
 PublishHold = Callable[[str, bytes], Awaitable[None]]
@@ -34,6 +35,9 @@ class ApiContext:
     publish_request: PublishHold
     archive: ArchiveReader | None = None  # the archive in PostgreSQL (DATABASE_URL), if configured
     access_log: AccessLog | None = None  # where reads of personal data are recorded
+    evidence: EvidenceStore | None = None  # the object store, for handovers to the police
+    # A message to the partition of this alarm on the internal topic, acknowledged before it returns.
+    publish_internal: PublishHold | None = None
 
     def signed(self, event: BaseModel) -> bytes:
         """The event as JSON, signed with the API's hold key when keys are configured."""

@@ -23,10 +23,13 @@ from streams.api.http import ApiContext
 from streams.api.server import build_web_app, serve
 from streams.clock import SystemClock
 from streams.kafka.broker_probe import BrokerProbe
+from streams.kafka.partitioning import partition_for
 from streams.kafka.security import client_options
 from streams.postgres.archive_reader import ArchiveReader
 from streams.postgres.read_model import ArchiveReads
 from streams.protection.pseudonyms import Pseudonyms
+from streams.s3.client import make_s3_client
+from streams.s3.evidence import EvidenceStore
 from streams.worker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -54,6 +57,14 @@ class _Producer:
 
     async def hold(self, alarm_id: str, value: bytes) -> None:
         await self._producer.send_and_wait(self._topics.police_holds, value, key=alarm_id.encode("utf-8"))
+
+    async def for_alarm(self, alarm_id: str, value: bytes) -> None:
+        """A message to the alarm's partition of the internal topic (the service's partitioner)."""
+        partitions = await self._producer.partitions_for(self._topics.internal)
+        partition = partition_for(alarm_id, len(partitions))
+        await self._producer.send_and_wait(
+            self._topics.internal, value, key=f"partition-{partition}".encode(), partition=partition
+        )
 
     async def access(self, key: bytes, value: bytes) -> None:
         await self._producer.send_and_wait(self._topics.access_log, value, key=key)
@@ -117,6 +128,8 @@ async def run_api(settings: Settings) -> None:
         publish_request=producer.request,
         archive=ArchiveReader(pool, Pseudonyms(settings.pseudonym_secret())),
         access_log=AccessLog(producer.access, Pseudonyms(settings.pseudonym_secret())),
+        evidence=EvidenceStore(make_s3_client(settings)),
+        publish_internal=producer.for_alarm,
     )
     try:
         await asyncio.gather(

@@ -253,3 +253,28 @@ class CaseHoldView(_Body):
 class CaseHolds(_Body):
     case_reference: str
     holds: list[CaseHoldView]
+
+
+class HandoverLink(_Body):
+    bucket: str
+    key: str
+    version_id: str
+    url: str = Field(
+        description="a presigned GET of this version, valid until the manifest's links_expire_at"
+    )
+
+
+class HandoverAnswer(_Body):
+    """A hold's media handed over: the signed manifest and a download link per version."""
+
+    manifest: dict[str, object] = Field(
+        description="handover_id, hold_id, alarm_id, case_reference, unit, requested_by, created_at, "
+        "links_expire_at, and objects: bucket, key, version_id, size, sha256 (of the bytes), alarm_at"
+    )
+    signature: str = Field(description="Ed25519 over the manifest's canonical JSON (keys sorted, no spaces)")
+    links: list[HandoverLink]
+
+
+class HandoverKey(_Body):
+    algorithm: str
+    public_key: str = Field(description="base64 of the raw Ed25519 public key")

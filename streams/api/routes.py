@@ -17,8 +17,8 @@ from handlers.customer_rights import RequestAnswered
 from handlers.erasure import Erasure
 from handlers.events import HoldPlaced, HoldReleased
 from handlers.state import AlarmState, Hold, Rule
-from streams.api import archive_routes
-from streams.api.auth import Identity
+from streams.api import archive_routes, handover
+from streams.api.auth import Identity, sees
 from streams.api.http import ApiContext, ApiError, Endpoint, identifier, read_body, reply
 from streams.api.models import (
     AlarmView,
@@ -27,6 +27,8 @@ from streams.api.models import (
     CustomerMedia,
     DeadLetters,
     ErasureView,
+    HandoverAnswer,
+    HandoverKey,
     HoldList,
     HoldState,
     HoldSubmitted,
@@ -106,11 +108,6 @@ def alarm_view(state: AlarmState, identity: Identity) -> AlarmView:
         ended_at=state.ended_at,
         media_gone_at=state.media_gone_at,
     )
-
-
-def sees(identity: Identity, hold: Hold) -> bool:
-    """Least privilege: a police liaison sees (and releases) only the holds of their own unit."""
-    return identity.role != "police-liaison" or (hold.unit is not None and hold.unit == identity.unit)
 
 
 def _rule_of(rule: Rule | None) -> str | None:
@@ -447,4 +444,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              frozenset({"operator", "auditor"}), latest_sweep, response=SweepReport, personal=True),
     Endpoint("GET", "/api/v1/deadletters", "The last dead-lettered records (reason and source only)",
              OPERATOR, deadletters, response=DeadLetters),
+    Endpoint("POST", "/api/v1/holds/{hold_id}/handover",
+             "Hand the hold's media over: a signed manifest (SHA-256 of every version) and download links",
+             LIAISON, handover.handover, response=HandoverAnswer, status=201, personal=True),
+    Endpoint("GET", "/api/v1/handover/key", "The public key handover manifests are signed with",
+             None, handover.handover_key, response=HandoverKey),
 )  # fmt: skip

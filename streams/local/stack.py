@@ -8,6 +8,7 @@ one of the media buckets). SeaweedFS keeps its files under the stack's folder.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.resources
 import json
 import os
@@ -433,6 +434,7 @@ def run_local() -> int:
             "AUDIT_CHAIN_KEYS": json.dumps({"local": local["audit_chain_key"]}),
             "AUDIT_ANCHOR_BUCKET": ANCHOR_BUCKET,
             "PSEUDONYM_KEY": local["pseudonym_key"],
+            "HANDOVER_SIGNING_KEY": local["handover_signing_key"],
             "STATE_DIR": str(root / "worker"),
             "DATABASE_URL": database.url,
             **_user_overrides(),
@@ -513,6 +515,7 @@ def _local_state(root: Path) -> dict[str, Any]:
         "hold_signing_key": lambda: secrets.token_urlsafe(32),
         "audit_chain_key": lambda: secrets.token_urlsafe(32),
         "pseudonym_key": lambda: secrets.token_urlsafe(32),
+        "handover_signing_key": lambda: base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
         "postgres_password": lambda: secrets.token_urlsafe(24),  # the archive's superuser, on loopback
     }
     missing = [name for name in made if name not in state]  # a stack made by an earlier version

@@ -26,6 +26,7 @@ SIGNING_KEY_ID = "test-key"
 SIGNING_KEY = "test-signing-secret-of-some-length"
 CHAIN_KEYS = {"test-chain": "test-chain-secret-of-some-length"}  # for `retention audit verify` in tests
 PSEUDONYM_KEY = "test-pseudonym-secret-of-some-length"
+HANDOVER_SIGNING_KEY = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="  # base64 of 32 bytes, tests only
 
 
 class WorkerProcess(ServiceProcess):
@@ -52,6 +53,7 @@ class WorkerProcess(ServiceProcess):
             "AUDIT_CHAIN_KEYS": json.dumps(CHAIN_KEYS),
             "AUDIT_ANCHOR_BUCKET": ANCHOR_BUCKET,
             "PSEUDONYM_KEY": PSEUDONYM_KEY,
+            "HANDOVER_SIGNING_KEY": HANDOVER_SIGNING_KEY,
             **settings,
         }
         stack.create_bucket(ANCHOR_BUCKET, object_lock=True)

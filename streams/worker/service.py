@@ -27,6 +27,7 @@ from handlers.commands import (
     DeadlinesReached,
     DeletedObject,
     ErasuresReached,
+    MediaDisclosed,
     ObjectsDeleted,
     SubjectKeysDue,
     SweepCompleted,
@@ -37,6 +38,7 @@ from handlers.contract_end import on_contract_ended, receive_contract_end
 from handlers.customer_rights import on_erasure_requested, on_restriction_requested
 from handlers.decoding import ForgedHold, InputTopic, InvalidEvent, decode_event
 from handlers.deletions import on_objects_deleted
+from handlers.disclosure import on_media_disclosed
 from handlers.events import (
     AccessRequested,
     AlarmTriggered,
@@ -293,6 +295,7 @@ class RetentionService:
             ErasuresReached: self._on_erasures_reached,
             ContractEndsExpired: self._on_contract_ends_expired,
             SubjectKeysDue: self._on_subject_keys_due,
+            MediaDisclosed: self._on_media_disclosed,
             CustomerRequestBroadcast: self._on_customer_request_broadcast,
             SweepRequested: self._on_sweep_requested,
             SweepFindings: self._on_sweep_report,
@@ -331,6 +334,15 @@ class RetentionService:
         self, command: ContractEndsExpired, message: Any, now: datetime
     ) -> None:
         self.contract_end_expiry.on_expired(command, message.partition)
+
+    async def _on_media_disclosed(self, command: MediaDisclosed, message: Any, now: datetime) -> None:
+        previous = self.alarms.get(command.alarm_id)
+        outcome = on_media_disclosed(previous, command, now)
+        if previous is None:  # an alarm forgotten meanwhile: the disclosure is recorded, nothing kept
+            for record in outcome.audit:
+                self.audit_chain.publish(message.partition, command.alarm_id, record)
+            return
+        await self._apply(previous, outcome, message, event_type=command.type)
 
     async def _on_subject_keys_due(self, command: SubjectKeysDue, message: Any, now: datetime) -> None:
         self.key_expiry.on_due(command, message.partition)
@@ -582,6 +594,14 @@ class RetentionService:
         command = SweepRequested(event_id=str(uuid.uuid4()), requested_by=requested_by)
         await self._send_internal(0, command.model_dump_json().encode("utf-8"))
         return command.event_id
+
+    async def publish_for_alarm(self, alarm_id: str, value: bytes) -> None:
+        """For the API: a message to the alarm's partition, acknowledged before returning."""
+        partition = self.alarms.partition_of(alarm_id)
+        pending = await self.topics.internal.send(
+            key=f"partition-{partition}".encode(), value=value, partition=partition
+        )
+        await pending
 
     async def send_to_partition_0(self, value: bytes) -> None:
         await self._send_internal(0, value)

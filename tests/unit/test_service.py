@@ -157,7 +157,7 @@ class TestInternalMessages:
 
 def test_every_kind_of_message_to_ourselves_has_a_handler(service: RetentionService) -> None:
     kinds = typing.get_args(typing.get_args(InternalMessage)[0])
-    assert len(kinds) == 10
+    assert len(kinds) == 11
     assert set(kinds) <= set(service._internal_handlers)
 
 
