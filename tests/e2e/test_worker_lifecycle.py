@@ -72,6 +72,7 @@ class TestStartUpRefusesWhatCannotWork:
             "AUDIT_CHAIN_KEYS",
             "AUDIT_ANCHOR_BUCKET",
             "PSEUDONYM_KEY",
+            "HANDOVER_SIGNING_KEY",
         ):
             assert missing in result.stderr, result.stderr
         assert "ALLOW_INSECURE=true" in result.stderr

@@ -91,7 +91,7 @@ def test_kafka_keeps_its_log_on_a_volume() -> None:
 
 SERVICES = ("retention-worker", "retention-projector", "retention-api")
 SECRETS = ("AUDIT_CHAIN_KEYS", "PSEUDONYM_KEY", "HOLD_SIGNING_KEYS", "API_TOKENS", "KAFKA_SASL_PASSWORD",
-           "AWS_SECRET_ACCESS_KEY")  # fmt: skip
+           "AWS_SECRET_ACCESS_KEY", "HANDOVER_SIGNING_KEY")  # fmt: skip
 
 
 class TestSecureByDefault:
