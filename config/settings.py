@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     # its public half. How long a handover's download links work.
     handover_signing_key: SecretStr | None = None
     handover_link_ttl: Duration = timedelta(minutes=15)
+    # The S3 endpoint the police reach the download links at, when it is not S3_ENDPOINT_URL (a link is
+    # signed for the host it names).
+    handover_endpoint_url: str | None = None
     # Start without hold signing keys, API tokens, chain keys, a pseudonym key or an anchor bucket
     # (outside the local stack, which sets them all): refused unless this is true, and then said loudly.
     allow_insecure: bool = False

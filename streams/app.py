@@ -34,8 +34,7 @@ from streams.postgres.read_model import ArchiveReads
 from streams.protection.protector import KeyLifetimes, Protector
 from streams.protection.pseudonyms import Pseudonyms
 from streams.protection.subject_keys import SubjectKeys
-from streams.s3.client import make_s3_client
-from streams.s3.evidence import EvidenceStore
+from streams.s3.client import make_evidence_store, make_s3_client
 from streams.s3.object_store import ObjectStore
 from streams.tables import synced_store
 from streams.tables.alarms import AlarmTable
@@ -255,7 +254,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         publish_request=service.publish_customer_request,
         archive=ArchiveReader(archive, pseudonyms) if archive is not None else None,
         access_log=AccessLog(service.record_access, pseudonyms),
-        evidence=EvidenceStore(make_s3_client(settings)),
+        evidence=make_evidence_store(settings),
         publish_internal=service.publish_for_alarm,
     )
 

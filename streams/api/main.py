@@ -28,8 +28,7 @@ from streams.kafka.security import client_options
 from streams.postgres.archive_reader import ArchiveReader
 from streams.postgres.read_model import ArchiveReads
 from streams.protection.pseudonyms import Pseudonyms
-from streams.s3.client import make_s3_client
-from streams.s3.evidence import EvidenceStore
+from streams.s3.client import make_evidence_store
 from streams.worker.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -128,7 +127,7 @@ async def run_api(settings: Settings) -> None:
         publish_request=producer.request,
         archive=ArchiveReader(pool, Pseudonyms(settings.pseudonym_secret())),
         access_log=AccessLog(producer.access, Pseudonyms(settings.pseudonym_secret())),
-        evidence=EvidenceStore(make_s3_client(settings)),
+        evidence=make_evidence_store(settings),
         publish_internal=producer.for_alarm,
     )
     try:

@@ -10,6 +10,17 @@ from botocore.config import Config
 from config.settings import Settings
 
 
+def make_evidence_store(settings: Settings) -> Any:
+    """For handovers: the store's client, and one for links on HANDOVER_ENDPOINT_URL where it is set."""
+    from streams.s3.evidence import EvidenceStore
+
+    links = None
+    if settings.handover_endpoint_url:
+        public = settings.model_copy(update={"s3_endpoint_url": settings.handover_endpoint_url})
+        links = make_s3_client(public)
+    return EvidenceStore(make_s3_client(settings), links)
+
+
 def make_s3_client(settings: Settings) -> Any:
     credentials: dict[str, str] = {}
     if settings.aws_access_key_id is not None and settings.aws_secret_access_key is not None:

@@ -19,8 +19,11 @@ class Version:
 
 
 class EvidenceStore:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, link_client: Any | None = None) -> None:
+        """`link_client`: signs the download links, for an endpoint the recipients reach
+        (HANDOVER_ENDPOINT_URL); by default the same client."""
         self._client = client
+        self._link_client = link_client or client
 
     def versions(self, bucket: str, key: str) -> list[Version]:
         """Every version of `key` that holds bytes (delete markers hold none), oldest first."""
@@ -45,7 +48,7 @@ class EvidenceStore:
 
     def link(self, bucket: str, key: str, version_id: str, ttl: timedelta) -> str:
         return str(
-            self._client.generate_presigned_url(
+            self._link_client.generate_presigned_url(
                 "get_object",
                 Params={"Bucket": bucket, "Key": key, "VersionId": version_id},
                 ExpiresIn=int(ttl.total_seconds()),
