@@ -117,6 +117,7 @@ class ServiceRecords(_Answer):
 class Disclosed(_Answer):
     """Media of the customer's handed over to a third party (GDPR Art. 15(1)(c))."""
 
+    handover_id: str
     alarm_id: str
     objects: list[str]  # the objects' keys
     recipient: str  # the category of recipient
@@ -179,7 +180,10 @@ def answer_access(
     now: datetime,
     policy: RetentionPolicy,
     audit_fields: ServiceRecords | None = None,
+    recorded_disclosures: Iterable[Disclosed] = (),
 ) -> RequestAnswered:
+    """`recorded_disclosures`: those the audit trail records (the archive), for alarms whose record
+    has ended since; the states' own are listed too, each once."""
     states = list(states)
     other_data = [
         OtherData(
@@ -200,18 +204,7 @@ def answer_access(
         media=_items(states, policy),
         other_data=other_data,
         service_records=[audit_fields] if audit_fields is not None else [],
-        disclosures=[
-            Disclosed(
-                alarm_id=s.alarm_id,
-                objects=sorted({key for _, key in d.objects}),
-                recipient=d.recipient,
-                unit=d.unit,
-                disclosed_at=d.disclosed_at,
-                legal_basis=d.legal_basis,
-            )
-            for s in sorted(states, key=lambda s: s.alarm_id)
-            for d in s.disclosures
-        ],
+        disclosures=_disclosures(states, recorded_disclosures),
         note="other_data lists only what is scheduled for erasure; the systems holding it answer for "
         "its content",
     )
@@ -249,3 +242,22 @@ def answer_restriction(
         media=marked,
         note="restricted media is only deleted on time, or kept for the police (GDPR Art. 18(2))",
     )
+
+
+def _disclosures(states: Iterable[AlarmState], recorded: Iterable[Disclosed]) -> list[Disclosed]:
+    found = {
+        d.handover_id: Disclosed(
+            handover_id=d.handover_id,
+            alarm_id=s.alarm_id,
+            objects=sorted({key for _, key in d.objects}),
+            recipient=d.recipient,
+            unit=d.unit,
+            disclosed_at=d.disclosed_at,
+            legal_basis=d.legal_basis,
+        )
+        for s in states
+        for d in s.disclosures
+    }
+    for d in recorded:
+        found.setdefault(d.handover_id, d)
+    return sorted(found.values(), key=lambda d: (d.disclosed_at, d.handover_id))

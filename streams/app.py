@@ -238,6 +238,7 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
         audit_chain=audit_chain,
         outcomes_topic=topics.request_outcomes,
         audit_fields=protector.customer_fields,
+        recorded_disclosures=ArchiveReader(archive, pseudonyms).disclosures_of_customer if archive else None,
     )
     lag: dict[tuple[str, int], int] = {}
     metrics.watch(lambda: _figures(service, figures, broker, lag))

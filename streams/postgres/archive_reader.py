@@ -82,6 +82,13 @@ class ArchiveReader:
             limit,
         )
 
+    async def disclosures_of_customer(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every `media.disclosed` record about the customer's media (at most a page of 1,000)."""
+        page = await self._page(
+            f"{_OF_CUSTOMER} AND type = 'media.disclosed'", self._customer(customer_id), None, MAX_PAGE
+        )
+        return page.records
+
     async def trail_of_customer(self, customer_id: str, cursor: str | None = None, limit: int = 100) -> Page:
         return await self._page(_OF_CUSTOMER, self._customer(customer_id), cursor, limit)
 

@@ -9,12 +9,15 @@ service broadcasts the request through the internal topic), by the same rule the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
 
 import structlog
 
 from handlers.audit import AuditType, audit_record
 from handlers.customer_rights import (
+    Disclosed,
     RequestAnswered,
     ServiceRecords,
     answer_access,
@@ -43,6 +46,7 @@ class CustomerRequests:
         audit_chain: AuditChain,
         outcomes_topic: object,
         audit_fields: Callable[[int, str], ServiceRecords | None] = lambda _partition, _customer: None,
+        recorded_disclosures: Callable[[str], Awaitable[list[dict[str, Any]]]] | None = None,
     ) -> None:
         """`audit_fields`: what the partition's key of the customer says of their fields in the audit
         trail (streams/protection/)."""
@@ -53,6 +57,7 @@ class CustomerRequests:
         self._audit_chain = audit_chain
         self._outcomes = outcomes_topic
         self._audit_fields = audit_fields
+        self._recorded_disclosures = recorded_disclosures  # the archive's media.disclosed records
 
     async def answer(self, request: CustomerRequest, partition: int) -> RequestAnswered:
         await self._caught_up()
@@ -61,8 +66,9 @@ class CustomerRequests:
         if isinstance(request, AccessRequested):
             other = self._customers.get(request.customer_id)
             fields = self._audit_fields(partition, request.customer_id)
+            recorded = await self._disclosures_recorded(request.customer_id)
             answer = answer_access(
-                request.request_id, request.customer_id, states, other, now, self._policy, fields
+                request.request_id, request.customer_id, states, other, now, self._policy, fields, recorded
             )
         elif isinstance(request, ErasureRequested):
             answer = answer_erasure(request.request_id, request.customer_id, states, now, self._policy)
@@ -93,6 +99,22 @@ class CustomerRequests:
             **{k: v for k, v in details.items() if k != "requested_by"},
         )
         return answer
+
+    async def _disclosures_recorded(self, customer_id: str) -> list[Disclosed]:
+        if self._recorded_disclosures is None:
+            return []
+        return [
+            Disclosed(
+                handover_id=str(r["details"].get("handover_id", r["audit_id"])),
+                alarm_id=str(r.get("alarm_id")),
+                objects=sorted({str(o["key"]) for o in r.get("objects", [])}),
+                recipient=str(r["details"].get("recipient", "")),
+                unit=r["details"].get("unit") or None,
+                disclosed_at=datetime.fromisoformat(str(r["occurred_at"]).replace("Z", "+00:00")),
+                legal_basis=str(r["details"].get("legal_basis", "")),
+            )
+            for r in await self._recorded_disclosures(customer_id)
+        ]
 
     async def _caught_up(self) -> None:
         """Right after a start the read model may still be loading: an answer from it would omit media."""

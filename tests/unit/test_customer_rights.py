@@ -110,3 +110,23 @@ class TestAnswers:
         assert sorted(o.rule for o in answer.other_data) == ["R3", "R4", "R5", "R6", "R7"]
         # The export for portability is the answer itself: JSON that reads back the same.
         assert type(answer).model_validate_json(answer.model_dump_json()) == answer
+
+
+class TestDisclosuresInTheAccessAnswer:
+    def test_lists_each_handover_once_from_the_states_and_the_audit_trail(self) -> None:
+        from dataclasses import replace as _replace
+
+        from handlers.customer_rights import Disclosed, answer_access
+        from handlers.state import AlarmState, Disclosure
+
+        at = T0 + timedelta(days=1)
+        live = Disclosure("h-1", "hold-1", "police", "unit-a", (("b", "k1"),), at, "basis", "00")
+        state = _replace(AlarmState(alarm_id="a1", customer_id="c1"), disclosures=(live,))
+        recorded = [
+            Disclosed(handover_id="h-1", alarm_id="a1", objects=["k1"], recipient="police", unit="unit-a",
+                      disclosed_at=at, legal_basis="basis"),
+            Disclosed(handover_id="h-0", alarm_id="a0", objects=["[erased]"], recipient="police", unit="unit-a",
+                      disclosed_at=T0, legal_basis="basis"),
+        ]  # fmt: skip
+        answer = answer_access("r1", "c1", [state], None, at, POLICY, None, recorded)
+        assert [(d.handover_id, d.alarm_id) for d in answer.disclosures] == [("h-0", "a0"), ("h-1", "a1")]
