@@ -125,7 +125,7 @@ class TestDisclosuresInTheAccessAnswer:
         recorded = [
             Disclosed(handover_id="h-1", alarm_id="a1", objects=["k1"], recipient="police", unit="unit-a",
                       disclosed_at=at, legal_basis="basis"),
-            Disclosed(handover_id="h-0", alarm_id="a0", objects=["[erased]"], recipient="police", unit="unit-a",
+            Disclosed(handover_id="h-0", alarm_id="a0", objects=["x"], recipient="police", unit="unit-a",
                       disclosed_at=T0, legal_basis="basis"),
         ]  # fmt: skip
         answer = answer_access("r1", "c1", [state], None, at, POLICY, None, recorded)
