@@ -111,6 +111,10 @@ class MediaDisclosed(_Internal):
     hold_id: str
     unit: str | None
     requested_by: str
+    # As the API saw them: the record says whose data went and in which case even when the alarm's
+    # record ended before this was processed (a release and a deletion may come first).
+    customer_id: str | None = None
+    case_reference: str | None = None
     objects: tuple[DisclosedObject, ...]
     manifest_sha256: str
     disclosed_at: datetime

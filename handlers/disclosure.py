@@ -42,13 +42,14 @@ def on_media_disclosed(state: AlarmState | None, command: MediaDisclosed, now: d
         "legal_basis": LEGAL_BASIS,
         "versions": str(len(command.objects)),
     }
-    if hold is not None and hold.case_reference:
-        details["case_reference"] = hold.case_reference
+    case = (hold.case_reference if hold is not None else None) or command.case_reference
+    if case:
+        details["case_reference"] = case
     audit = audit_record(
         AuditType.DISCLOSED,
         occurred_at=now,
         alarm_id=current.alarm_id,
-        customer_id=current.customer_id,
+        customer_id=current.customer_id or command.customer_id,
         caused_by=command.event_id,
         hold_id=command.hold_id,
         objects=dict.fromkeys((o.bucket, o.key) for o in command.objects),

@@ -52,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         help="collect a hold's media: every version, checked against the signed manifest",
     )
     handing.add_argument("hold_id")
-    handing.add_argument("--out", type=Path, required=True, help="the folder to download into")
+    handing.add_argument("--out", type=Path, required=True, help="a new (or empty) folder to download into")
+    rechecking = holds.add_parser(
+        "check", help="check a handover folder again: the signature, every file, nothing added"
+    )
+    rechecking.add_argument("folder", type=Path)
     listing = holds.add_parser("list", help="active holds and their expiry")
     listing.add_argument("--expiring", action="store_true", help="only those within the warning window")
 
@@ -185,8 +189,17 @@ def _client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=15)
 
 
-def _call(client: httpx.Client, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    answer = client.request(method, path, json=body)
+HANDOVER_WAIT_SECONDS = 1800.0
+
+
+def _call(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout: float | None = None,
+) -> Any:
+    answer = client.request(method, path, json=body, timeout=timeout if timeout else client.timeout)
     if answer.status_code >= 400:
         try:
             problem = answer.json()
@@ -209,6 +222,8 @@ def _run(args: argparse.Namespace, client: httpx.Client) -> int:
         return _show(args, answer, lambda a: _hold_answer(a))
     if group == "holds" and command == "handover":
         return _handover(args, client)
+    if group == "holds" and command == "check":
+        return _recheck(args, client)
     if group == "holds" and command == "list":
         answer = _call(client, "GET", "/api/v1/holds" + ("?expiring=true" if args.expiring else ""))
         return _show(args, answer, _holds_table)
@@ -442,7 +457,8 @@ async def _show_dead_letters(args: argparse.Namespace) -> int:
 def _handover(args: argparse.Namespace, client: httpx.Client) -> int:
     from streams.handover_download import download
 
-    answer = _call(client, "POST", f"/api/v1/holds/{args.hold_id}/handover")
+    # The service hashes every version before it answers: a long wait for a hold of large videos.
+    answer = _call(client, "POST", f"/api/v1/holds/{args.hold_id}/handover", timeout=HANDOVER_WAIT_SECONDS)
     key = _call(client, "GET", "/api/v1/handover/key")["public_key"]
     verdict = download(answer, key, args.out)
     if args.json:
@@ -458,6 +474,17 @@ def _handover(args: argparse.Namespace, client: httpx.Client) -> int:
             f"(case {manifest.get('case_reference')}) in {args.out}; the manifest's signature "
             f"{'is the service' + chr(39) + 's' if verdict.signature_valid else 'does NOT verify'}"
         )
+    return 0 if verdict.verified else 1
+
+
+def _recheck(args: argparse.Namespace, client: httpx.Client) -> int:
+    from streams.handover_download import check
+
+    key = _call(client, "GET", "/api/v1/handover/key")["public_key"]  # the service's, not the folder's
+    verdict = check(args.folder, key)
+    for problem in verdict.problems:
+        print(f"PROBLEM: {problem}")
+    print(f"{'verified' if verdict.verified else 'NOT verified'}: {args.folder}")
     return 0 if verdict.verified else 1
 
 

@@ -42,27 +42,28 @@ def build() -> Dashboard:
         .uid("alarm-media-retention")
         .tags(["retention", "generated"])
         .refresh("30s")
+        # Counts are per worker, of the partitions it owns: summed across workers.
         .time("now-6h", "now")
         .with_row(Row("The promises"))
         .with_panel(
-            _stat("Overdue media", "max(retention_media_overdue)", "Must be 0: media kept past its deadline")
+            _stat("Overdue media", "sum(retention_media_overdue)", "Must be 0: media kept past its deadline")
         )
         .with_panel(
             _stat(
                 "Unconfirmed erasures",
-                "max(retention_erasures_unconfirmed)",
+                "sum(retention_erasures_unconfirmed)",
                 "Erasure commands not confirmed in time",
             )
         )
-        .with_panel(_stat("Active holds", "max(retention_active_holds)", "Police holds keeping media"))
+        .with_panel(_stat("Active holds", "sum(retention_active_holds)", "Police holds keeping media"))
         .with_panel(
             _stat(
                 "Holds expiring soon",
-                "max(retention_holds_expiring_soon)",
+                "sum(retention_holds_expiring_soon)",
                 "Within HOLD_EXPIRY_WARNING of their limit",
             )
         )
-        .with_panel(_stat("Pending media", "max(retention_media_pending)", "Waiting for their deadline"))
+        .with_panel(_stat("Pending media", "sum(retention_media_pending)", "Waiting for their deadline"))
         .with_panel(
             _stat(
                 "Hours since the last sweep",

@@ -33,16 +33,17 @@ async def handover(request: web.Request, identity: Identity | None, ctx: ApiCont
     if not hold.active:
         why = "released" if hold.released_at else "expired" if hold.expired_at else "not active"
         raise ApiError(409, "hold_not_active", f"the hold is {why}: its media is not handed over any more")
+    limit = state.triggered_at + ctx.settings.hold_retention if state.triggered_at else None
+    if limit is None or ctx.clock.now() >= limit:
+        # R2: past the hold limit the media may not exist, whatever the read model says yet.
+        raise ApiError(409, "hold_not_active", "the hold is past its limit: its media is not handed over")
     held = [m for m in state.media if m.status is MediaStatus.PENDING]
     if not held:
         raise ApiError(409, "media_gone", "none of the hold's media is left to hand over")
     if ctx.publish_internal is None:
         raise ApiError(503, "no_handover", "this API cannot record a disclosure")
-    now = ctx.clock.now()
-    ttl = ctx.settings.handover_link_ttl
     evidence = ctx.evidence
     versions: list[DisclosedObject] = []
-    links: list[HandoverLink] = []
     for media in held:
         for version in await asyncio.to_thread(evidence.versions, media.bucket, media.key):
             digest, size = await asyncio.to_thread(
@@ -57,12 +58,22 @@ async def handover(request: web.Request, identity: Identity | None, ctx: ApiCont
                     sha256=digest,
                 )
             )
-            url = await asyncio.to_thread(evidence.link, media.bucket, media.key, version.version_id, ttl)
-            links.append(
-                HandoverLink(bucket=media.bucket, key=media.key, version_id=version.version_id, url=url)
-            )
     if not versions:
         raise ApiError(409, "media_gone", "none of the hold's media is left in the store")
+    # The links are made once everything is hashed, and live no longer than the hold may keep the media.
+    now = ctx.clock.now()
+    ttl = min(ctx.settings.handover_link_ttl, limit - now)
+    if ttl.total_seconds() < 1:
+        raise ApiError(409, "hold_not_active", "the hold reached its limit: its media is not handed over")
+    links = [
+        HandoverLink(
+            bucket=v.bucket,
+            key=v.key,
+            version_id=v.version_id,
+            url=await asyncio.to_thread(evidence.link, v.bucket, v.key, v.version_id, ttl),
+        )
+        for v in versions
+    ]
     alarm_at = state.triggered_at.isoformat() if state.triggered_at else None
     handover_id = str(uuid.uuid4())
     manifest: dict[str, object] = {
@@ -84,6 +95,8 @@ async def handover(request: web.Request, identity: Identity | None, ctx: ApiCont
         hold_id=hold_id,
         unit=hold.unit,
         requested_by=identity.name,
+        customer_id=state.customer_id,
+        case_reference=hold.case_reference,
         objects=tuple(versions),
         manifest_sha256=hashlib.sha256(canonical(manifest)).hexdigest(),
         disclosed_at=now,

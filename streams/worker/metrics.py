@@ -110,11 +110,12 @@ def _sweep_figures(record: dict[str, Any] | None) -> Iterator[Any]:
         return
     details = record.get("details", {})
     finished = datetime.fromisoformat(details.get("finished_at") or record["occurred_at"])
-    yield GaugeMetricFamily(
-        "retention_sweep_last_finished_timestamp_seconds",
-        "When the last reconciliation sweep finished",
-        value=finished.timestamp(),
-    )
+    if details.get("status", "completed") == "completed":  # a failed sweep is not a sweep done
+        yield GaugeMetricFamily(
+            "retention_sweep_last_finished_timestamp_seconds",
+            "When the last reconciliation sweep that completed finished (absent after a failed one)",
+            value=finished.timestamp(),
+        )
     found = GaugeMetricFamily(
         "retention_sweep_objects", "Objects of the last sweep, by verdict or outcome", labels=["kind"]
     )

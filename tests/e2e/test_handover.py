@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from streams.handover_download import check
+from streams.handover_download import check, file_name
 from streams.local.stack import EVIDENCE_BUCKET, LocalStack
 from streams.local.worker_process import WorkerProcess
 from streams.protection.handover_signing import canonical
@@ -80,7 +80,9 @@ class TestAHandover:
 
         # One changed byte is found.
         flip_a_byte(tmp_path)
-        assert any("not the bytes the manifest lists" in p for p in check(tmp_path).problems)
+        async with httpx.AsyncClient(base_url=worker.url, timeout=10) as api:
+            key = (await api.get("/api/v1/handover/key")).json()["public_key"]
+        assert any("not the bytes the manifest lists" in p for p in check(tmp_path, key).problems)
 
         # The disclosure: in the audit trail, with the manifest's hash ...
         (disclosed,) = await audit_of(media_stack, case["alarm_id"], "media.disclosed")
@@ -142,7 +144,7 @@ class TestALargeObject:
 
 
 def downloaded(out: Path, entry: dict[str, Any]) -> bytes:
-    return (out / entry["bucket"] / f"{entry['key']}@{entry['version_id']}").read_bytes()
+    return (out / file_name(entry)).read_bytes()
 
 
 def done_manifest(out: Path) -> str:

@@ -130,3 +130,23 @@ class TestDisclosuresInTheAccessAnswer:
         ]  # fmt: skip
         answer = answer_access("r1", "c1", [state], None, at, POLICY, None, recorded)
         assert [(d.handover_id, d.alarm_id) for d in answer.disclosures] == [("h-0", "a0"), ("h-1", "a1")]
+
+
+class TestADisclosureRecordedAfterTheAlarmsRecordEnded:
+    def test_still_names_the_customer_and_the_case(self) -> None:
+        from dataclasses import replace as _replace
+
+        from handlers.commands import DisclosedObject, MediaDisclosed
+        from handlers.disclosure import on_media_disclosed
+        from handlers.state import AlarmState
+
+        marker = _replace(AlarmState(alarm_id="a1"), ended_at=T0, media_gone_at=T0)
+        command = MediaDisclosed(
+            event_id="h-1", alarm_id="a1", hold_id="hold-1", unit="unit-a", requested_by="liaison",
+            customer_id="c1", case_reference="case-1", manifest_sha256="00", disclosed_at=T0,
+            objects=(DisclosedObject(bucket="b", key="k", version_id="v", size=1, sha256="0" * 64),),
+        )  # fmt: skip
+        outcome = on_media_disclosed(marker, command, T0)
+        (record,) = outcome.audit
+        assert (record.customer_id, record.details["case_reference"]) == ("c1", "case-1")
+        assert outcome.state.disclosures == ()  # a marker keeps none of it
