@@ -115,8 +115,10 @@ def build_app(settings: Settings, partitions: int, store: ObjectStore, clock: Cl
     app.outgoing = Acknowledgements("the producer")
     metrics = Metrics()
     names = settings.topics
-    sources = (names.alarm_events, names.police_holds, names.contract_events, names.erasure_confirmations,
-               names.customer_requests, names.alarm_stream, names.customer_stream, names.internal)  # fmt: skip
+    sources = (
+        *(names.alarm_events, names.police_holds, names.contract_events, names.erasure_confirmations),
+        *(names.customer_requests, names.alarm_stream, names.customer_stream, names.internal),
+    )
     for source in sources:
         metrics.deadlettered.labels(source)  # at 0 from the start: the first dead letter is an increase
     checkpoints = AuditCheckpoints(
