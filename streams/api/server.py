@@ -57,6 +57,8 @@ def build_web_app(ctx: ApiContext, metrics: Metrics) -> web.Application:
 
     def guarded(endpoint: Endpoint) -> Any:
         async def handle(request: web.Request) -> web.StreamResponse:
+            if endpoint.roles is None:  # public: it shows nothing of anyone (a public key)
+                return await endpoint.handler(request, None, ctx)
             identity = authenticator.identify(request.headers.get("Authorization"))
             if identity is None:
                 delay = failures.record(request.remote or "unknown")
