@@ -597,11 +597,7 @@ class RetentionService:
 
     async def publish_for_alarm(self, alarm_id: str, value: bytes) -> None:
         """For the API: a message to the alarm's partition, acknowledged before returning."""
-        partition = self.alarms.partition_of(alarm_id)
-        pending = await self.topics.internal.send(
-            key=f"partition-{partition}".encode(), value=value, partition=partition
-        )
-        await pending
+        await (await self._send_internal(self.alarms.partition_of(alarm_id), value))
 
     async def send_to_partition_0(self, value: bytes) -> None:
         await self._send_internal(0, value)
@@ -651,8 +647,9 @@ class RetentionService:
             "deadlines": self.backlog_gate.status if self.backlog_gate is not None else "acting",
         }
 
-    async def _send_internal(self, partition: int, value: bytes) -> None:
-        await self.topics.internal.send(
+    async def _send_internal(self, partition: int, value: bytes) -> Any:
+        """Buffered; awaiting what it returns waits for the broker's acknowledgement."""
+        return await self.topics.internal.send(
             key=f"partition-{partition}".encode(), value=value, partition=partition
         )
 
