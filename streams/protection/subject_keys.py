@@ -26,6 +26,7 @@ import orjson
 
 from handlers.personal_fields import Subject
 from streams.protection.sealing import new_key
+from streams.tables.partition_copies import forget_this_partitions_copy
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,7 @@ class SubjectKeys:
         return destroyed
 
     def forget(self, name: str) -> None:
-        """A tombstone on this partition's changelog (see ContractEnds.forget for the placeholder)."""
-        key = name.encode("utf-8")
-        if self._table.get(key) is None:
-            self._table[key] = b"{}"
-        del self._table[key]
+        forget_this_partitions_copy(self._table, name.encode("utf-8"))
         self._cache.pop(name, None)
 
     def entries(self) -> Iterator[tuple[str, SubjectKey]]:

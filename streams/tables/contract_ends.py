@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from streams.tables.partition_copies import forget_this_partitions_copy
+
 
 class ContractEnds:
     def __init__(self, table: Any) -> None:
@@ -28,14 +30,8 @@ class ContractEnds:
         self._table[customer_id.encode("utf-8")] = value
 
     def forget(self, customer_id: str) -> None:
-        """A tombstone on the changelog partition of the record being processed. Every partition holds
-        its own copy of an end (each heard the broadcast), so each forgets its own: when this worker
-        already forgot the key for another partition (memory holds one value for all), a placeholder is
-        written first, so that the delete reaches this partition's changelog too."""
-        key = customer_id.encode("utf-8")
-        if self._table.get(key) is None:
-            self._table[key] = b"{}"
-        del self._table[key]
+        """Every partition holds its own copy of an end (each heard the broadcast): each forgets its own."""
+        forget_this_partitions_copy(self._table, customer_id.encode("utf-8"))
 
     def customers(self) -> list[str]:
         return [key.decode("utf-8") for key in list(self._table.data.keys())]
