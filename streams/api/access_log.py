@@ -76,7 +76,12 @@ class AccessLog:
         return entry
 
     def _hidden(self, parameters: Mapping[str, str]) -> dict[str, str]:
+        # A NUL (a caller's query may carry one) is written as U+FFFD: JSON in PostgreSQL cannot hold it.
         return {
-            name: (self._pseudonyms.customer(value) if name == "customer_id" else value)
+            _storable(name): _storable(self._pseudonyms.customer(value) if name == "customer_id" else value)
             for name, value in parameters.items()
         }
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")

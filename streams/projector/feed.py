@@ -25,11 +25,13 @@ from aiokafka.errors import OffsetOutOfRangeError
 from streams.kafka.topic_ends import assign_every_partition, at_end
 from streams.postgres.archive_writer import ArchiveWriter
 from streams.projector.rows import (
+    AccessRow,
     AnswerRow,
     AuditRow,
     CustomerRow,
     DeadLetterRow,
     Kept,
+    KeyRow,
     Record,
     Removed,
     Row,
@@ -243,6 +245,8 @@ def _source_of(row: Row) -> str:
         CustomerRow: Source.CUSTOMER_RECORDS,
         AnswerRow: Source.ANSWERS,
         DeadLetterRow: Source.DEADLETTER,
+        KeyRow: Source.SUBJECT_KEYS,
+        AccessRow: Source.ACCESS_LOG,
     }[type(row)].value
 
 
